@@ -1,0 +1,3 @@
+from skyfabric.cli import main
+
+main()

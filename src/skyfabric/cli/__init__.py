@@ -1,0 +1,59 @@
+"""The ``skyfabric`` command line: every capability reachable from the shell.
+
+Global options come before the subcommand: ``skyfabric --config PATH stores``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from skyfabric._version import __version__
+
+app = typer.Typer(
+    name="skyfabric",
+    help="One filesystem and one catalog over S3, GCS, Azure Blob and MinIO; drift, tables, views, placement.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="skyfabric.toml to use (else $SKYFABRIC_CONFIG, ./skyfabric.toml, embedded default)."),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    ctx.ensure_object(dict)["config"] = config
+
+
+def _register() -> None:
+    # Each capability adds its commands in its own module (imported here, not at their top).
+    from skyfabric.cli import storage_cmds
+
+    storage_cmds.register(app)
+    try:
+        from skyfabric.cli import drift_cmds
+    except ImportError:  # pragma: no cover - drift commands land separately
+        return
+    drift_cmds.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

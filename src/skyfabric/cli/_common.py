@@ -1,0 +1,62 @@
+"""What every CLI command shares: the loaded Fabric, output helpers, error-to-exit-code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from skyfabric.errors import FabricError, redact
+
+console = Console()
+err_console = Console(stderr=True)
+
+T = TypeVar("T")
+
+# Exit codes (documented in docs/cli.md): 0 success, 1 failed objects / drift over threshold,
+# 2 usage or configuration error (typer's own code for bad arguments).
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fabric(ctx: typer.Context) -> Any:
+    """The Fabric for this invocation, built once from the global ``--config``."""
+    from skyfabric.fabric import connect
+
+    state = ctx.ensure_object(dict)
+    if "fabric" not in state:
+        state["fabric"] = connect(state.get("config"))
+    return state["fabric"]
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as JSON on stdout (for scripts; no colour, no wrapping)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def fabric_errors() -> Iterator[None]:
+    """Turn a :class:`FabricError` into a one-line message on stderr and exit code 2/1."""
+    try:
+        yield
+    except FabricError as exc:
+        err_console.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False, markup=True)
+        code = EXIT_USAGE if isinstance(exc, ValueError | KeyError) else EXIT_FAILED
+        raise typer.Exit(code) from None
+
+
+def guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator form of :func:`fabric_errors` for command functions."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        with fabric_errors():
+            return fn(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,327 @@
+"""One typed configuration for skyfabric, loaded from TOML and the environment.
+
+Where the configuration comes from, first match wins:
+
+1. the ``config`` argument / ``--config PATH`` option,
+2. the file named by ``$SKYFABRIC_CONFIG``,
+3. ``./skyfabric.toml`` in the working directory,
+4. the **embedded default**: one ``local`` store named ``local`` under the user data dir
+   (platformdirs) and a SQLite Iceberg catalog beside it, so everything runs with no cloud.
+
+Secrets never live in the file: a store names environment variables (``access_key_env``)
+or uses the provider's default credential chain. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from skyfabric.errors import ConfigError
+
+__all__ = [
+    "AzureStoreConfig",
+    "CatalogConfig",
+    "DriftConfig",
+    "FabricConfig",
+    "GCSStoreConfig",
+    "LocalStoreConfig",
+    "MemoryStoreConfig",
+    "PlacementConfig",
+    "S3StoreConfig",
+    "StoreConfig",
+    "default_config",
+    "load_config",
+]
+
+APP_NAME = "skyfabric"
+CONFIG_ENV = "SKYFABRIC_CONFIG"
+DATA_DIR_ENV = "SKYFABRIC_DATA_DIR"
+_STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+# S3/GCS bucket rules (lowercase, digits, dots, dashes, 3-63 chars); Azure containers are a subset.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+
+
+def data_dir() -> Path:
+    """Directory for skyfabric's own state: ``$SKYFABRIC_DATA_DIR`` or the platformdirs user data dir."""
+    override = os.environ.get(DATA_DIR_ENV)
+    return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _StoreBase(_Model):
+    tier: Literal["hot", "cold"] | None = Field(
+        None, description="Placement tier of the store: `hot` or `cold`."
+    )
+    prefix: str = Field(
+        "", description="Optional key prefix: the store is rooted under it, e.g. `prod`."
+    )
+    region: str | None = Field(None, description="Region of the bucket, e.g. `us-west-2`.")
+
+    @field_validator("prefix")
+    @classmethod
+    def _clean_prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        if any(part in ("..", ".") for part in value.split("/")):
+            raise ValueError(f"prefix {value!r} may not contain '.' or '..' segments; fix: use a plain path")
+        return value
+
+
+def _check_bucket(value: str, what: str) -> str:
+    if not value:
+        raise ValueError(f"{what} is empty; fix: name the {what}, e.g. `{what} = \"my-data\"`")
+    if not _BUCKET_NAME.match(value):
+        raise ValueError(
+            f"{what} {value!r} is not a valid name (3-63 chars: lowercase letters, digits, '.', '-')"
+        )
+    return value
+
+
+class S3StoreConfig(_StoreBase):
+    """AWS S3 or any S3-compatible store (MinIO: set `endpoint`, path-style addressing is used)."""
+
+    kind: Literal["s3"]
+    bucket: str = Field(description="Bucket name.")
+    endpoint: str | None = Field(
+        None,
+        description="Endpoint URL of an S3-compatible store, e.g. `http://minio.local:9000`. "
+        "Setting it switches to path-style addressing.",
+    )
+    access_key_env: str | None = Field(
+        None, description="Name of the env var holding the access key id (never the key itself)."
+    )
+    secret_key_env: str | None = Field(
+        None, description="Name of the env var holding the secret access key."
+    )
+    session_token_env: str | None = Field(
+        None, description="Name of the env var holding a session token, if any."
+    )
+    profile: str | None = Field(None, description="AWS shared-config profile to use.")
+    storage_class: str | None = Field(
+        None, description="S3 storage class for new objects, e.g. `STANDARD`, `STANDARD_IA`."
+    )
+    anonymous: bool = Field(False, description="Use unsigned requests (public buckets).")
+
+    _bucket = field_validator("bucket")(lambda cls, v: _check_bucket(v, "bucket"))
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"endpoint {value!r} must be an http(s) URL, e.g. http://minio:9000")
+        return value.rstrip("/") if value else value
+
+
+class GCSStoreConfig(_StoreBase):
+    """Google Cloud Storage (`endpoint` only for an emulator such as fake-gcs-server)."""
+
+    kind: Literal["gcs"]
+    bucket: str = Field(description="Bucket name.")
+    project: str | None = Field(None, description="GCP project id.")
+    token_file_env: str | None = Field(
+        None, description="Name of the env var holding the path of a service-account JSON file."
+    )
+    anonymous: bool = Field(False, description="Use anonymous access (public buckets, emulators).")
+    endpoint: str | None = Field(None, description="Endpoint URL, only for an emulator.")
+    storage_class: str | None = Field(
+        None, description="GCS storage class, e.g. `STANDARD`, `NEARLINE`, `COLDLINE`, `ARCHIVE`."
+    )
+
+    _bucket = field_validator("bucket")(lambda cls, v: _check_bucket(v, "bucket"))
+
+
+class AzureStoreConfig(_StoreBase):
+    """Azure Blob Storage container."""
+
+    kind: Literal["azure"]
+    container: str = Field(description="Blob container name.")
+    account: str | None = Field(None, description="Storage account name.")
+    connection_string_env: str | None = Field(
+        None, description="Name of the env var holding the connection string."
+    )
+    account_key_env: str | None = Field(
+        None, description="Name of the env var holding the account key."
+    )
+    endpoint: str | None = Field(
+        None, description="Blob endpoint URL, only for an emulator such as Azurite."
+    )
+    access_tier: Literal["Hot", "Cool", "Cold", "Archive"] | None = Field(
+        None, description="Azure access tier for new blobs."
+    )
+
+    _container = field_validator("container")(lambda cls, v: _check_bucket(v, "container"))
+
+
+class LocalStoreConfig(_StoreBase):
+    """A directory on local disk (or a mounted network filesystem)."""
+
+    kind: Literal["local"]
+    path: Path = Field(description="Root directory of the store; created on first write.")
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+
+class MemoryStoreConfig(_StoreBase):
+    """fsspec's in-process memory filesystem: for tests and notebooks, gone at exit."""
+
+    kind: Literal["memory"]
+    root: str = Field("skyfabric", description="Top-level folder inside the memory filesystem.")
+
+
+StoreConfig = Annotated[
+    S3StoreConfig | GCSStoreConfig | AzureStoreConfig | LocalStoreConfig | MemoryStoreConfig,
+    Field(discriminator="kind"),
+]
+
+
+class CatalogConfig(_Model):
+    """The Iceberg catalog (default: SQLite under the user data dir)."""
+
+    kind: Literal["sql", "rest"] = Field("sql", description="pyiceberg catalog type.")
+    uri: str | None = Field(
+        None, description="Catalog URI, e.g. `sqlite:///path/catalog.db` or a REST endpoint."
+    )
+    warehouse: str | None = Field(
+        None, description="Default warehouse location, e.g. `fabric://lake/warehouse`."
+    )
+
+
+class DriftConfig(_Model):
+    """Defaults of the drift capability."""
+
+    bins: int = Field(10, ge=2, le=10_000, description="Bins per numeric column.")
+    top_k: int = Field(50, ge=1, description="Categories kept per categorical column.")
+    eps: float = Field(1e-4, gt=0, lt=0.01, description="Floor of each bin proportion in PSI.")
+    moderate: float = Field(0.1, gt=0, description="PSI at or above which drift is `moderate`.")
+    significant: float = Field(
+        0.25, gt=0, description="PSI at or above which drift is `significant`."
+    )
+
+
+class PlacementRuleConfig(_Model):
+    """One placement rule (see the placement docs)."""
+
+    name: str
+    match: str
+    older_than: str | None = None
+    not_accessed_for: str | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None
+    storage_class: str | None = None
+    priority: int = 0
+
+
+class PlacementConfig(_Model):
+    """Placement rules."""
+
+    rules: list[PlacementRuleConfig] = Field(default_factory=list)
+
+
+class FabricConfig(_Model):
+    """The whole configuration: named stores, the catalog, placement rules, drift defaults."""
+
+    stores: dict[str, StoreConfig] = Field(default_factory=dict)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    placement: PlacementConfig = Field(default_factory=PlacementConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    source: str = Field("embedded default", description="Where this configuration came from.")
+
+    @field_validator("stores")
+    @classmethod
+    def _store_names(cls, stores: dict[str, Any]) -> dict[str, Any]:
+        for name in stores:
+            if not _STORE_NAME.match(name):
+                raise ValueError(
+                    f"store name {name!r} is invalid; fix: use letters, digits, '_' or '-'"
+                )
+        return stores
+
+
+def default_config() -> FabricConfig:
+    """The embedded default: one local store ``local`` and a SQLite catalog under the data dir."""
+    root = data_dir()
+    return FabricConfig(
+        stores={"local": LocalStoreConfig(kind="local", path=root / "lake", tier="hot")},
+        catalog=CatalogConfig(
+            kind="sql",
+            uri=f"sqlite:///{root / 'catalog.db'}",
+            warehouse="fabric://local/warehouse",
+        ),
+        source="embedded default",
+    )
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; fix: remove it or check its spelling against the configuration reference"
+        elif err["type"] == "union_tag_invalid":
+            msg = "unknown store kind; fix: use one of s3, gcs, azure, local, memory"
+        elif err["type"] == "missing":
+            shown = ""
+            msg = "required key is missing; fix: add it"
+        lines.append(f"  {loc}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> FabricConfig:
+    """Validate a plain dict (the parsed TOML) into a :class:`FabricConfig`.
+
+    Raises:
+        ConfigError: a key is unknown or a value is invalid; names the field, value and fix.
+    """
+    try:
+        return FabricConfig.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+
+
+def load_config(config: FabricConfig | str | os.PathLike[str] | dict[str, Any] | None = None) -> FabricConfig:
+    """Load the configuration (see the module docstring for the search order).
+
+    Raises:
+        ConfigError: the named file does not exist, is not valid TOML, or fails validation.
+    """
+    if isinstance(config, FabricConfig):
+        return config
+    if isinstance(config, dict):
+        return config_from_dict(config)
+    path: Path | None = None
+    if config is not None:
+        path = Path(config)
+    elif os.environ.get(CONFIG_ENV):
+        path = Path(os.environ[CONFIG_ENV])
+    elif Path("skyfabric.toml").is_file():
+        path = Path("skyfabric.toml")
+    if path is None:
+        return default_config()
+    if not path.is_file():
+        raise ConfigError(
+            f"configuration file {str(path)!r} does not exist; fix: create it or point "
+            f"--config / ${CONFIG_ENV} at an existing skyfabric.toml"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    data.pop("source", None)
+    return config_from_dict(data, source=str(path))

@@ -1,0 +1,60 @@
+"""Open parquet/CSV data at a fabric URL as a ``pyarrow.dataset.Dataset``.
+
+A URL may name one file, a prefix (hive partitions such as ``month=7/`` are discovered), or
+a glob (``fabric://lake/flights/*.parquet``). Local stores are read with pyarrow's native
+filesystem (no Python in the read path); other stores through their fsspec client.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from skyfabric.errors import ObjectNotFoundError
+from skyfabric.storage.paths import PREFIX, parse
+from skyfabric.storage.resolve import resolve_store_path
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
+
+    from skyfabric.storage.filesystem import FabricFileSystem
+
+__all__ = ["open_dataset"]
+
+_GLOB_CHARS = set("*?[")
+
+
+def open_dataset(fs: FabricFileSystem, url: str, *, format: str | None = None, **kwargs: Any) -> pads.Dataset:
+    """Open ``url`` as a pyarrow dataset (lazy: nothing is read until scanned).
+
+    Args:
+        fs: the fabric filesystem holding the store configuration.
+        url: ``fabric://<store>/<file|prefix|glob>``.
+        format: ``"parquet"`` (default) or ``"csv"``; guessed from a ``.csv`` suffix.
+        kwargs: passed to :func:`pyarrow.dataset.dataset` (e.g. ``partitioning``).
+
+    Raises:
+        ObjectNotFoundError: nothing exists at ``url`` / the glob matches nothing.
+    """
+    import pyarrow.dataset as pads  # imports pandas: keep `import skyfabric` light
+
+    fp = parse(url)
+    store = fs.store(fp.store)
+    if format is None:
+        format = "csv" if fp.key.lower().endswith((".csv", ".csv.gz")) else "parquet"
+    kwargs.setdefault("partitioning", "hive")
+    if _GLOB_CHARS & set(fp.key):
+        matches = sorted(fs.glob(fp.path))
+        files = [m for m in matches if fs.isfile(m)]
+        if not files:
+            raise ObjectNotFoundError(f"the glob {url!r} matches no file; fix: check the pattern")
+        resolved = [resolve_store_path(store, parse(m).key) for m in files]
+        pa_fs, _ = resolved[0].pyarrow_filesystem()
+        kwargs.pop("partitioning")
+        return pads.dataset([r.path for r in resolved], filesystem=pa_fs, format=format, **kwargs)
+    resolved = resolve_store_path(store, fp.key)
+    pa_fs, path = resolved.pyarrow_filesystem()
+    if not fs.exists(fp.path):
+        raise ObjectNotFoundError(f"no file or prefix at {PREFIX}{fp.path}")
+    # Skip our own in-flight temporaries and hidden files, as pyarrow does for "_" and ".".
+    kwargs.setdefault("exclude_invalid_files", False)
+    return pads.dataset(path, filesystem=pa_fs, format=format, **kwargs)

@@ -1,0 +1,76 @@
+"""Parsing and checking ``fabric://<store>/<key>`` URLs.
+
+A fabric path is ``<store>/<key>``: the store name, then the object key relative to the
+store's root (bucket plus optional prefix). Keys are kept byte-for-byte (spaces, ``#``,
+``+``, ``%20`` and non-ASCII are literal characters, never URL-decoded); only ``.``/``..``
+segments and repeated slashes are refused or folded, so no path can leave its store.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from skyfabric.errors import InvalidPathError
+
+PROTOCOL = "fabric"
+PREFIX = f"{PROTOCOL}://"
+
+__all__ = ["PREFIX", "PROTOCOL", "FabricPath", "join", "parse", "strip_protocol"]
+
+
+class FabricPath(NamedTuple):
+    """A parsed fabric path: ``store`` name and ``key`` (may be empty: the store root)."""
+
+    store: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{PREFIX}{self.store}/{self.key}" if self.key else f"{PREFIX}{self.store}"
+
+    @property
+    def path(self) -> str:
+        """The protocol-less form ``store/key`` that fsspec methods use."""
+        return f"{self.store}/{self.key}" if self.key else self.store
+
+
+def strip_protocol(url: str) -> str:
+    """``fabric://a/b`` -> ``a/b``; a path without the protocol is returned as is (minus slashes)."""
+    if url.startswith(PREFIX):
+        url = url[len(PREFIX) :]
+    elif url.startswith(f"{PROTOCOL}::"):
+        url = url[len(PROTOCOL) + 2 :]
+    return url.lstrip("/")
+
+
+def parse(url: str) -> FabricPath:
+    """Split ``fabric://store/key`` (or ``store/key``) into a :class:`FabricPath`.
+
+    Raises:
+        InvalidPathError: the store name is empty, or a ``.``/``..`` segment would let the
+            key escape its store.
+    """
+    if not isinstance(url, str):
+        raise InvalidPathError(f"expected a fabric URL string, got {type(url).__name__}: {url!r}")
+    rest = strip_protocol(url)
+    store, _, key = rest.partition("/")
+    if not store:
+        raise InvalidPathError(
+            f"{url!r} names no store; fix: write fabric://<store>/<path>, e.g. fabric://local/data.parquet"
+        )
+    parts = [p for p in key.split("/") if p != ""]
+    if any(p in (".", "..") for p in parts):
+        raise InvalidPathError(
+            f"{url!r} contains a '.' or '..' segment, which could escape store {store!r}; "
+            "fix: use a plain path inside the store"
+        )
+    return FabricPath(store, "/".join(parts))
+
+
+def join(base: str, *parts: str) -> str:
+    """Join key parts with single slashes (no normalisation beyond that)."""
+    out = base.rstrip("/")
+    for part in parts:
+        part = part.strip("/")
+        if part:
+            out = f"{out}/{part}" if out else part
+    return out

@@ -1,0 +1,352 @@
+"""Verified copy and sync between any two stores.
+
+Every object is streamed in :data:`CHUNK`-sized pieces (memory per object is bounded by the
+chunk and the destination's upload part, independent of object size) to a temporary name
+beside its destination (``.skyfabric-partial-<uuid>-<name>``), hashed on the way, verified
+(size and MD5, see :mod:`skyfabric.storage.checksums`), and only then moved to its final
+name. A failed or killed copy therefore never leaves a partial object under the final name;
+leftover temporaries are skipped by ``sync`` and removed by ``sync(delete=True)``.
+
+Objects are copied concurrently (a thread pool; the fsspec clients release the GIL on I/O),
+and transient errors are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from skyfabric.errors import (
+    ConfigError,
+    FabricError,
+    InvalidPathError,
+    ObjectNotFoundError,
+    TransferError,
+    VerificationError,
+    redact,
+)
+from skyfabric.storage.checksums import CHUNK, native_md5, stream_md5
+from skyfabric.storage.paths import PREFIX, parse
+
+if TYPE_CHECKING:
+    from skyfabric.storage.filesystem import FabricFileSystem
+
+__all__ = ["ObjectResult", "TransferResult", "copy", "copy_object", "sync"]
+
+PARTIAL_MARKER = ".skyfabric-partial-"
+RETRIES = 3
+BACKOFF = 0.25  # seconds, doubled per attempt
+_PERMANENT = (ObjectNotFoundError, FileNotFoundError, PermissionError, InvalidPathError, ConfigError)
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ObjectResult:
+    """Outcome for one object. ``bytes`` is the object size; ``md5`` the verified digest."""
+
+    src: str
+    dst: str
+    status: Literal["copied", "skipped", "failed", "deleted", "would_copy", "would_delete"]
+    bytes: int = 0
+    md5: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class TransferResult:
+    """What a copy or sync did, object by object.
+
+    ``ok`` is ``True`` when no object failed.
+    """
+
+    objects: list[ObjectResult] = field(default_factory=list)
+
+    def _with(self, status: str) -> list[ObjectResult]:
+        return [o for o in self.objects if o.status == status]
+
+    @property
+    def copied(self) -> list[ObjectResult]:
+        return self._with("copied")
+
+    @property
+    def skipped(self) -> list[ObjectResult]:
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[ObjectResult]:
+        return self._with("failed")
+
+    @property
+    def deleted(self) -> list[ObjectResult]:
+        return self._with("deleted")
+
+    @property
+    def bytes_copied(self) -> int:
+        return sum(o.bytes for o in self.copied)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for o in self.objects:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        return {
+            "ok": self.ok,
+            "counts": counts,
+            "bytes_copied": self.bytes_copied,
+            "objects": [asdict(o) for o in self.objects],
+        }
+
+
+def _is_partial(path: str) -> bool:
+    return posixpath.basename(path).startswith(PARTIAL_MARKER)
+
+
+def _abort(writer: Any) -> None:
+    """Abandon an upload without committing it.
+
+    fsspec's ``close()`` (also called by ``__exit__`` and ``__del__``) would commit whatever
+    was buffered, so the writer is discarded (s3fs aborts the multipart upload, gcsfs deletes
+    the resumable session) and marked closed. adlfs has no ``discard``: its uncommitted
+    blocks are never committed and Azure garbage-collects them after 7 days.
+    """
+    discard = getattr(writer, "discard", None)
+    try:
+        if callable(discard):
+            discard()
+    finally:
+        writer.closed = True
+
+
+def _stream(fs: FabricFileSystem, src: str, tmp_native: str, dst_store: Any, progress: Progress | None) -> tuple[int, str]:
+    """Copy src to the temporary native path; return (bytes, md5). Never commits on error."""
+    src_store, _, src_native = fs.route(src)
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    with src_store.fs.open(src_native, "rb", block_size=CHUNK, cache_type="none") as reader:
+        writer = dst_store.fs.open(tmp_native, "wb", block_size=CHUNK)
+        try:
+            while chunk := reader.read(CHUNK):
+                digest.update(chunk)
+                writer.write(chunk)
+                size += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        except BaseException:
+            _abort(writer)
+            raise
+        writer.close()
+    return size, digest.hexdigest()
+
+
+def _verify(store: Any, native: str, size: int, md5: str, label: str) -> None:
+    info = store.fs.info(native)
+    if int(info.get("size") or 0) != size:
+        raise VerificationError(
+            f"{label}: size {info.get('size')} differs from the source's {size} bytes; copy discarded"
+        )
+    got = native_md5(info) or stream_md5(store.fs, native)
+    if got != md5:
+        raise VerificationError(f"{label}: MD5 {got} differs from the source's {md5}; copy discarded")
+
+
+def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | None) -> ObjectResult:
+    dst_store, dst_fp, dst_native = fs.route(dst)
+    if not dst_fp.key:
+        raise InvalidPathError(f"destination {PREFIX}{dst_fp.path} is a store root; fix: name an object")
+    parent, name = posixpath.split(dst_native)
+    tmp_native = posixpath.join(parent, f"{PARTIAL_MARKER}{uuid.uuid4().hex[:12]}-{name}")
+    try:
+        size, md5 = _stream(fs, src, tmp_native, dst_store, progress)
+        _verify(dst_store, tmp_native, size, md5, f"{PREFIX}{dst_fp.path} (temporary copy)")
+        dst_store.fs.mv(tmp_native, dst_native)
+    except BaseException:
+        try:
+            if dst_store.fs.exists(tmp_native):
+                dst_store.fs.rm_file(tmp_native)
+        except Exception:  # best effort: a leftover temporary is never under the final name
+            pass
+        raise
+    final = dst_store.fs.info(dst_native)
+    if int(final.get("size") or 0) != size:
+        dst_store.fs.rm_file(dst_native)
+        raise VerificationError(f"{PREFIX}{dst_fp.path}: size changed during the final rename")
+    return ObjectResult(src=str(parse(src)), dst=str(dst_fp), status="copied", bytes=size, md5=md5)
+
+
+def copy_object(
+    fs: FabricFileSystem, src: str, dst: str, *, progress: Progress | None = None, retries: int = RETRIES
+) -> ObjectResult:
+    """Copy one object with verification and retries.
+
+    Raises:
+        ObjectNotFoundError: the source does not exist (not retried).
+        TransferError: every attempt failed; nothing is left under ``dst``.
+    """
+    src_store, src_fp, src_native = fs.route(src)
+    if not src_store.fs.isfile(src_native):
+        raise ObjectNotFoundError(f"no object at {src_fp}; fix: check the path, or pass recursive=True for a prefix")
+    last: BaseException | None = None
+    for attempt in range(retries):
+        try:
+            return _copy_once(fs, src, dst, progress)
+        except _PERMANENT:
+            raise
+        except Exception as exc:
+            last = exc
+            time.sleep(BACKOFF * 2**attempt)
+    assert last is not None
+    msg = redact(f"{type(last).__name__}: {last}")
+    raise TransferError(f"copy {src_fp} -> {PREFIX}{parse(dst).path} failed after {retries} attempts: {msg}") from last
+
+
+def _target(src_root: str, src_path: str, dst_root: str) -> str:
+    rel = src_path[len(src_root) :].lstrip("/")
+    return f"{dst_root.rstrip('/')}/{rel}" if rel else dst_root
+
+
+def _run(
+    fs: FabricFileSystem,
+    pairs: list[tuple[str, str, int]],
+    workers: int,
+    progress: Progress | None,
+) -> list[ObjectResult]:
+    def one(pair: tuple[str, str, int]) -> ObjectResult:
+        src, dst, size = pair
+        try:
+            return copy_object(fs, src, dst, progress=progress)
+        except FabricError as exc:
+            return ObjectResult(str(parse(src)), str(parse(dst)), "failed", size, error=str(exc))
+        except Exception as exc:
+            err = redact(f"{type(exc).__name__}: {exc}")
+            return ObjectResult(str(parse(src)), str(parse(dst)), "failed", size, error=err)
+
+    if workers <= 1 or len(pairs) <= 1:
+        return [one(p) for p in pairs]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="skyfabric-copy") as pool:
+        return list(pool.map(one, pairs))
+
+
+def _listing(fs: FabricFileSystem, root: str) -> dict[str, dict[str, Any]]:
+    try:
+        found = fs.find(root, detail=True)
+    except FileNotFoundError:
+        return {}
+    return {name: info for name, info in found.items() if info["type"] == "file"}
+
+
+def copy(
+    fs: FabricFileSystem,
+    src: str,
+    dst: str,
+    *,
+    recursive: bool = False,
+    workers: int = 8,
+    progress: Progress | None = None,
+) -> TransferResult:
+    """Copy an object, or with ``recursive=True`` every object under a prefix, verified.
+
+    A ``dst`` ending in ``/`` receives the object under its own name.
+
+    Raises:
+        ObjectNotFoundError: ``src`` does not exist.
+    """
+    src_path = parse(src).path
+    dst_path = parse(dst).path
+    if recursive:
+        listing = _listing(fs, src_path)
+        if not listing and not fs.exists(src_path):
+            raise ObjectNotFoundError(f"nothing at {PREFIX}{src_path} to copy")
+        pairs = [
+            (name, _target(src_path, name, dst_path), int(info.get("size") or 0))
+            for name, info in sorted(listing.items())
+            if not _is_partial(name)
+        ]
+        return TransferResult(_run(fs, pairs, workers, progress))
+    if dst.endswith("/"):
+        dst_path = f"{dst_path}/{posixpath.basename(src_path)}"
+    info = fs.info(src_path)
+    if info["type"] == "directory":
+        raise InvalidPathError(f"{PREFIX}{src_path} is a prefix; fix: pass recursive=True (cp -r)")
+    return TransferResult(_run(fs, [(src_path, dst_path, int(info.get("size") or 0))], 1, progress))
+
+
+def _same(src_info: dict[str, Any], dst_info: dict[str, Any], checksum: bool, fs: FabricFileSystem, src: str, dst: str) -> bool:
+    if int(src_info.get("size") or 0) != int(dst_info.get("size") or 0):
+        return False
+    a, b = native_md5(src_info), native_md5(dst_info)
+    if a and b:
+        return a == b
+    if checksum:
+        s_store, _, s_native = fs.route(src)
+        d_store, _, d_native = fs.route(dst)
+        return stream_md5(s_store.fs, s_native) == stream_md5(d_store.fs, d_native)
+    # Same size, no comparable digest: like `aws s3 sync`, copy when the source is newer.
+    try:
+        return fs.modified(dst) >= fs.modified(src)
+    except (NotImplementedError, KeyError, TypeError):
+        return True
+
+
+def sync(
+    fs: FabricFileSystem,
+    src: str,
+    dst: str,
+    *,
+    dry_run: bool = False,
+    delete: bool = False,
+    checksum: bool = False,
+    workers: int = 8,
+    progress: Progress | None = None,
+) -> TransferResult:
+    """Make the prefix ``dst`` hold every object under ``src``, copying only what differs.
+
+    An object is copied when it is missing at ``dst``, differs in size, differs in MD5 where
+    both stores publish one (or always compared with ``checksum=True``, which reads both), or
+    else is newer at the source. ``delete=True`` also removes objects under ``dst`` that are
+    not under ``src`` (and leftover temporaries of interrupted copies). ``dry_run=True``
+    reports ``would_copy``/``would_delete`` and changes nothing.
+    """
+    src_path = parse(src).path
+    dst_path = parse(dst).path
+    src_list = _listing(fs, src_path)
+    if not src_list and not fs.exists(src_path):
+        raise ObjectNotFoundError(f"nothing at {PREFIX}{src_path} to sync")
+    dst_list = _listing(fs, dst_path)
+    results: list[ObjectResult] = []
+    pairs: list[tuple[str, str, int]] = []
+    wanted: set[str] = set()
+    for name, info in sorted(src_list.items()):
+        if _is_partial(name):
+            continue
+        target = _target(src_path, name, dst_path)
+        wanted.add(target)
+        size = int(info.get("size") or 0)
+        existing = dst_list.get(target)
+        if existing is not None and _same(info, existing, checksum, fs, name, target):
+            results.append(ObjectResult(str(parse(name)), str(parse(target)), "skipped", size))
+        elif dry_run:
+            results.append(ObjectResult(str(parse(name)), str(parse(target)), "would_copy", size))
+        else:
+            pairs.append((name, target, size))
+    results.extend(_run(fs, pairs, workers, progress))
+    if delete:
+        for name, info in sorted(dst_list.items()):
+            if name in wanted:
+                continue
+            size = int(info.get("size") or 0)
+            if dry_run:
+                results.append(ObjectResult("", str(parse(name)), "would_delete", size))
+                continue
+            fs.rm_file(name)
+            results.append(ObjectResult("", str(parse(name)), "deleted", size))
+    return TransferResult(results)
