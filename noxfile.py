@@ -21,8 +21,14 @@ def _install_azurite(session: nox.Session) -> str:
     if not binary.exists():
         AZURITE_DIR.mkdir(parents=True, exist_ok=True)
         session.run(
-            "npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
-            "--prefix", str(AZURITE_DIR), f"azurite@{AZURITE_VERSION}",
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+            str(AZURITE_DIR),
+            f"azurite@{AZURITE_VERSION}",
             external=True,
         )
     return str(binary)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from servers import S3_KEY_ENV, S3_SECRET_ENV, MotoServer, isolate_environment  # noqa: E402
+from servers import S3_KEY_ENV, S3_SECRET_ENV, MotoServer, isolate_environment
 
 
 def _best(fn: Callable[[], object], repeat: int) -> float:
@@ -32,9 +32,13 @@ def _best(fn: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mb", type=int, default=200, help="total megabytes per case")
-    parser.add_argument("--objects", type=int, default=1000, help="object count of the small-object case")
+    parser.add_argument(
+        "--objects", type=int, default=1000, help="object count of the small-object case"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 

@@ -80,7 +80,7 @@ def test_unknown_key_names_field_and_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(path)
     msg = str(err.value)
-    assert "stores.a.s3.buckt" in msg and "unknown key" in msg and "bad.toml" in msg
+    assert "stores.a.buckt" in msg and "unknown key" in msg and "bad.toml" in msg
 
 
 def test_bad_kind_and_bad_values() -> None:
@@ -92,6 +92,11 @@ def test_bad_kind_and_bad_values() -> None:
         load_config({"stores": {"a": {"kind": "gcs", "bucket": ""}}})
     with pytest.raises(ConfigError, match="store name"):
         load_config({"stores": {"a b": {"kind": "memory"}}})
+
+
+def test_source_key_is_not_silently_accepted() -> None:
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config({"source": "me", "stores": {}})
 
 
 def test_missing_config_file_is_clear(tmp_path: Path) -> None:
@@ -116,8 +121,17 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_missing_env_var_and_secret_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = {"stores": {"m": {"kind": "s3", "bucket": "abc", "access_key_env": "SF_T_KEY",
-                            "secret_key_env": "SF_T_SECRET", "endpoint": "http://127.0.0.1:1"}}}
+    cfg = {
+        "stores": {
+            "m": {
+                "kind": "s3",
+                "bucket": "abc",
+                "access_key_env": "SF_T_KEY",
+                "secret_key_env": "SF_T_SECRET",
+                "endpoint": "http://127.0.0.1:1",
+            }
+        }
+    }
     fab = skyfabric.connect(cfg)
     monkeypatch.delenv("SF_T_KEY", raising=False)
     with pytest.raises(ConfigError, match="SF_T_KEY"):

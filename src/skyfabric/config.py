@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from skyfabric.errors import ConfigError
 
@@ -43,6 +43,7 @@ __all__ = [
 APP_NAME = "skyfabric"
 CONFIG_ENV = "SKYFABRIC_CONFIG"
 DATA_DIR_ENV = "SKYFABRIC_DATA_DIR"
+_KINDS = ("s3", "gcs", "azure", "local", "memory")
 _STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 # S3/GCS bucket rules (lowercase, digits, dots, dashes, 3-63 chars); Azure containers are a subset.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
@@ -72,13 +73,15 @@ class _StoreBase(_Model):
     def _clean_prefix(cls, value: str) -> str:
         value = value.strip("/")
         if any(part in ("..", ".") for part in value.split("/")):
-            raise ValueError(f"prefix {value!r} may not contain '.' or '..' segments; fix: use a plain path")
+            raise ValueError(
+                f"prefix {value!r} may not contain '.' or '..' segments; fix: use a plain path"
+            )
         return value
 
 
 def _check_bucket(value: str, what: str) -> str:
     if not value:
-        raise ValueError(f"{what} is empty; fix: name the {what}, e.g. `{what} = \"my-data\"`")
+        raise ValueError(f'{what} is empty; fix: name the {what}, e.g. `{what} = "my-data"`')
     if not _BUCKET_NAME.match(value):
         raise ValueError(
             f"{what} {value!r} is not a valid name (3-63 chars: lowercase letters, digits, '.', '-')"
@@ -89,7 +92,7 @@ def _check_bucket(value: str, what: str) -> str:
 class S3StoreConfig(_StoreBase):
     """AWS S3 or any S3-compatible store (MinIO: set `endpoint`, path-style addressing is used)."""
 
-    kind: Literal["s3"]
+    kind: Literal["s3"] = Field(description="`s3`: AWS S3 or an S3-compatible store such as MinIO.")
     bucket: str = Field(description="Bucket name.")
     endpoint: str | None = Field(
         None,
@@ -124,7 +127,7 @@ class S3StoreConfig(_StoreBase):
 class GCSStoreConfig(_StoreBase):
     """Google Cloud Storage (`endpoint` only for an emulator such as fake-gcs-server)."""
 
-    kind: Literal["gcs"]
+    kind: Literal["gcs"] = Field(description="`gcs`: Google Cloud Storage.")
     bucket: str = Field(description="Bucket name.")
     project: str | None = Field(None, description="GCP project id.")
     token_file_env: str | None = Field(
@@ -142,7 +145,7 @@ class GCSStoreConfig(_StoreBase):
 class AzureStoreConfig(_StoreBase):
     """Azure Blob Storage container."""
 
-    kind: Literal["azure"]
+    kind: Literal["azure"] = Field(description="`azure`: Azure Blob Storage.")
     container: str = Field(description="Blob container name.")
     account: str | None = Field(None, description="Storage account name.")
     connection_string_env: str | None = Field(
@@ -164,7 +167,7 @@ class AzureStoreConfig(_StoreBase):
 class LocalStoreConfig(_StoreBase):
     """A directory on local disk (or a mounted network filesystem)."""
 
-    kind: Literal["local"]
+    kind: Literal["local"] = Field(description="`local`: a directory.")
     path: Path = Field(description="Root directory of the store; created on first write.")
 
     @field_validator("path")
@@ -176,7 +179,7 @@ class LocalStoreConfig(_StoreBase):
 class MemoryStoreConfig(_StoreBase):
     """fsspec's in-process memory filesystem: for tests and notebooks, gone at exit."""
 
-    kind: Literal["memory"]
+    kind: Literal["memory"] = Field(description="`memory`: fsspec's in-process memory filesystem.")
     root: str = Field("skyfabric", description="Top-level folder inside the memory filesystem.")
 
 
@@ -213,16 +216,18 @@ class DriftConfig(_Model):
 class PlacementRuleConfig(_Model):
     """One placement rule (see the placement docs)."""
 
-    name: str
-    match: str
-    older_than: str | None = None
-    not_accessed_for: str | None = None
-    min_size: int | None = None
-    max_size: int | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    target: str | None = None
-    storage_class: str | None = None
-    priority: int = 0
+    name: str = Field(description="Rule name, shown in plans and the audit log.")
+    match: str = Field(description="Glob over fabric URLs, e.g. `fabric://onprem/telemetry/**`.")
+    older_than: str | None = Field(None, description="Age since last modified, e.g. `30d`.")
+    not_accessed_for: str | None = Field(None, description="Age since last access, e.g. `90d`.")
+    min_size: int | None = Field(None, ge=0, description="Smallest object size matched, bytes.")
+    max_size: int | None = Field(None, ge=0, description="Largest object size matched, bytes.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Object tags/metadata to match.")
+    target: str | None = Field(None, description="Store to move matching objects to.")
+    storage_class: str | None = Field(
+        None, description="Storage class / access tier to set in place instead of moving."
+    )
+    priority: int = Field(0, description="Higher wins when rules overlap.")
 
 
 class PlacementConfig(_Model):
@@ -238,7 +243,12 @@ class FabricConfig(_Model):
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     placement: PlacementConfig = Field(default_factory=PlacementConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
-    source: str = Field("embedded default", description="Where this configuration came from.")
+    _source: str = PrivateAttr("embedded default")
+
+    @property
+    def source(self) -> str:
+        """Where this configuration came from: a file path, ``<dict>`` or ``embedded default``."""
+        return self._source
 
     @field_validator("stores")
     @classmethod
@@ -261,14 +271,16 @@ def default_config() -> FabricConfig:
             uri=f"sqlite:///{root / 'catalog.db'}",
             warehouse="fabric://local/warehouse",
         ),
-        source="embedded default",
     )
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
+        parts = [str(p) for p in err["loc"]]
+        if len(parts) > 2 and parts[0] == "stores" and parts[2] in _KINDS:
+            del parts[2]  # pydantic puts the union tag (the kind) into the location
+        loc = ".".join(parts)
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         msg = err["msg"]
@@ -290,12 +302,16 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> FabricConf
         ConfigError: a key is unknown or a value is invalid; names the field, value and fix.
     """
     try:
-        return FabricConfig.model_validate({**data, "source": source})
+        config = FabricConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, source)) from None
+    config._source = source
+    return config
 
 
-def load_config(config: FabricConfig | str | os.PathLike[str] | dict[str, Any] | None = None) -> FabricConfig:
+def load_config(
+    config: FabricConfig | str | os.PathLike[str] | dict[str, Any] | None = None,
+) -> FabricConfig:
     """Load the configuration (see the module docstring for the search order).
 
     Raises:
@@ -323,5 +339,4 @@ def load_config(config: FabricConfig | str | os.PathLike[str] | dict[str, Any] |
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    data.pop("source", None)
     return config_from_dict(data, source=str(path))

@@ -63,17 +63,42 @@ class Fabric:
         """A ``pyarrow.dataset.Dataset`` over the parquet/CSV at ``url`` (file, prefix or glob)."""
         return open_dataset(self.fs, url, **kwargs)
 
-    def copy(self, src: str, dst: str, *, recursive: bool = False, workers: int = 8,
-             progress: transfer.Progress | None = None) -> transfer.TransferResult:
+    def copy(
+        self,
+        src: str,
+        dst: str,
+        *,
+        recursive: bool = False,
+        workers: int = 8,
+        progress: transfer.Progress | None = None,
+    ) -> transfer.TransferResult:
         """Verified copy between any two stores; see :func:`skyfabric.storage.transfer.copy`."""
-        return transfer.copy(self.fs, src, dst, recursive=recursive, workers=workers, progress=progress)
+        return transfer.copy(
+            self.fs, src, dst, recursive=recursive, workers=workers, progress=progress
+        )
 
-    def sync(self, src: str, dst: str, *, dry_run: bool = False, delete: bool = False,
-             checksum: bool = False, workers: int = 8,
-             progress: transfer.Progress | None = None) -> transfer.TransferResult:
+    def sync(
+        self,
+        src: str,
+        dst: str,
+        *,
+        dry_run: bool = False,
+        delete: bool = False,
+        checksum: bool = False,
+        workers: int = 8,
+        progress: transfer.Progress | None = None,
+    ) -> transfer.TransferResult:
         """Verified one-way sync of a prefix; see :func:`skyfabric.storage.transfer.sync`."""
-        return transfer.sync(self.fs, src, dst, dry_run=dry_run, delete=delete, checksum=checksum,
-                             workers=workers, progress=progress)
+        return transfer.sync(
+            self.fs,
+            src,
+            dst,
+            dry_run=dry_run,
+            delete=delete,
+            checksum=checksum,
+            workers=workers,
+            progress=progress,
+        )
 
 
 def connect(config: FabricConfig | str | os.PathLike[str] | dict[str, Any] | None = None) -> Fabric:

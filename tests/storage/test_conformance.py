@@ -121,7 +121,9 @@ def test_sync_copies_only_what_differs(fab: skyfabric.Fabric) -> None:
     fab.fs.pipe_file("fabric://t/dst/extra.bin", b"not in source")
     dry = fab.sync("fabric://t/src", "fabric://t/dst", dry_run=True, delete=True)
     assert [o.dst for o in dry.objects if o.status == "would_copy"] == ["fabric://t/dst/2.bin"]
-    assert [o.dst for o in dry.objects if o.status == "would_delete"] == ["fabric://t/dst/extra.bin"]
+    assert [o.dst for o in dry.objects if o.status == "would_delete"] == [
+        "fabric://t/dst/extra.bin"
+    ]
     assert fab.fs.exists("fabric://t/dst/extra.bin")
     third = fab.sync("fabric://t/src", "fabric://t/dst", delete=True)
     assert [o.dst for o in third.copied] == ["fabric://t/dst/2.bin"]

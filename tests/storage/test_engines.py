@@ -16,7 +16,9 @@ from skyfabric.storage.filesystem import FabricFileSystem
 
 pytestmark = pytest.mark.xdist_group("servers")
 
-FRAME = pd.DataFrame({"id": [1, 2, 3, 4], "city": ["Oslo", "Lima", "Pune", "Kyiv"], "x": [0.5, None, 2.0, 3.5]})
+FRAME = pd.DataFrame(
+    {"id": [1, 2, 3, 4], "city": ["Oslo", "Lima", "Pune", "Kyiv"], "x": [0.5, None, 2.0, 3.5]}
+)
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def test_pandas_and_pyarrow(written: tuple[dict, skyfabric.Fabric]) -> None:
 
 def test_duckdb(written: tuple[dict, skyfabric.Fabric]) -> None:
     duckdb = pytest.importorskip("duckdb")
-    config, fab = written
+    _, fab = written
     con = duckdb.connect()
     con.register_filesystem(fab.fs)
     rows = con.sql("select sum(id) from read_parquet('fabric://t/tbl/*.parquet')").fetchall()
@@ -56,12 +58,14 @@ def test_dask(written: tuple[dict, skyfabric.Fabric]) -> None:
 
 def test_polars_through_resolve(written: tuple[dict, skyfabric.Fabric]) -> None:
     pl = pytest.importorskip("polars")
-    config, fab = written
+    _, fab = written
     resolved = fab.resolve("fabric://t/tbl/part-0.parquet")
     if resolved.kind == "memory":
         pytest.skip("polars has no in-process memory filesystem")
     if resolved.kind == "gcs":
-        pytest.xfail("polars' object_store GCS client needs OAuth; fake-gcs-server only serves anonymous JSON API")
+        pytest.xfail(
+            "polars' object_store GCS client needs OAuth; fake-gcs-server only serves anonymous JSON API"
+        )
     frame = pl.read_parquet(resolved.url, storage_options=resolved.polars_storage_options())
     assert frame["id"].to_list() == [1, 2, 3, 4]
 

@@ -42,7 +42,11 @@ def test_killed_copy_leaves_no_final_object(fresh_store_config: dict, tmp_path: 
     data = os.urandom(12 * 2**20)
     fab.fs.pipe_file("fabric://t/src/big.bin", data)
     marker = tmp_path / "started"
-    env = {**os.environ, "SF_TEST_CONFIG": json.dumps(config, default=str), "SF_TEST_MARKER": str(marker)}
+    env = {
+        **os.environ,
+        "SF_TEST_CONFIG": json.dumps(config, default=str),
+        "SF_TEST_MARKER": str(marker),
+    }
     child = subprocess.Popen([sys.executable, "-c", CHILD], env=env)
     try:
         deadline = time.monotonic() + 60

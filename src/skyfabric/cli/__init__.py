@@ -14,7 +14,10 @@ from skyfabric._version import __version__
 
 app = typer.Typer(
     name="skyfabric",
-    help="One filesystem and one catalog over S3, GCS, Azure Blob and MinIO; drift, tables, views, placement.",
+    help=(
+        "One filesystem and one catalog over S3, GCS, Azure Blob and MinIO; "
+        "drift, tables, views, placement."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -32,9 +35,16 @@ def _global(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="skyfabric.toml to use (else $SKYFABRIC_CONFIG, ./skyfabric.toml, embedded default)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="skyfabric.toml to use (else $SKYFABRIC_CONFIG, ./skyfabric.toml, embedded default).",
+        ),
     ] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
 ) -> None:
     ctx.ensure_object(dict)["config"] = config
 

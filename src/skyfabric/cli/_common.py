@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from skyfabric.errors import FabricError, redact
 
@@ -45,7 +46,10 @@ def fabric_errors() -> Iterator[None]:
     try:
         yield
     except FabricError as exc:
-        err_console.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False, markup=True)
+        # The message is plain text: escape it so "[stores.x]" is not read as rich markup.
+        err_console.print(
+            f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True
+        )
         code = EXIT_USAGE if isinstance(exc, ValueError | KeyError) else EXIT_FAILED
         raise typer.Exit(code) from None
 

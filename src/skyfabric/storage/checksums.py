@@ -36,7 +36,9 @@ def native_md5(info: dict[str, Any]) -> str | None:
     settings = info.get("content_settings")
     if settings is not None:
         content_md5 = (
-            settings.get("content_md5") if isinstance(settings, dict) else getattr(settings, "content_md5", None)
+            settings.get("content_md5")
+            if isinstance(settings, dict)
+            else getattr(settings, "content_md5", None)
         )
         if content_md5:
             return bytes(content_md5).hex()

@@ -23,7 +23,9 @@ __all__ = ["open_dataset"]
 _GLOB_CHARS = set("*?[")
 
 
-def open_dataset(fs: FabricFileSystem, url: str, *, format: str | None = None, **kwargs: Any) -> pads.Dataset:
+def open_dataset(
+    fs: FabricFileSystem, url: str, *, format: str | None = None, **kwargs: Any
+) -> pads.Dataset:
     """Open ``url`` as a pyarrow dataset (lazy: nothing is read until scanned).
 
     Args:

@@ -51,7 +51,11 @@ class FabricFileSystem(AbstractFileSystem):
     # fsspec's instance cache is keyed by these arguments and the pid, so forks rebuild.
     cachable = True
 
-    def __init__(self, config: FabricConfig | str | os.PathLike[str] | dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        config: FabricConfig | str | os.PathLike[str] | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(config=config, **kwargs)
         self.config: FabricConfig = load_config(config)
         self.stores: dict[str, Store] = {
@@ -171,7 +175,9 @@ class FabricFileSystem(AbstractFileSystem):
     ) -> Any:
         store, fp, native = self.route(self._strip_protocol(path))
         if not fp.key:
-            raise InvalidPathError(f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key")
+            raise InvalidPathError(
+                f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
+            )
         try:
             return store.fs.open(
                 native,
@@ -184,7 +190,9 @@ class FabricFileSystem(AbstractFileSystem):
         except FileNotFoundError:
             raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
 
-    def cat_file(self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any) -> bytes:
+    def cat_file(
+        self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+    ) -> bytes:
         store, fp, native = self.route(self._strip_protocol(path))
         try:
             return store.fs.cat_file(native, start=start, end=end, **kwargs)
@@ -194,7 +202,9 @@ class FabricFileSystem(AbstractFileSystem):
     def pipe_file(self, path: str, value: bytes, **kwargs: Any) -> None:
         store, fp, native = self.route(self._strip_protocol(path))
         if not fp.key:
-            raise InvalidPathError(f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key")
+            raise InvalidPathError(
+                f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
+            )
         store.fs.pipe_file(native, value, **kwargs)
 
     def pipe(self, path: Any, value: bytes | None = None, **kwargs: Any) -> None:
@@ -205,12 +215,16 @@ class FabricFileSystem(AbstractFileSystem):
         for p, data in items.items():
             store, fp, native = self.route(self._strip_protocol(p))
             if not fp.key:
-                raise InvalidPathError(f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key")
+                raise InvalidPathError(
+                    f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
+                )
             by_store.setdefault(store.name, {})[native] = data
         for name, batch in by_store.items():
             self.stores[name].fs.pipe(batch, **kwargs)
 
-    def cat(self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any) -> Any:
+    def cat(
+        self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any
+    ) -> Any:
         """Read one or many objects; an explicit list is fetched per store in one native call."""
         if recursive or not isinstance(path, list) or any(set("*?[") & set(p) for p in path):
             return super().cat(path, recursive=recursive, on_error=on_error, **kwargs)

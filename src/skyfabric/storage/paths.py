@@ -68,9 +68,9 @@ def parse(url: str) -> FabricPath:
 
 def join(base: str, *parts: str) -> str:
     """Join key parts with single slashes (no normalisation beyond that)."""
-    out = base.rstrip("/")
+    out = base.rstrip("/") or ("/" if base.startswith("/") else "")
     for part in parts:
         part = part.strip("/")
         if part:
-            out = f"{out}/{part}" if out else part
+            out = f"{out.rstrip('/')}/{part}" if out else part
     return out

@@ -34,7 +34,10 @@ _SECRET_KEYS = {
 
 
 def _redacted(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if k in _SECRET_KEYS and v not in (None, "anon") else v) for k, v in options.items()}
+    return {
+        k: ("***" if k in _SECRET_KEYS and v not in (None, "anon") else v)
+        for k, v in options.items()
+    }
 
 
 @dataclass(frozen=True)

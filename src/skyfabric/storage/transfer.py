@@ -42,7 +42,14 @@ __all__ = ["ObjectResult", "TransferResult", "copy", "copy_object", "sync"]
 PARTIAL_MARKER = ".skyfabric-partial-"
 RETRIES = 3
 BACKOFF = 0.25  # seconds, doubled per attempt
-_PERMANENT = (ObjectNotFoundError, FileNotFoundError, PermissionError, InvalidPathError, ConfigError)
+_PERMANENT = (
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    InvalidPathError,
+    ConfigError,
+)
 
 Progress = Callable[[int], None]
 
@@ -127,7 +134,9 @@ def _abort(writer: Any) -> None:
         writer.closed = True
 
 
-def _stream(fs: FabricFileSystem, src: str, tmp_native: str, dst_store: Any, progress: Progress | None) -> tuple[int, str]:
+def _stream(
+    fs: FabricFileSystem, src: str, tmp_native: str, dst_store: Any, progress: Progress | None
+) -> tuple[int, str]:
     """Copy src to the temporary native path; return (bytes, md5). Never commits on error."""
     src_store, _, src_native = fs.route(src)
     digest = hashlib.md5(usedforsecurity=False)
@@ -156,13 +165,24 @@ def _verify(store: Any, native: str, size: int, md5: str, label: str) -> None:
         )
     got = native_md5(info) or stream_md5(store.fs, native)
     if got != md5:
-        raise VerificationError(f"{label}: MD5 {got} differs from the source's {md5}; copy discarded")
+        raise VerificationError(
+            f"{label}: MD5 {got} differs from the source's {md5}; copy discarded"
+        )
 
 
 def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | None) -> ObjectResult:
     dst_store, dst_fp, dst_native = fs.route(dst)
     if not dst_fp.key:
-        raise InvalidPathError(f"destination {PREFIX}{dst_fp.path} is a store root; fix: name an object")
+        raise InvalidPathError(
+            f"destination {PREFIX}{dst_fp.path} is a store root; fix: name an object"
+        )
+    # On disk a rename onto a directory would move the copy *into* it; object stores can
+    # hold both an object "x" and a prefix "x/", so only filesystems need the check.
+    if dst_store.kind in ("local", "memory") and dst_store.fs.isdir(dst_native):
+        raise InvalidPathError(
+            f"destination {PREFIX}{dst_fp.path} is a prefix/directory; "
+            "fix: end it with '/' to copy into it, or name an object"
+        )
     parent, name = posixpath.split(dst_native)
     tmp_native = posixpath.join(parent, f"{PARTIAL_MARKER}{uuid.uuid4().hex[:12]}-{name}")
     try:
@@ -184,7 +204,12 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
 
 
 def copy_object(
-    fs: FabricFileSystem, src: str, dst: str, *, progress: Progress | None = None, retries: int = RETRIES
+    fs: FabricFileSystem,
+    src: str,
+    dst: str,
+    *,
+    progress: Progress | None = None,
+    retries: int = RETRIES,
 ) -> ObjectResult:
     """Copy one object with verification and retries.
 
@@ -194,7 +219,9 @@ def copy_object(
     """
     src_store, src_fp, src_native = fs.route(src)
     if not src_store.fs.isfile(src_native):
-        raise ObjectNotFoundError(f"no object at {src_fp}; fix: check the path, or pass recursive=True for a prefix")
+        raise ObjectNotFoundError(
+            f"no object at {src_fp}; fix: check the path, or pass recursive=True for a prefix"
+        )
     last: BaseException | None = None
     for attempt in range(retries):
         try:
@@ -203,10 +230,13 @@ def copy_object(
             raise
         except Exception as exc:
             last = exc
-            time.sleep(BACKOFF * 2**attempt)
+            if attempt + 1 < retries:
+                time.sleep(BACKOFF * 2**attempt)
     assert last is not None
     msg = redact(f"{type(last).__name__}: {last}")
-    raise TransferError(f"copy {src_fp} -> {PREFIX}{parse(dst).path} failed after {retries} attempts: {msg}") from last
+    raise TransferError(
+        f"copy {src_fp} -> {PREFIX}{parse(dst).path} failed after {retries} attempts: {msg}"
+    ) from last
 
 
 def _target(src_root: str, src_path: str, dst_root: str) -> str:
@@ -280,7 +310,14 @@ def copy(
     return TransferResult(_run(fs, [(src_path, dst_path, int(info.get("size") or 0))], 1, progress))
 
 
-def _same(src_info: dict[str, Any], dst_info: dict[str, Any], checksum: bool, fs: FabricFileSystem, src: str, dst: str) -> bool:
+def _same(
+    src_info: dict[str, Any],
+    dst_info: dict[str, Any],
+    checksum: bool,
+    fs: FabricFileSystem,
+    src: str,
+    dst: str,
+) -> bool:
     if int(src_info.get("size") or 0) != int(dst_info.get("size") or 0):
         return False
     a, b = native_md5(src_info), native_md5(dst_info)
