@@ -51,13 +51,9 @@ def _global(
 
 def _register() -> None:
     # Each capability adds its commands in its own module (imported here, not at their top).
-    from skyfabric.cli import storage_cmds
+    from skyfabric.cli import drift_cmds, storage_cmds
 
     storage_cmds.register(app)
-    try:
-        from skyfabric.cli import drift_cmds
-    except ImportError:  # pragma: no cover - drift commands land separately
-        return
     drift_cmds.register(app)
 
 

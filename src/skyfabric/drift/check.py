@@ -1,0 +1,314 @@
+"""The batch job: compare a source against a saved baseline, column by column.
+
+``check(baseline, source)`` opens the source (:mod:`~skyfabric.drift.sources`), counts its
+values into the baseline's bins with an engine (:mod:`~skyfabric.drift.engine`), and compares
+each column with :func:`~skyfabric.drift.psi.compare` (PSI, expected PSI under no drift,
+chi-square p-value, Jensen-Shannon distance, status). Thresholds and ``eps`` default to the
+``[drift]`` section of the configuration (``FabricConfig.drift``).
+
+Drift *levels* used by :meth:`DriftResult.exceeds` and the CLI's exit codes:
+
+===============  =====================================================================
+level            statuses
+===============  =====================================================================
+``stable``       ``stable``; ``too_small`` (the sample cannot support a verdict)
+``moderate``     ``moderate``
+``significant``  ``significant``; ``missing_column`` (a column the baseline has is gone);
+                 ``empty`` (no rows arrived): both should page someone like big drift
+===============  =====================================================================
+
+``constant`` and ``all_null`` columns take the level of their PSI when one is defined,
+else ``stable``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from skyfabric.drift.engine import Engine, ProgressCallback, count
+from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, open_source, read_text, write_text
+from skyfabric.errors import BaselineError, DriftError
+
+if TYPE_CHECKING:
+    from skyfabric.drift.baseline import Baseline
+    from skyfabric.drift.psi import ColumnDrift
+    from skyfabric.fabric import Fabric
+
+__all__ = ["LEVELS", "DriftResult", "check", "fit_baseline", "load_baseline", "save_baseline"]
+
+Level = Literal["stable", "moderate", "significant"]
+LEVELS: tuple[Level, ...] = ("stable", "moderate", "significant")
+_FIXED_LEVEL = {"stable": 0, "too_small": 0, "moderate": 1, "significant": 2,
+                "missing_column": 2, "empty": 2}
+
+
+def _finite(x: Any) -> Any:
+    """JSON has no NaN/inf: non-finite floats become ``None``."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+@dataclass
+class DriftResult:
+    """Drift of every checked column of one source against one baseline.
+
+    Attributes:
+        columns: one :class:`~skyfabric.drift.psi.ColumnDrift` per baseline column checked.
+        rows: rows scanned in the current data.
+        source: display name of the current data (URL or path).
+        baseline_source: the baseline's own ``source``.
+        created_at: ISO-8601 UTC time of the check.
+        eps, moderate, significant: the PSI floor and thresholds used.
+        engine: ``"local"`` or ``"dask"``.
+        seconds: wall time of the scan and comparison (s).
+    """
+
+    columns: list[ColumnDrift]
+    rows: int
+    source: str
+    baseline_source: str
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    eps: float = 1e-4
+    moderate: float = 0.1
+    significant: float = 0.25
+    engine: str = "local"
+    seconds: float = 0.0
+
+    def level(self, col: ColumnDrift) -> Level:
+        """Drift level of one column (see the module docstring)."""
+        if col.status in _FIXED_LEVEL:
+            return LEVELS[_FIXED_LEVEL[col.status]]
+        psi = col.psi
+        if psi is None or not math.isfinite(psi):
+            return "stable"
+        if psi >= self.significant:
+            return "significant"
+        return "moderate" if psi >= self.moderate else "stable"
+
+    @property
+    def worst_status(self) -> Level:
+        """The highest drift level over all columns (``"stable"`` when there are none)."""
+        return max((self.level(c) for c in self.columns), key=LEVELS.index, default="stable")
+
+    def exceeds(self, level: str) -> bool:
+        """True when some column is at ``level`` or worse; ``"never"`` is always False.
+
+        Raises:
+            DriftError: ``level`` is not ``moderate``, ``significant`` or ``never``.
+        """
+        if level == "never":
+            return False
+        if level not in ("moderate", "significant"):
+            raise DriftError(
+                f"unknown drift level {level!r}; fix: use moderate, significant or never"
+            )
+        return LEVELS.index(self.worst_status) >= LEVELS.index(level)  # type: ignore[arg-type]
+
+    def __getitem__(self, column: str) -> ColumnDrift:
+        for col in self.columns:
+            if col.column == column:
+                return col
+        raise KeyError(column)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict: the result, then one entry per column with both histograms."""
+        cols = []
+        for c in self.columns:
+            d = {k: _finite(v) for k, v in c.to_dict().items()}
+            d["level"] = self.level(c)
+            d["rows_baseline"] = int(c.baseline.total)
+            d["rows_current"] = int(c.current.total) if c.current is not None else None
+            cols.append(d)
+        return {
+            "source": self.source,
+            "baseline_source": self.baseline_source,
+            "created_at": self.created_at,
+            "rows": self.rows,
+            "worst_status": self.worst_status,
+            "thresholds": {
+                "eps": self.eps, "moderate": self.moderate, "significant": self.significant
+            },
+            "engine": self.engine,
+            "seconds": round(self.seconds, 4),
+            "columns": cols,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftResult:
+        """Rebuild a result written by :meth:`to_dict` (e.g. to re-render a report)."""
+        from skyfabric.drift.histogram import Histogram
+        from skyfabric.drift.psi import ColumnDrift
+
+        cols = [
+            ColumnDrift(
+                column=c["column"], psi=c["psi"], js_distance=c["js_distance"],
+                expected_psi=c["expected_psi"], p_value=c["p_value"], status=c["status"],
+                baseline=Histogram.from_dict(c["baseline"]),
+                current=Histogram.from_dict(c["current"]) if c["current"] is not None else None,
+                note=c["note"], dof=c.get("dof"), critical_psi=c.get("critical_psi"),
+            )
+            for c in data["columns"]
+        ]
+        th = data.get("thresholds", {})
+        return cls(columns=cols, rows=data["rows"], source=data["source"],
+                   baseline_source=data["baseline_source"], created_at=data["created_at"],
+                   eps=th.get("eps", 1e-4), moderate=th.get("moderate", 0.1),
+                   significant=th.get("significant", 0.25), engine=data.get("engine", "local"),
+                   seconds=data.get("seconds", 0.0))
+
+
+def _drift_defaults(fabric: Fabric | None) -> Any:
+    if fabric is not None:
+        return fabric.config.drift
+    from skyfabric.config import load_config
+
+    return load_config().drift
+
+
+def check(
+    baseline: Baseline | str | os.PathLike[str],
+    source: Any,
+    *,
+    fabric: Fabric | None = None,
+    engine: Engine = "local",
+    columns: list[str] | None = None,
+    eps: float | None = None,
+    moderate: float | None = None,
+    significant: float | None = None,
+    client: Any = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> DriftResult:
+    """Compare ``source`` against ``baseline``; never loads the source whole.
+
+    Args:
+        baseline: a :class:`~skyfabric.drift.baseline.Baseline`, or the URL/path of one saved
+            with :func:`save_baseline`.
+        source: see :mod:`skyfabric.drift.sources` (URL, path, pyarrow object).
+        fabric: resolves ``fabric://`` URLs and supplies the ``[drift]`` defaults.
+        engine: ``"local"`` (threads) or ``"dask"`` (one task per file; ``client`` or the
+            default client, see :func:`~skyfabric.drift.engine.count_dask`).
+        columns: baseline columns to check (default: all of them).
+        eps, moderate, significant: PSI floor and thresholds; default ``FabricConfig.drift``.
+        progress: called with the row count of each counted batch/file.
+
+    Raises:
+        BaselineError: a requested column is not in the baseline.
+        DriftError: thresholds out of order, unknown engine, unreadable source.
+        ObjectNotFoundError: the source or baseline does not exist.
+    """
+    from skyfabric.drift.psi import compare
+
+    started = time.perf_counter()
+    if not hasattr(baseline, "columns"):
+        baseline = load_baseline(os.fspath(baseline), fabric=fabric)  # type: ignore[arg-type]
+    defaults = _drift_defaults(fabric)
+    eps = defaults.eps if eps is None else eps
+    moderate = defaults.moderate if moderate is None else moderate
+    significant = defaults.significant if significant is None else significant
+    if not 0 < moderate <= significant:
+        raise DriftError(
+            f"thresholds must satisfy 0 < moderate <= significant, got moderate={moderate}, "
+            f"significant={significant}; fix: e.g. moderate=0.1, significant=0.25"
+        )
+    names = list(columns) if columns else list(baseline.columns)
+    unknown = [c for c in names if c not in baseline.columns]
+    if unknown:
+        raise BaselineError(
+            f"column(s) {', '.join(unknown)} are not in the baseline (it has "
+            f"{', '.join(baseline.columns)}); fix: check the names or refit the baseline"
+        )
+    src = open_source(source, fabric=fabric)
+    templates = baseline.templates()
+    counted = count(src, {c: templates[c] for c in names}, engine=engine, fabric=fabric,
+                    client=client, batch_size=batch_size, threads=threads, progress=progress)
+    results = [
+        compare(c, baseline.columns[c].histogram, counted.histograms.get(c), eps=eps,
+                moderate=moderate, significant=significant)
+        for c in names
+    ]
+    return DriftResult(
+        columns=results, rows=counted.rows, source=src.name, baseline_source=baseline.source,
+        eps=eps, moderate=moderate, significant=significant, engine=engine,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def fit_baseline(
+    source: Any,
+    columns: list[str] | None = None,
+    *,
+    fabric: Fabric | None = None,
+    bins: int | None = None,
+    binning: Literal["quantile", "uniform"] = "quantile",
+    top_k: int | None = None,
+    memory_budget_bytes: int = 256 * 2**20,
+    source_name: str | None = None,
+    threads: int | None = None,
+) -> Baseline:
+    """Fit a :class:`~skyfabric.drift.baseline.Baseline` on any source :func:`check` accepts.
+
+    ``bins`` and ``top_k`` default to ``FabricConfig.drift``. A dataset or table is scanned
+    twice (quantiles/top-k, then counts), in batches; the counting pass uses ``threads``
+    threads (default: CPU count).
+
+    Raises:
+        BaselineError: a requested column is not in the source, or the fit fails.
+        ObjectNotFoundError: the source does not exist.
+    """
+    from skyfabric.drift.baseline import Baseline
+
+    defaults = _drift_defaults(fabric)
+    src = open_source(source, fabric=fabric)
+    if columns:
+        missing = [c for c in columns if c not in src.schema.names]
+        if missing:
+            raise BaselineError(
+                f"column(s) {', '.join(missing)} are not in {src.name} (it has "
+                f"{', '.join(src.schema.names)}); fix: check the --columns names"
+            )
+    return Baseline.fit(
+        src.data, columns, bins=bins or defaults.bins, binning=binning,
+        top_k=top_k or defaults.top_k, memory_budget_bytes=memory_budget_bytes,
+        source_name=source_name or src.name, threads=threads or os.cpu_count() or 1,
+    )
+
+
+def save_baseline(
+    baseline: Baseline, url: str | os.PathLike[str], fabric: Fabric | None = None
+) -> None:
+    """Write ``baseline`` as JSON to a ``fabric://`` URL or a local path."""
+    write_text(os.fspath(url), baseline.to_json(), fabric=fabric)
+
+
+def load_baseline(url: str | os.PathLike[str], fabric: Fabric | None = None) -> Baseline:
+    """Read a baseline written by :func:`save_baseline` from a URL or local path.
+
+    Raises:
+        ObjectNotFoundError: nothing at ``url``.
+        BaselineError: the object is not a valid baseline.
+    """
+    from skyfabric.drift.baseline import Baseline
+
+    text = read_text(os.fspath(url), fabric=fabric)
+    try:
+        return Baseline.from_json(text)
+    except BaselineError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BaselineError(
+            f"{os.fspath(url)} is not a valid skyfabric baseline ({exc}); fix: point at a file "
+            "written by `skyfabric drift baseline` / save_baseline"
+        ) from exc

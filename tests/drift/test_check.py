@@ -1,0 +1,200 @@
+"""``check`` and ``fit_baseline`` over every kind of source, and the edge cases of the job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+import skyfabric
+from skyfabric.drift import (
+    Baseline,
+    DriftResult,
+    check,
+    fit_baseline,
+    load_baseline,
+    save_baseline,
+)
+from skyfabric.errors import BaselineError, DriftError, ObjectNotFoundError
+
+COLS = ["dep_delay", "arr_delay", "distance", "air_time", "carrier", "origin"]
+
+
+@pytest.fixture(scope="module")
+def flights() -> pa.Table:
+    from skyfabric.drift.quickstart import flights_table
+
+    return flights_table()
+
+
+def month(t: pa.Table, *months: int) -> pa.Table:
+    return t.filter(pa.compute.is_in(t["month"], pa.array(months, pa.int64())))
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory, flights: pa.Table):
+    root = tmp_path_factory.mktemp("lake")
+    for m in (1, 2, 3, 7):
+        d = root / "flights" / f"month={m}"
+        d.mkdir(parents=True)
+        pq.write_table(month(flights, m).drop_columns(["month"]), d / "part-0.parquet")
+    fab = skyfabric.connect({"stores": {"lake": {"kind": "local", "path": str(root)}},
+                             "drift": {"moderate": 0.05, "significant": 0.2}})
+    return fab, root
+
+
+@pytest.fixture(scope="module")
+def baseline(flights: pa.Table) -> Baseline:
+    return fit_baseline(month(flights, 1, 2, 3), COLS, source_name="q1")
+
+
+def psis(result: DriftResult) -> dict[str, float | None]:
+    return {c.column: c.psi for c in result.columns}
+
+
+def test_same_data_is_stable(flights, baseline) -> None:
+    result = check(baseline, month(flights, 1, 2, 3))
+    assert result.rows == month(flights, 1, 2, 3).num_rows
+    assert result.worst_status == "stable"
+    assert all(c.status == "stable" and c.psi < 1e-9 for c in result.columns)
+    assert not result.exceeds("moderate")
+
+
+def test_every_source_kind_gives_the_same_result(lake, flights, baseline) -> None:
+    fab, root = lake
+    july = month(flights, 7).select(COLS)
+    expected = psis(check(baseline, july))
+    sources = [
+        "fabric://lake/flights/month=7/",
+        "fabric://lake/flights/month=7/part-0.parquet",
+        "fabric://lake/flights/month=[7]/*.parquet",
+        str(root / "flights" / "month=7"),
+        str(root / "flights" / "month=7" / "*.parquet"),
+        july.to_batches()[0] if july.num_rows == len(july.to_batches()[0]) else july,
+        pa.RecordBatchReader.from_batches(july.schema, july.to_batches(max_chunksize=5000)),
+        pads.dataset(str(root / "flights" / "month=7")),
+    ]
+    for src in sources:
+        got = check(baseline, src, fabric=fab)
+        assert got.rows == 29_425, src
+        assert psis(got) == pytest.approx(expected), src
+
+
+def test_dask_engine_matches_local(lake, baseline) -> None:
+    distributed = pytest.importorskip("distributed")
+    fab, _ = lake
+    local = check(baseline, "fabric://lake/flights/", fabric=fab)
+    cluster = distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                       dashboard_address=None)
+    with cluster, distributed.Client(cluster) as c:
+        remote = check(baseline, "fabric://lake/flights/", fabric=fab, engine="dask", client=c)
+    assert remote.rows == local.rows
+    for a, b in zip(local.columns, remote.columns, strict=True):
+        assert np.array_equal(a.current.counts, b.current.counts)
+        assert a.current.missing == b.current.missing
+        assert a.psi == b.psi
+
+
+def test_thresholds_default_from_config(lake, baseline) -> None:
+    fab, _ = lake
+    result = check(baseline, "fabric://lake/flights/month=7/", fabric=fab)
+    assert (result.moderate, result.significant, result.eps) == (0.05, 0.2, 1e-4)
+    strict = check(baseline, "fabric://lake/flights/month=7/", fabric=fab, moderate=0.002,
+                   significant=0.003)
+    assert strict.worst_status == "significant" and strict.exceeds("moderate")
+    with pytest.raises(DriftError, match="moderate <= significant"):
+        check(baseline, "fabric://lake/flights/month=7/", fabric=fab, moderate=0.3, significant=0.2)
+
+
+def test_missing_column_and_subset(flights, baseline) -> None:
+    july = month(flights, 7).select([c for c in COLS if c != "carrier"])
+    result = check(baseline, july)
+    assert result["carrier"].status == "missing_column"
+    assert result["carrier"].current is None
+    assert result.level(result["carrier"]) == "significant"
+    assert result.exceeds("significant") and not result.exceeds("never")
+    sub = check(baseline, july, columns=["distance", "origin"])
+    assert [c.column for c in sub.columns] == ["distance", "origin"]
+    with pytest.raises(BaselineError, match="not in the baseline"):
+        check(baseline, july, columns=["nope"])
+
+
+def test_empty_current_data(tmp_path: Path, flights, baseline) -> None:
+    empty = month(flights, 7).select(COLS).slice(0, 0)
+    pq.write_table(empty, tmp_path / "empty.parquet")
+    for src in (empty, str(tmp_path / "empty.parquet")):
+        result = check(baseline, src)
+        assert result.rows == 0
+        assert {c.status for c in result.columns} == {"empty"}
+        assert all(c.psi is None or np.isfinite(c.psi) for c in result.columns)
+        json.loads(result.to_json())
+
+
+def test_table_source_is_a_clear_error(baseline) -> None:
+    with pytest.raises(DriftError, match="issue 4"):
+        check(baseline, "table:analytics.flights@123")
+
+
+def test_missing_source(tmp_path: Path, lake, baseline) -> None:
+    fab, _ = lake
+    with pytest.raises(ObjectNotFoundError):
+        check(baseline, str(tmp_path / "nothing"))
+    with pytest.raises(ObjectNotFoundError):
+        check(baseline, "fabric://lake/flights/month=13/", fabric=fab)
+    with pytest.raises(DriftError, match="cannot read drift data"):
+        check(baseline, 42)
+
+
+def test_fit_baseline_sources_and_errors(lake, flights) -> None:
+    fab, root = lake
+    a = fit_baseline("fabric://lake/flights/month=1/", ["distance", "carrier"], fabric=fab)
+    b = fit_baseline(str(root / "flights" / "month=1"), ["distance", "carrier"])
+    c = fit_baseline(month(flights, 1), ["distance", "carrier"], bins=5)
+    assert a.rows == b.rows == c.rows == 27_004
+    edges = [x.columns["distance"].histogram.edges for x in (a, b)]
+    assert np.array_equal(*edges)
+    assert len(c.columns["distance"].histogram.counts) <= 5
+    assert a.source == "fabric://lake/flights/month=1/"
+    with pytest.raises(BaselineError, match="nope"):
+        fit_baseline(month(flights, 1), ["distance", "nope"])
+
+
+def test_save_and_load_baseline_any_store(tmp_path: Path, lake, baseline) -> None:
+    fab, root = lake
+    save_baseline(baseline, "fabric://lake/baselines/q1.json", fab)
+    assert (root / "baselines" / "q1.json").is_file()
+    local = tmp_path / "deep" / "q1.json"
+    save_baseline(baseline, local)
+    for loaded in (load_baseline("fabric://lake/baselines/q1.json", fab), load_baseline(local)):
+        assert loaded.to_json() == baseline.to_json()
+    july = check("fabric://lake/baselines/q1.json", "fabric://lake/flights/month=7/", fabric=fab)
+    assert july.baseline_source == "q1"
+    (tmp_path / "bad.json").write_text("{\"not\": \"a baseline\"}")
+    with pytest.raises(BaselineError):
+        load_baseline(tmp_path / "bad.json")
+    with pytest.raises(ObjectNotFoundError):
+        load_baseline(tmp_path / "missing.json")
+
+
+def test_result_json_round_trip(flights, baseline) -> None:
+    result = check(baseline, month(flights, 7))
+    data = json.loads(result.to_json())
+    assert data["rows"] == 29_425
+    assert [c["column"] for c in data["columns"]] == COLS
+    assert data["worst_status"] == result.worst_status
+    again = DriftResult.from_dict(data)
+    assert again.to_dict() == result.to_dict()
+    with pytest.raises(DriftError):
+        result.exceeds("huge")
+
+
+def test_drift_is_detected_on_real_data(flights, baseline) -> None:
+    """July vs Q1: summer delays and schedule changes move dep_delay more than distance."""
+    result = check(baseline, month(flights, 7))
+    assert result["dep_delay"].psi > result["origin"].psi
+    assert result["dep_delay"].expected_psi is not None and result["dep_delay"].expected_psi < 0.01

@@ -1,0 +1,66 @@
+"""``skyfabric quickstart`` end to end in a fresh data dir: the README's main-job command."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from skyfabric.cli import app
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty SKYFABRIC_DATA_DIR, no config file anywhere: the embedded default."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("SKYFABRIC_DATA_DIR", str(data))
+    monkeypatch.delenv("SKYFABRIC_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return data / "lake"
+
+
+def outputs(lake: Path) -> dict[str, dict]:
+    return {p.name: json.loads(p.read_text()) for p in sorted((lake / "reports").glob("*.json"))}
+
+
+def test_quickstart_end_to_end_and_idempotent(fresh: Path) -> None:
+    res = CliRunner().invoke(app, ["quickstart"])
+    assert res.exit_code == 0, res.output
+    lake = fresh
+    parts = sorted(lake.glob("flights/month=*/part-0.parquet"))
+    assert len(parts) == 12
+    assert (lake / "baselines" / "flights.json").is_file()
+    reports = outputs(lake)
+    assert sorted(reports) == [f"flights-2013-{m:02d}.json" for m in range(4, 13)]
+    q1 = json.loads((lake / "baselines" / "flights.json").read_text())["rows"]
+    assert q1 + sum(r["rows"] for r in reports.values()) == 336_776
+    for m in range(4, 13):
+        page = (lake / "reports" / f"flights-2013-{m:02d}.html").read_text()
+        cols = reports[f"flights-2013-{m:02d}.json"]["columns"]
+        assert len(cols) == 9
+        assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == 9
+        assert all(c["psi"] is not None for c in cols)
+    assert "dep_delay" in res.stdout and "carrier" in res.stdout and "..." not in res.stdout
+    assert "reports/flights-2013-MM.html" in res.stdout
+
+    files_before = sorted(p.relative_to(lake) for p in lake.rglob("*") if p.is_file())
+    again = CliRunner().invoke(app, ["quickstart"])
+    assert again.exit_code == 0, again.output
+    files_after = sorted(p.relative_to(lake) for p in lake.rglob("*") if p.is_file())
+    assert files_after == files_before
+    for name, first in reports.items():
+        second = outputs(lake)[name]
+        assert [c["psi"] for c in second["columns"]] == [c["psi"] for c in first["columns"]]
+
+
+def test_quickstart_options(fresh: Path) -> None:
+    res = CliRunner().invoke(app, ["quickstart", "--months-baseline", "1-10", "--store", "local"])
+    assert res.exit_code == 0, res.output
+    assert sorted(outputs(fresh)) == ["flights-2013-11.json", "flights-2013-12.json"]
+    bad = CliRunner().invoke(app, ["quickstart", "--months-baseline", "3-12"])
+    assert bad.exit_code == 2 and "1-11" in bad.output
+    nostore = CliRunner().invoke(app, ["quickstart", "--store", "nope"])
+    assert nostore.exit_code == 2 and "unknown store" in nostore.output

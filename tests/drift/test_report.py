@@ -1,0 +1,111 @@
+"""The terminal table, JSON and the self-contained HTML report."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from rich.console import Console
+
+import skyfabric
+from skyfabric.drift import check, fit_baseline, render_table, to_html, write_html, write_json
+from skyfabric.drift.report import bin_labels, plot_column
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def result():
+    rng = np.random.default_rng(0)
+    n = 5000
+    base = pa.table({
+        "x": rng.normal(size=n),
+        "<script>alert(1)</script>": rng.normal(size=n),
+        "cat": pa.array(rng.choice(["a", "<b>&", "c"], n)),
+        "gone": rng.normal(size=n),
+    })
+    cur = pa.table({
+        "x": pa.array(np.where(rng.random(n) < 0.1, np.nan, rng.normal(1.0, size=n))),
+        "<script>alert(1)</script>": rng.normal(size=n),
+        "cat": pa.array(rng.choice(["a", "<b>&", "zzz"], n)),
+    })
+    return check(fit_baseline(base), cur)
+
+
+def test_html_has_one_valid_png_per_column(result) -> None:
+    page = to_html(result)
+    assert page.startswith("<!DOCTYPE html>")
+    imgs = re.findall(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(imgs) == len(result.columns) == 4
+    for data in imgs:
+        png = base64.b64decode(data, validate=True)
+        assert png.startswith(PNG_MAGIC) and len(png) > 1000
+
+
+def test_html_escapes_all_text(result) -> None:
+    page = to_html(result)
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "missing_column" in page and "significant" in page
+    assert "http://" not in page and "https://" not in page  # self-contained: nothing fetched
+
+
+def test_table_lists_every_column(result) -> None:
+    console = Console(record=True, width=200)
+    console.print(render_table(result))
+    text = console.export_text()
+    for col in result.columns:
+        assert col.column in text
+        assert col.status in text
+    assert "E[PSI]" in text and "JS" in text and "n cur" in text
+
+
+def test_bin_labels_include_missing(result) -> None:
+    x = result["x"].baseline
+    labels = bin_labels(x)
+    assert labels[-1] == "missing" and len(labels) == len(x.counts) + 1
+    assert labels[0].startswith("< ") and labels[-2].startswith(">= ")
+    cat = bin_labels(result["cat"].baseline)
+    assert "__other__" in cat and "<b>&" in cat
+
+
+def test_plot_without_current_data(result) -> None:
+    assert plot_column(result["gone"]).startswith(PNG_MAGIC)
+
+
+def test_write_report_to_a_store(tmp_path: Path, result) -> None:
+    fab = skyfabric.connect({"stores": {"reports": {"kind": "local", "path": str(tmp_path)}}})
+    write_html(result, "fabric://reports/2013/07.html", fab)
+    write_json(result, "fabric://reports/2013/07.json", fab)
+    write_html(result, str(tmp_path / "local" / "r.html"))
+    assert (tmp_path / "2013" / "07.html").read_text().count("<img ") == 4
+    assert '"worst_status"' in (tmp_path / "2013" / "07.json").read_text()
+    assert (tmp_path / "local" / "r.html").is_file()
+
+
+def test_matplotlib_not_imported_by_the_package() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, skyfabric.drift; "
+            "print([m for m in ('matplotlib', 'dask', 'distributed') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_drift_public_surface() -> None:
+    import skyfabric.drift as drift
+
+    assert sorted(drift.__all__) == sorted([
+        "Baseline", "ColumnBaseline", "ColumnDrift", "DriftResult", "Histogram", "check",
+        "compare", "fit_baseline", "histogram", "histogram_columns", "load_baseline",
+        "plot_column", "psi", "render_table", "save_baseline", "to_html", "write_html",
+        "write_json",
+    ])
+    for name in drift.__all__:
+        assert hasattr(drift, name)
+    assert callable(drift.psi)
