@@ -1,6 +1,6 @@
 """skyfabric: one filesystem and one catalog over S3, GCS, Azure Blob and MinIO.
 
-Start with :func:`connect`::
+Start with `connect`::
 
     import skyfabric
     fab = skyfabric.connect()              # ./skyfabric.toml, $SKYFABRIC_CONFIG or the embedded default

@@ -296,7 +296,7 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
 
 
 def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> FabricConfig:
-    """Validate a plain dict (the parsed TOML) into a :class:`FabricConfig`.
+    """Validate a plain dict (the parsed TOML) into a `FabricConfig`.
 
     Raises:
         ConfigError: a key is unknown or a value is invalid; names the field, value and fix.

@@ -1,6 +1,6 @@
 """One exception tree for skyfabric.
 
-Every error a user can see is a :class:`FabricError`; where a builtin fits, the error
+Every error a user can see is a `FabricError`; where a builtin fits, the error
 subclasses it too, so ``except FileNotFoundError`` keeps working::
 
     FabricError
@@ -19,7 +19,7 @@ subclasses it too, so ``except FileNotFoundError`` keeps working::
 
 Errors raised by botocore, google-cloud, azure and pyiceberg are translated at the layer
 boundary with ``raise ... from exc`` so the original stays in ``__cause__``. Messages never
-contain secrets: :func:`redact` scrubs any configured secret value that slipped into text.
+contain secrets: `redact` scrubs any configured secret value that slipped into text.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ _SECRET_PATTERNS = [
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that :func:`redact` scrubs it from any message."""
+    """Remember a secret value so that `redact` scrubs it from any message."""
     if value and len(value) >= 4:
         with _secrets_lock:
             _known_secrets.add(value)

@@ -39,14 +39,14 @@ class Fabric:
         return self.fs.stores
 
     def store(self, name: str) -> Store:
-        """The store called ``name``. Raises :class:`~skyfabric.errors.UnknownStoreError`."""
+        """The store called ``name``. Raises `UnknownStoreError`."""
         return self.fs.store(name)
 
     def resolve(self, url: str) -> Resolved:
         """Native URL and per-engine options for ``url`` (for polars, pyarrow.fs, pyiceberg).
 
         Raises:
-            UnknownStoreError, InvalidPathError: as :func:`skyfabric.storage.paths.parse`.
+            UnknownStoreError, InvalidPathError: as `skyfabric.storage.paths.parse`.
         """
         fp = parse(url)
         return resolve_store_path(self.fs.store(fp.store), fp.key)
@@ -72,7 +72,7 @@ class Fabric:
         workers: int = 8,
         progress: transfer.Progress | None = None,
     ) -> transfer.TransferResult:
-        """Verified copy between any two stores; see :func:`skyfabric.storage.transfer.copy`."""
+        """Verified copy between any two stores; see `skyfabric.storage.transfer.copy`."""
         return transfer.copy(
             self.fs, src, dst, recursive=recursive, workers=workers, progress=progress
         )
@@ -88,7 +88,7 @@ class Fabric:
         workers: int = 8,
         progress: transfer.Progress | None = None,
     ) -> transfer.TransferResult:
-        """Verified one-way sync of a prefix; see :func:`skyfabric.storage.transfer.sync`."""
+        """Verified one-way sync of a prefix; see `skyfabric.storage.transfer.sync`."""
         return transfer.sync(
             self.fs,
             src,
@@ -102,7 +102,7 @@ class Fabric:
 
 
 def connect(config: FabricConfig | str | os.PathLike[str] | dict[str, Any] | None = None) -> Fabric:
-    """Build a :class:`Fabric` from ``config`` (see :func:`skyfabric.config.load_config`).
+    """Build a `Fabric` from ``config`` (see `skyfabric.config.load_config`).
 
     Raises:
         ConfigError: the configuration is missing or invalid.

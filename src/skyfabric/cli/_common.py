@@ -42,7 +42,7 @@ def print_json(data: Any) -> None:
 
 @contextmanager
 def fabric_errors() -> Iterator[None]:
-    """Turn a :class:`FabricError` into a one-line message on stderr and exit code 2/1."""
+    """Turn a `FabricError` into a one-line message on stderr and exit code 2/1."""
     try:
         yield
     except FabricError as exc:
@@ -55,7 +55,7 @@ def fabric_errors() -> Iterator[None]:
 
 
 def guarded(fn: Callable[..., T]) -> Callable[..., T]:
-    """Decorator form of :func:`fabric_errors` for command functions."""
+    """Decorator form of `fabric_errors` for command functions."""
     import functools
 
     @functools.wraps(fn)

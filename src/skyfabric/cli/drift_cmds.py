@@ -209,9 +209,10 @@ def quickstart_cmd(
         first = min(out.reports)
         html_url = out.reports[first][0]
         native = fab.resolve(html_url).url
-        console.print(
-            f"reports:  fabric://{name}/reports/flights-2013-MM.html and .json "
-            f"(e.g. {html_url}\n          = {native})", highlight=False)
+        # soft_wrap: paths are printed whole so they can be copied even in narrow terminals
+        console.print(f"reports:  fabric://{name}/reports/flights-2013-MM.html and .json",
+                      highlight=False, soft_wrap=True)
+        console.print(f"open one: {native}", highlight=False, soft_wrap=True)
 
 
 def _summary(out: Any) -> Any:

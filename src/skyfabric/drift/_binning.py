@@ -1,6 +1,6 @@
 """Counting one Arrow array into a histogram's bins: type dispatch over Arrow buffers.
 
-The Python side of :mod:`skyfabric.drift.kernels`: picks the numpy view of each Arrow type's
+The Python side of `skyfabric.drift.kernels`: picks the numpy view of each Arrow type's
 buffers (validity bitmap and offset honoured, no copies), dictionaries and strings mapped to
 category bins, and the kernel that fits the edges (linear count, arithmetic or binary search).
 """

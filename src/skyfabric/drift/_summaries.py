@@ -1,5 +1,5 @@
 """Per-column summaries of baseline data: the exact values or a KLL sketch (numeric) and the
-category frequencies (categorical), from which :mod:`skyfabric.drift.baseline` fits the bins.
+category frequencies (categorical), from which `skyfabric.drift.baseline` fits the bins.
 
 KLL: Karnin, Lang & Liberty (2016), "Optimal Quantile Approximation in Streams", through
 Apache DataSketches; frequent items: Anderson et al. (2017), DataSketches' implementation.

@@ -51,7 +51,7 @@ from skyfabric.errors import BaselineError, DriftError
 __all__ = ["FORMAT_VERSION", "Baseline", "ColumnBaseline"]
 
 FORMAT_VERSION = 1
-"""Version of the JSON layout written by :meth:`Baseline.to_json`; older ones still load."""
+"""Version of the JSON layout written by `Baseline.to_json`; older ones still load."""
 
 Binning = Literal["quantile", "uniform", "categorical"]
 
@@ -79,14 +79,14 @@ class ColumnBaseline:
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (see :meth:`Baseline.to_json`)."""
+        """JSON-able dict (see `Baseline.to_json`)."""
         return {"name": self.name, "dtype": self.dtype, "binning": self.binning,
                 "merged_edges": self.merged_edges, "rank_error": self.rank_error,
                 "note": self.note, "histogram": self.histogram.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ColumnBaseline:
-        """Inverse of :meth:`to_dict`; unknown keys are ignored (written by a newer minor)."""
+        """Inverse of `to_dict`; unknown keys are ignored (written by a newer minor)."""
         rank_error = d.get("rank_error")
         if d.get("binning") not in ("quantile", "uniform", "categorical"):
             raise BaselineError(f"column {d.get('name')!r}: unknown binning {d.get('binning')!r}")
@@ -102,10 +102,10 @@ class Baseline:
     """Reference bins and counts of several columns, saved as JSON.
 
     Attributes:
-        columns: column name -> :class:`ColumnBaseline`. rows: rows read from the source.
+        columns: column name -> `ColumnBaseline`. rows: rows read from the source.
         source: where the data came from. created_at: ISO-8601 UTC time (``...Z``).
         skyfabric_version: version that wrote it. bins: requested bins per numeric column.
-        format_version: JSON layout version (:data:`FORMAT_VERSION`).
+        format_version: JSON layout version (`FORMAT_VERSION`).
     """
 
     columns: dict[str, ColumnBaseline]
@@ -197,7 +197,7 @@ class Baseline:
         return {name: Histogram.empty_like(c.histogram) for name, c in self.columns.items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict; see :meth:`to_json`."""
+        """JSON-able dict; see `to_json`."""
         return {**self.extra, "format_version": self.format_version,
                 "skyfabric_version": self.skyfabric_version, "created_at": self.created_at,
                 "source": self.source, "rows": self.rows, "bins": self.bins,

@@ -1,12 +1,12 @@
 """The batch job: compare a source against a saved baseline, column by column.
 
-``check(baseline, source)`` opens the source (:mod:`~skyfabric.drift.sources`), counts its
-values into the baseline's bins with an engine (:mod:`~skyfabric.drift.engine`), and compares
-each column with :func:`~skyfabric.drift.psi.compare` (PSI, expected PSI under no drift,
+``check(baseline, source)`` opens the source (`sources`), counts its
+values into the baseline's bins with an engine (`engine`), and compares
+each column with `compare` (PSI, expected PSI under no drift,
 chi-square p-value, Jensen-Shannon distance, status). Thresholds and ``eps`` default to the
 ``[drift]`` section of the configuration (``FabricConfig.drift``).
 
-Drift *levels* used by :meth:`DriftResult.exceeds` and the CLI's exit codes:
+Drift *levels* used by `DriftResult.exceeds` and the CLI's exit codes:
 
 ===============  =====================================================================
 level            statuses
@@ -60,7 +60,7 @@ class DriftResult:
     """Drift of every checked column of one source against one baseline.
 
     Attributes:
-        columns: one :class:`~skyfabric.drift.psi.ColumnDrift` per baseline column checked.
+        columns: one `ColumnDrift` per baseline column checked.
         rows: rows scanned in the current data.
         source: display name of the current data (URL or path).
         baseline_source: the baseline's own ``source``.
@@ -141,12 +141,12 @@ class DriftResult:
         }
 
     def to_json(self, indent: int | None = 2) -> str:
-        """:meth:`to_dict` as JSON text."""
+        """`to_dict` as JSON text."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DriftResult:
-        """Rebuild a result written by :meth:`to_dict` (e.g. to re-render a report)."""
+        """Rebuild a result written by `to_dict` (e.g. to re-render a report)."""
         from skyfabric.drift.histogram import Histogram
         from skyfabric.drift.psi import ColumnDrift
 
@@ -194,12 +194,12 @@ def check(
     """Compare ``source`` against ``baseline``; never loads the source whole.
 
     Args:
-        baseline: a :class:`~skyfabric.drift.baseline.Baseline`, or the URL/path of one saved
-            with :func:`save_baseline`.
-        source: see :mod:`skyfabric.drift.sources` (URL, path, pyarrow object).
+        baseline: a `Baseline`, or the URL/path of one saved
+            with `save_baseline`.
+        source: see `skyfabric.drift.sources` (URL, path, pyarrow object).
         fabric: resolves ``fabric://`` URLs and supplies the ``[drift]`` defaults.
         engine: ``"local"`` (threads) or ``"dask"`` (one task per file; ``client`` or the
-            default client, see :func:`~skyfabric.drift.engine.count_dask`).
+            default client, see `count_dask`).
         columns: baseline columns to check (default: all of them).
         eps, moderate, significant: PSI floor and thresholds; default ``FabricConfig.drift``.
         progress: called with the row count of each counted batch/file.
@@ -258,7 +258,7 @@ def fit_baseline(
     source_name: str | None = None,
     threads: int | None = None,
 ) -> Baseline:
-    """Fit a :class:`~skyfabric.drift.baseline.Baseline` on any source :func:`check` accepts.
+    """Fit a `Baseline` on any source `check` accepts.
 
     ``bins`` and ``top_k`` default to ``FabricConfig.drift``. A dataset or table is scanned
     twice (quantiles/top-k, then counts), in batches; the counting pass uses ``threads``
@@ -294,7 +294,7 @@ def save_baseline(
 
 
 def load_baseline(url: str | os.PathLike[str], fabric: Fabric | None = None) -> Baseline:
-    """Read a baseline written by :func:`save_baseline` from a URL or local path.
+    """Read a baseline written by `save_baseline` from a URL or local path.
 
     Raises:
         ObjectNotFoundError: nothing at ``url``.

@@ -1,14 +1,14 @@
 """Count a source's values into a baseline's bins: locally in threads, or on Dask workers.
 
 Both engines produce the same numbers because histograms are mergeable: counts of disjoint
-pieces add up to the counts of the whole (:meth:`Histogram.__add__`), whatever the split.
+pieces add up to the counts of the whole (`Histogram.__add__`), whatever the split.
 
-- **local** (:func:`count_local`): pyarrow's dataset scanner reads the projected columns of
+- **local** (`count_local`): pyarrow's dataset scanner reads the projected columns of
   each file in Arrow batches (its own I/O and decode threads, bounded readahead); each batch
-  is counted by :func:`~skyfabric.drift.histogram.histogram_columns` on a thread pool (the
+  is counted by `histogram_columns` on a thread pool (the
   numba kernels release the GIL). At most ``2 x threads`` batches are held at once, so
   memory is ``O(threads x batch)``, flat however large the data grows.
-- **dask** (:func:`count_dask`): one task per file. A task carries the Fabric configuration,
+- **dask** (`count_dask`): one task per file. A task carries the Fabric configuration,
   the file path, the partition values and the empty template histograms (a few KB), never
   data; the worker opens the file itself, counts it batch by batch, and returns its
   histograms, which the client sums.
@@ -75,12 +75,12 @@ def count_local(
     """Count ``source`` into ``templates``' bins in this process.
 
     Batches stream from the scanner into
-    :func:`~skyfabric.drift.histogram.histogram_columns`, which counts them on ``threads``
+    `histogram_columns`, which counts them on ``threads``
     threads with at most ``2 * threads`` batches in flight: memory is bounded by the batch
     size, never by the size of the data.
 
     Args:
-        source: an opened :class:`~skyfabric.drift.sources.Source`.
+        source: an opened `Source`.
         templates: column -> empty histogram with the baseline's bins.
         batch_size: rows per Arrow batch read from files.
         threads: counting threads (default: CPU count); ``1`` counts inline.
@@ -150,7 +150,7 @@ def count_file(
     """Count one file (runs on a Dask worker; also callable locally for testing).
 
     Args:
-        config: the :class:`~skyfabric.config.FabricConfig` (``None`` when ``task.store`` is).
+        config: the `FabricConfig` (``None`` when ``task.store`` is).
         task: the file to read.
         columns: columns to count (all present in the dataset schema or its partitions).
         templates: column -> empty histogram.
@@ -281,7 +281,7 @@ def count(
     threads: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> Counts:
-    """Dispatch to :func:`count_local` or :func:`count_dask`.
+    """Dispatch to `count_local` or `count_dask`.
 
     Raises:
         DriftError: ``engine`` is neither ``"local"`` nor ``"dask"``.

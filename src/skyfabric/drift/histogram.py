@@ -1,13 +1,13 @@
 """Mergeable histograms of Arrow columns: bin edges or categories, int64 counts, a missing bin.
 
-A :class:`Histogram` is either *numeric* (float64 ``edges`` of shape (B+1,), ``edges[0] = -inf``,
+A `Histogram` is either *numeric* (float64 ``edges`` of shape (B+1,), ``edges[0] = -inf``,
 ``edges[-1] = +inf``, bins right-open ``[e_i, e_i+1)``; ``+inf`` is counted in the last bin)
 or *categorical* (``categories``, then one ``"__other__"`` bin for values not among them).
 Nulls and NaN are counted in ``missing``. Counts add: ``h1 + h2`` merges histograms of disjoint
 batches, files, threads or Dask partitions, and the result is identical however the data was
 split, because integer addition is exact and order-free.
 
-Counting reads Arrow buffers in place through :mod:`skyfabric.drift.kernels`; this module holds
+Counting reads Arrow buffers in place through `skyfabric.drift.kernels`; this module holds
 the Python side (type dispatch, offsets, dictionaries). Types: float16/32/64, every signed and
 unsigned integer width, bool, date32/64, time32/64, timestamp and duration (their integer
 storage; edges hold float64 of the integer value), string/large_string (string_view is cast
@@ -33,7 +33,7 @@ __all__ = ["MISSING", "OTHER", "Histogram", "histogram", "histogram_columns", "i
 OTHER = "__other__"
 """Label of the categorical bin that counts values outside the baseline's categories."""
 MISSING = "__missing__"
-"""Label of the missing bin (nulls and NaN) in :attr:`Histogram.labels`."""
+"""Label of the missing bin (nulls and NaN) in `Histogram.labels`."""
 
 _INF = float("inf")
 
@@ -67,7 +67,7 @@ class Histogram:
         edges: numeric only; float64, shape (B+1,), strictly increasing, ``-inf`` first and
             ``+inf`` last. Bin ``i`` is ``[edges[i], edges[i+1])``; ``+inf`` is in bin B-1.
         categories: categorical only; distinct strings. Bins are the categories in order,
-            then :data:`OTHER` (values not in ``categories``), so ``nbins = len + 1``.
+            then `OTHER` (values not in ``categories``), so ``nbins = len + 1``.
         counts: int64, shape (nbins,), values per bin (zeros when omitted).
         missing: number of nulls and NaN.
 
@@ -144,16 +144,16 @@ class Histogram:
 
     @property
     def labels(self) -> list[str]:
-        """One label per entry of :meth:`proportions`: bins, then :data:`MISSING`."""
+        """One label per entry of `proportions`: bins, then `MISSING`."""
         if self.kind == "categorical":
             return [*self.categories, OTHER, MISSING]  # type: ignore[misc]
         e = self.edges
         return [f"[{e[i]:.6g}, {e[i + 1]:.6g})" for i in range(self.nbins)] + [MISSING]  # type: ignore[index]
 
     def proportions(self) -> np.ndarray:
-        """float64, shape (nbins+1,): counts then missing, divided by :attr:`total`.
+        """float64, shape (nbins+1,): counts then missing, divided by `total`.
 
-        All zeros when the histogram is empty (check :attr:`total`)."""
+        All zeros when the histogram is empty (check `total`)."""
         full = np.append(self.counts, self.missing).astype(np.float64)
         total = full.sum()
         return full / total if total > 0 else full
@@ -205,7 +205,7 @@ class Histogram:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Histogram:
-        """Inverse of :meth:`to_dict`. Raises DriftError naming the bad field."""
+        """Inverse of `to_dict`. Raises DriftError naming the bad field."""
         counts = d.get("counts")
         if not isinstance(counts, list) or not all(
                 isinstance(c, int) and not isinstance(c, bool) for c in counts):
@@ -282,7 +282,7 @@ def histogram_columns(source: Any, templates: Mapping[str, Histogram], *,
     has no schema and yields no batch, every column gets an empty histogram.
 
     Args:
-        source: see :func:`iter_batches`.
+        source: see `iter_batches`.
         templates: column name -> template histogram (bins; counts ignored).
         threads: > 1 counts batches concurrently (the kernels release the GIL); at most
             ``2 * threads`` batches are in flight. Counts are identical for any value.

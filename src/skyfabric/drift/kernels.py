@@ -7,29 +7,29 @@ byte ``(offset + i) // 8``). All kernels are ``@njit(nogil=True, cache=True)``: 
 the GIL, so callers may run them in threads over different batches, and the machine code is
 cached on disk next to this file (``__pycache__``) so that only the first run on a machine pays
 the compilation. Validation, dtype dispatch and Arrow handling live in
-:mod:`skyfabric.drift.histogram`; nothing here raises on user input.
+`skyfabric.drift.histogram`; nothing here raises on user input.
 
 Three ways to find the bin of a value ``x`` among the sorted inner edges ``t[0..m-1]``
 (bins are right-open: bin ``k`` holds ``t[k-1] <= x < t[k]``; bin index = #{j: t[j] <= x}):
 
-* :func:`count_ge` / :func:`count_ge_masked` (few edges, m <= ~32): a branchless linear
+* `count_ge` / `count_ge_masked` (few edges, m <= ~32): a branchless linear
   count.  Instead of a per-value bin index they accumulate ``ge[j] = #{x >= t[j]}`` chunk by
   chunk; the loop is a compare-and-add the compiler turns into SIMD code, and there is no
   scatter into a counts array at all. Bin counts are differences of ``ge``.
-* :func:`count_bsearch` / :func:`count_bsearch_masked` (many edges): a fixed-iteration
+* `count_bsearch` / `count_bsearch_masked` (many edges): a fixed-iteration
   branchless binary search ``b += (t[b + step - 1] <= x) * step`` for
   ``step = P/2, P/4, ..., 1`` over the edges padded with a sentinel to ``P = 2**L > m``
   (Khuong & Morin, "Array layouts for comparison-based searching", ACM JEA 22, 2017). It runs
   level by level over a chunk of values so that each level is one vectorized gather-compare-add
   pass; the number of iterations never depends on the data.
-* :func:`count_uniform` / :func:`count_uniform_masked` (equal-width edges): arithmetic,
+* `count_uniform` / `count_uniform_masked` (equal-width edges): arithmetic,
   ``b = floor((x - lo) / width)`` clamped to ``[0, B-1]``, then one branchless correction
   ``b += (x >= e[b+1]) - (x < e[b])`` against the stored edges so the result is exactly the
   one a search would give even when the floating-point division rounds across an edge.
 
-Categorical data is counted through a lookup table (:func:`count_lut`): dictionary entries
+Categorical data is counted through a lookup table (`count_lut`): dictionary entries
 are binned once in Python, then the kernel maps each index to its bin. Booleans are bit-packed
-and counted by :func:`count_bool`.
+and counted by `count_bool`.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def count_ge(values, thresholds, ge):  # pragma: no cover - compiled
 
 @njit(nogil=True, cache=True)
 def count_ge_masked(values, bitmap, bit_offset, thresholds, ge):  # pragma: no cover - compiled
-    """Like :func:`count_ge`, skipping elements whose validity bit is 0.
+    """Like `count_ge`, skipping elements whose validity bit is 0.
 
     bitmap: uint8 view of the whole validity buffer; bit_offset: the Arrow array offset.
     Returns the number of valid, non-NaN values.
@@ -182,7 +182,7 @@ def count_bsearch(values, padded, m, counts):  # pragma: no cover - compiled
 
 @njit(nogil=True, cache=True)
 def count_bsearch_masked(values, bitmap, bit_offset, padded, m, counts):  # pragma: no cover
-    """Like :func:`count_bsearch`; invalid elements (bit 0) go to ``counts[m+1]``."""
+    """Like `count_bsearch`; invalid elements (bit 0) go to ``counts[m+1]``."""
     n = values.shape[0]
     nb = m + 2
     bins = np.empty(CHUNK, np.uint32)
@@ -246,7 +246,7 @@ def count_uniform(values, lo, inv_width, edges, counts):  # pragma: no cover - c
 def count_uniform_masked(  # pragma: no cover - compiled
     values, bitmap, bit_offset, lo, inv_width, edges, counts
 ):
-    """Like :func:`count_uniform`; invalid elements (bit 0) go to ``counts[B]``."""
+    """Like `count_uniform`; invalid elements (bit 0) go to ``counts[B]``."""
     n = values.shape[0]
     nb = edges.shape[0]
     nbins = nb - 1
@@ -290,7 +290,7 @@ def count_lut(indices, lut, counts):  # pragma: no cover - compiled
 
 @njit(nogil=True, cache=True)
 def count_lut_masked(indices, bitmap, bit_offset, lut, null_bin, counts):  # pragma: no cover
-    """Like :func:`count_lut`; elements whose validity bit is 0 go to ``counts[null_bin]``.
+    """Like `count_lut`; elements whose validity bit is 0 go to ``counts[null_bin]``.
 
     The index stored under a null slot is arbitrary, so it is clamped before the lookup and
     its bin is then replaced without a branch.

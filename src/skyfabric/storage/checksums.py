@@ -46,7 +46,7 @@ def native_md5(info: dict[str, Any]) -> str | None:
 
 
 def stream_md5(fs: AbstractFileSystem, native_path: str) -> str:
-    """MD5 (hex) of an object read back in :data:`CHUNK`-sized requests (memory bounded)."""
+    """MD5 (hex) of an object read back in `CHUNK`-sized requests (memory bounded)."""
     digest = hashlib.md5(usedforsecurity=False)
     with fs.open(native_path, "rb", block_size=CHUNK, cache_type="none") as f:
         while chunk := f.read(CHUNK):

@@ -32,7 +32,7 @@ def open_dataset(
         fs: the fabric filesystem holding the store configuration.
         url: ``fabric://<store>/<file|prefix|glob>``.
         format: ``"parquet"`` (default) or ``"csv"``; guessed from a ``.csv`` suffix.
-        kwargs: passed to :func:`pyarrow.dataset.dataset` (e.g. ``partitioning``).
+        kwargs: passed to `pyarrow.dataset.dataset` (e.g. ``partitioning``).
 
     Raises:
         ObjectNotFoundError: nothing exists at ``url`` / the glob matches nothing.

@@ -37,7 +37,7 @@ class FabricFileSystem(AbstractFileSystem):
     """fsspec filesystem for ``fabric://<store>/<key>`` URLs.
 
     Args:
-        config: a :class:`~skyfabric.config.FabricConfig`, a path to a TOML file, a dict in
+        config: a `FabricConfig`, a path to a TOML file, a dict in
             the TOML shape, or ``None`` for the usual search (``$SKYFABRIC_CONFIG``,
             ``./skyfabric.toml``, embedded default).
 
@@ -74,7 +74,7 @@ class FabricFileSystem(AbstractFileSystem):
         return PREFIX + strip_protocol(name)
 
     def store(self, name: str) -> Store:
-        """The configured :class:`Store` called ``name``.
+        """The configured `Store` called ``name``.
 
         Raises:
             UnknownStoreError: no store has that name; the message lists the configured ones.

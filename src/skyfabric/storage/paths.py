@@ -43,7 +43,7 @@ def strip_protocol(url: str) -> str:
 
 
 def parse(url: str) -> FabricPath:
-    """Split ``fabric://store/key`` (or ``store/key``) into a :class:`FabricPath`.
+    """Split ``fabric://store/key`` (or ``store/key``) into a `FabricPath`.
 
     Raises:
         InvalidPathError: the store name is empty, or a ``.``/``..`` segment would let the

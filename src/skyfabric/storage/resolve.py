@@ -1,9 +1,9 @@
 """Resolve a ``fabric://`` URL to what engines that talk to clouds themselves need.
 
 polars ``scan_parquet``, ``pyarrow.fs``, pyiceberg FileIO and Trino catalog files do not go
-through fsspec; :func:`resolve` gives them the native URL (``s3://bucket/prefix/key``) and
+through fsspec; `resolve` gives them the native URL (``s3://bucket/prefix/key``) and
 the credentials/endpoint in each engine's own option names, all rendered from the one
-store config. The options hold secrets: :class:`Resolved`'s repr redacts them.
+store config. The options hold secrets: `Resolved`'s repr redacts them.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class Resolved:
 
 
 def resolve_store_path(store: Store, key: str) -> Resolved:
-    """Build the :class:`Resolved` for ``key`` in ``store``."""
+    """Build the `Resolved` for ``key`` in ``store``."""
     url = store.native_path(key) if store.kind == "local" else store.native_url(key)
     return Resolved(
         url=url,

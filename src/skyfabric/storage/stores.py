@@ -1,8 +1,8 @@
-"""A :class:`Store` per configured name: where its root is and how to reach it.
+"""A `Store` per configured name: where its root is and how to reach it.
 
 Store kinds map to lazily imported fsspec implementations (the fsspec ``registry`` pattern):
 ``s3`` -> s3fs, ``gcs`` -> gcsfs, ``azure`` -> adlfs, ``local``/``memory`` -> fsspec itself.
-A missing optional dependency becomes one :class:`MissingDependencyError` naming the extra.
+A missing optional dependency becomes one `MissingDependencyError` naming the extra.
 
 Clients are built lazily, once per process (s3fs/gcsfs event loops are not fork-safe), with
 fsspec's listing cache off: a cached listing hands back stale sizes after an overwrite
@@ -115,7 +115,7 @@ class Store:
         return f"{scheme}://{path}"
 
     def key_of(self, native: str) -> str:
-        """Inverse of :meth:`native_path`: the store-relative key of a native path."""
+        """Inverse of `native_path`: the store-relative key of a native path."""
         root = self.root.rstrip("/")
         native = native.rstrip("/")
         if self.kind in ("local",) and native.startswith("file://"):

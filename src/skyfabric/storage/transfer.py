@@ -1,9 +1,9 @@
 """Verified copy and sync between any two stores.
 
-Every object is streamed in :data:`CHUNK`-sized pieces (memory per object is bounded by the
+Every object is streamed in `CHUNK`-sized pieces (memory per object is bounded by the
 chunk and the destination's upload part, independent of object size) to a temporary name
 beside its destination (``.skyfabric-partial-<uuid>-<name>``), hashed on the way, verified
-(size and MD5, see :mod:`skyfabric.storage.checksums`), and only then moved to its final
+(size and MD5, see `skyfabric.storage.checksums`), and only then moved to its final
 name. A failed or killed copy therefore never leaves a partial object under the final name;
 leftover temporaries are skipped by ``sync`` and removed by ``sync(delete=True)``.
 
