@@ -36,6 +36,7 @@ __all__ = [
     "PlacementConfig",
     "S3StoreConfig",
     "StoreConfig",
+    "TrinoConfig",
     "default_config",
     "load_config",
 ]
@@ -44,6 +45,7 @@ APP_NAME = "skyfabric"
 CONFIG_ENV = "SKYFABRIC_CONFIG"
 DATA_DIR_ENV = "SKYFABRIC_DATA_DIR"
 _KINDS = ("s3", "gcs", "azure", "local", "memory")
+_SECRETISH = re.compile(r"secret|password|token|key|connection_string|sas", re.IGNORECASE)
 _STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 # S3/GCS bucket rules (lowercase, digits, dots, dashes, 3-63 chars); Azure containers are a subset.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
@@ -236,6 +238,28 @@ class PlacementConfig(_Model):
     rules: list[PlacementRuleConfig] = Field(default_factory=list)
 
 
+class TrinoConfig(_Model):
+    """The Trino coordinator views are applied to (else the ``TRINO_*`` environment variables)."""
+
+    host: str = Field(description="Coordinator host or URL, e.g. `https://trino.example.com:8443`.")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Port (default 8080, 443 for https)."
+    )
+    user: str = Field("skyfabric", description="Trino user.")
+    http_scheme: Literal["http", "https"] | None = Field(
+        None, description="`http` or `https` (default: from `host` / `port`)."
+    )
+    password_env: str | None = Field(
+        None, description="Name of the env var holding the password (basic auth, https only)."
+    )
+    jwt_env: str | None = Field(
+        None, description="Name of the env var holding a JWT (bearer auth, https only)."
+    )
+    verify: bool | str = Field(
+        True, description="TLS verification: true, false or a CA bundle path."
+    )
+
+
 class FabricConfig(_Model):
     """The whole configuration: named stores, the catalog, placement rules, drift defaults."""
 
@@ -243,6 +267,9 @@ class FabricConfig(_Model):
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     placement: PlacementConfig = Field(default_factory=PlacementConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    trino: TrinoConfig | None = Field(
+        None, description="Trino coordinator for `views apply --engine trino`."
+    )
     _source: str = PrivateAttr("embedded default")
 
     @property
@@ -283,11 +310,24 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
         loc = ".".join(parts)
         value = err.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
+        if repr(value) in msg:
+            shown = ""  # the message already quotes the value
         if err["type"] == "extra_forbidden":
+            shown = ""  # never echo: an unknown key may hold a pasted secret
             msg = "unknown key; fix: remove it or check its spelling against the configuration reference"
+            if _SECRETISH.search(parts[-1]):
+                msg = (
+                    "unknown key, and secrets never go in the file; fix: put the value in an "
+                    "environment variable and name it with the `*_env` key (e.g. secret_key_env)"
+                )
         elif err["type"] == "union_tag_invalid":
-            msg = "unknown store kind; fix: use one of s3, gcs, azure, local, memory"
+            tag = (err.get("ctx") or {}).get("tag")
+            msg = f"unknown store kind {tag!r}; fix: use one of {', '.join(_KINDS)}"
+            shown = ""
+        elif err["type"] == "union_tag_not_found":
+            msg = f"the store has no `kind`; fix: add kind = one of {', '.join(_KINDS)}"
+            shown = ""
         elif err["type"] == "missing":
             shown = ""
             msg = "required key is missing; fix: add it"

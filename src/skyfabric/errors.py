@@ -51,9 +51,7 @@ _SECRET_PATTERNS = [
     re.compile(r"(AccountKey=)[^;\s]+", re.IGNORECASE),
     re.compile(r"(SharedAccessSignature=)[^;\s]+", re.IGNORECASE),
     re.compile(r"(sig=)[^&\s]+", re.IGNORECASE),
-    re.compile(
-        r"((?:aws_)?secret(?:_access)?_key['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+", re.IGNORECASE
-    ),
+    re.compile(r"(://[^/\s:@]+:)[^/\s@]+(?=@)"),  # a password in a URL's user info
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skyfabric.config import FabricConfig, load_config
 from skyfabric.storage import transfer
@@ -12,6 +12,9 @@ from skyfabric.storage.filesystem import FabricFileSystem
 from skyfabric.storage.paths import parse
 from skyfabric.storage.resolve import Resolved, resolve_store_path
 from skyfabric.storage.stores import Store
+
+if TYPE_CHECKING:
+    from skyfabric.views.service import ViewService
 
 __all__ = ["Fabric", "connect"]
 
@@ -49,7 +52,7 @@ class Fabric:
             UnknownStoreError, InvalidPathError: as `skyfabric.storage.paths.parse`.
         """
         fp = parse(url)
-        return resolve_store_path(self.fs.store(fp.store), fp.key)
+        return resolve_store_path(self.fs.store(fp.store), fp.key, trailing_slash=url.endswith("/"))
 
     def open(self, url: str, mode: str = "rb", **kwargs: Any) -> Any:
         """Open an object like ``fsspec.open(url).open()``."""
@@ -58,6 +61,14 @@ class Fabric:
     def ls(self, url: str, detail: bool = False) -> list[Any]:
         """List a store or prefix (``fabric://`` alone lists the stores)."""
         return self.fs.ls(url, detail=detail)
+
+    @property
+    def views(self) -> ViewService:
+        """Federated views over these stores: build, render for Trino, run locally on DuckDB,
+        apply to a cluster; see `skyfabric.views.ViewService`."""
+        from skyfabric.views.service import ViewService
+
+        return ViewService(self)
 
     def dataset(self, url: str, **kwargs: Any) -> Any:
         """A ``pyarrow.dataset.Dataset`` over the parquet/CSV at ``url`` (file, prefix or glob)."""

@@ -20,7 +20,7 @@ from fsspec import AbstractFileSystem
 
 from skyfabric.config import FabricConfig, load_config
 from skyfabric.errors import InvalidPathError, ObjectNotFoundError, UnknownStoreError
-from skyfabric.storage.paths import PREFIX, PROTOCOL, FabricPath, parse, strip_protocol
+from skyfabric.storage.paths import PREFIX, PROTOCOL, FabricPath, is_partial, parse, strip_protocol
 from skyfabric.storage.stores import Store
 
 __all__ = ["FabricFileSystem"]
@@ -99,7 +99,9 @@ class FabricFileSystem(AbstractFileSystem):
         out = dict(info)
         key = store.key_of(info["name"])
         out["name"] = f"{store.name}/{key}" if key else store.name
-        out["type"] = "directory" if info.get("type") in ("directory", "dir") else "file"
+        # "dir/" objects are folder markers (AWS console "Create folder", GCS placeholders)
+        is_dir = info.get("type") in ("directory", "dir") or str(info["name"]).endswith("/")
+        out["type"] = "directory" if is_dir else "file"
         out.setdefault("size", 0)
         out["store"] = store.name
         return out
@@ -118,8 +120,13 @@ class FabricFileSystem(AbstractFileSystem):
             try:
                 raw = store.fs.ls(native, detail=True, **kwargs)
             except FileNotFoundError:
+                if not fp.key:
+                    raise ObjectNotFoundError(
+                        f"the root of store {store.name!r} ({store.native_url()}) does not exist; "
+                        "fix: create the bucket/container, or correct the store's configuration"
+                    ) from None
                 raw = []
-            entries = [self._entry(store, e) for e in raw]
+            entries = [self._entry(store, e) for e in raw if not is_partial(e["name"])]
             exact = [e for e in entries if e["name"] == fp.path and e["type"] == "file"]
             if exact:  # ls of an object: only that object, never its name-prefixed siblings
                 entries = exact
@@ -154,13 +161,33 @@ class FabricFileSystem(AbstractFileSystem):
             for name in sorted(self.stores):
                 found.update(self.find(name, maxdepth=maxdepth, withdirs=withdirs, detail=True))
             return found if detail else sorted(found)
-        store, _fp, native = self.route(path)
+        out = {
+            name: entry
+            for name, entry in self.find_all(
+                path, maxdepth=maxdepth, withdirs=withdirs, **kwargs
+            ).items()
+            if not is_partial(name)
+        }
+        return out if detail else sorted(out)
+
+    def find_all(
+        self, path: str, maxdepth: int | None = None, withdirs: bool = False, **kwargs: Any
+    ) -> dict[str, dict[str, Any]]:
+        """Like ``find(detail=True)`` but also listing in-flight/leftover copy temporaries
+        (``.skyfabric-partial-*``), which ``find``, ``ls`` and ``glob`` hide from readers."""
+        store, _fp, native = self.route(self._strip_protocol(path))
         raw = store.fs.find(native, maxdepth=maxdepth, withdirs=withdirs, detail=True, **kwargs)
         out = {}
-        for info in raw.values():
+        # adlfs may answer with a list (of names) even when asked for detail
+        infos = raw.values() if isinstance(raw, dict) else raw
+        for info in infos:
+            if isinstance(info, str):
+                info = store.fs.info(info)
             entry = self._entry(store, info)
+            if entry["type"] == "directory" and not withdirs:
+                continue  # folder markers are not objects to copy or read
             out[entry["name"]] = entry
-        return out if detail else sorted(out)
+        return out
 
     # -- reading and writing ---------------------------------------------------------------
 
@@ -194,10 +221,21 @@ class FabricFileSystem(AbstractFileSystem):
         self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
     ) -> bytes:
         store, fp, native = self.route(self._strip_protocol(path))
+        prefix = InvalidPathError(
+            f"{PREFIX}{fp.path} is a prefix, not an object; fix: name an object inside it"
+        )
         try:
-            return store.fs.cat_file(native, start=start, end=end, **kwargs)
-        except FileNotFoundError:
-            raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
+            data = store.fs.cat_file(native, start=start, end=end, **kwargs)
+        except (FileNotFoundError, IsADirectoryError, TypeError) as exc:
+            # TypeError: adlfs on a prefix, which has no size to range over
+            if store.fs.isdir(native):
+                raise prefix from None
+            if isinstance(exc, FileNotFoundError):
+                raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
+            raise
+        if not data and store.fs.isdir(native) and not store.fs.isfile(native):
+            raise prefix  # gcsfs reads a prefix as 0 bytes
+        return data
 
     def pipe_file(self, path: str, value: bytes, **kwargs: Any) -> None:
         store, fp, native = self.route(self._strip_protocol(path))
@@ -268,17 +306,51 @@ class FabricFileSystem(AbstractFileSystem):
         store.fs.rm_file(native)
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
-        paths = path if isinstance(path, list) else [path]
-        for p in paths:
+        """Delete objects, or with ``recursive`` every object under a prefix.
+
+        Paths are literal keys, never globs: fsspec's own ``rm`` expands ``*?[`` and would
+        delete objects that were never listed. Store roots are refused.
+
+        Raises:
+            InvalidPathError: a store root, or a prefix without ``recursive``.
+            ObjectNotFoundError: nothing exists at the path.
+        """
+        for p in path if isinstance(path, list) else [path]:
             store, fp, native = self.route(self._strip_protocol(p))
             if not fp.key:
                 raise InvalidPathError(
                     f"refusing to delete store root {PREFIX}{fp.path}; fix: name a prefix inside it"
                 )
-            try:
-                store.fs.rm(native, recursive=recursive, maxdepth=maxdepth)
-            except FileNotFoundError:
-                raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}") from None
+            if store.fs.isfile(native):
+                store.fs.rm_file(native)
+                if not recursive:
+                    continue
+            elif not recursive:
+                if store.fs.isdir(native):
+                    raise InvalidPathError(
+                        f"{PREFIX}{fp.path} is a prefix; fix: pass recursive=True (rm -r)"
+                    )
+                raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}")
+            self._rm_tree(store, fp, native, maxdepth)
+
+    def _rm_tree(self, store: Store, fp: FabricPath, native: str, maxdepth: int | None) -> None:
+        found = self.find_all(fp.path, maxdepth=maxdepth, withdirs=True)
+        if not found and not store.fs.exists(native):
+            raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}")
+        dirs = [native] + [
+            store.native_path(n.partition("/")[2])
+            for n, e in found.items()
+            if e["type"] == "directory"
+        ]
+        for name, entry in found.items():
+            if entry["type"] == "file":
+                store.fs.rm_file(store.native_path(name.partition("/")[2]))
+        for d in sorted(set(dirs), key=len, reverse=True):  # deepest first
+            if store.kind in ("local", "memory"):
+                if store.fs.isdir(d):
+                    store.fs.rmdir(d)
+            elif store.fs.isfile(d + "/"):  # an S3/GCS folder marker object "d/"
+                store.fs.rm_file(d + "/")
 
     def _rm(self, path: str) -> None:
         self.rm_file(path)

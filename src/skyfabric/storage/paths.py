@@ -8,14 +8,33 @@ segments and repeated slashes are refused or folded, so no path can leave its st
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from skyfabric.errors import InvalidPathError
 
 PROTOCOL = "fabric"
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 PREFIX = f"{PROTOCOL}://"
 
-__all__ = ["PREFIX", "PROTOCOL", "FabricPath", "join", "parse", "strip_protocol"]
+__all__ = [
+    "PARTIAL_MARKER",
+    "PREFIX",
+    "PROTOCOL",
+    "FabricPath",
+    "is_partial",
+    "join",
+    "parse",
+    "strip_protocol",
+]
+
+PARTIAL_MARKER = ".skyfabric-partial-"
+"""Name prefix of a copy's temporary object (see `skyfabric.storage.transfer`)."""
+
+
+def is_partial(path: str) -> bool:
+    """True for the temporary object of an in-flight or interrupted copy."""
+    return path.rstrip("/").rpartition("/")[2].startswith(PARTIAL_MARKER)
 
 
 class FabricPath(NamedTuple):
@@ -51,13 +70,20 @@ def parse(url: str) -> FabricPath:
     """
     if not isinstance(url, str):
         raise InvalidPathError(f"expected a fabric URL string, got {type(url).__name__}: {url!r}")
+    scheme = _SCHEME.match(url)
+    if scheme and scheme.group(1) != PROTOCOL:
+        raise InvalidPathError(
+            f"{url!r} is a {scheme.group(1)}:// URL; fix: name it through a configured store, "
+            "fabric://<store>/<path> (skyfabric stores lists them)"
+        )
     rest = strip_protocol(url)
     store, _, key = rest.partition("/")
     if not store:
         raise InvalidPathError(
             f"{url!r} names no store; fix: write fabric://<store>/<path>, e.g. fabric://local/data.parquet"
         )
-    parts = [p for p in key.split("/") if p != ""]
+    # Inner "//" is kept: "a//b" is a legal object key distinct from "a/b" on object stores.
+    parts = key.strip("/").split("/") if key.strip("/") else []
     if any(p in (".", "..") for p in parts):
         raise InvalidPathError(
             f"{url!r} contains a '.' or '..' segment, which could escape store {store!r}; "

@@ -91,9 +91,13 @@ class Resolved:
                     out["aws_allow_http"] = "true"
             if cfg.profile:
                 out["aws_profile"] = cfg.profile
+            if cfg.anonymous:
+                out["aws_skip_signature"] = "true"
         elif isinstance(cfg, GCSStoreConfig):
             if opts.get("token") and opts["token"] != "anon":
                 out["google_service_account"] = opts["token"]
+            elif opts.get("token") == "anon":
+                out["google_skip_signature"] = "true"
             if cfg.endpoint:
                 out["gcs_base_url"] = cfg.endpoint
                 out["allow_http"] = "true"
@@ -128,13 +132,14 @@ class Resolved:
         return pafs.PyFileSystem(pafs.FSSpecHandler(self._store.fs)), self.path
 
 
-def resolve_store_path(store: Store, key: str) -> Resolved:
-    """Build the `Resolved` for ``key`` in ``store``."""
+def resolve_store_path(store: Store, key: str, *, trailing_slash: bool = False) -> Resolved:
+    """Build the `Resolved` for ``key`` in ``store``; ``trailing_slash`` keeps a prefix's
+    final ``/`` so that ``url + "*.parquet"`` globs inside it."""
     url = store.native_path(key) if store.kind == "local" else store.native_url(key)
+    if trailing_slash and not url.endswith("/"):
+        url += "/"
+    # auto_mkdir is our local client's own setting, not something engines accept
+    options = {} if store.kind == "local" else store.storage_options()
     return Resolved(
-        url=url,
-        store=store.name,
-        kind=store.kind,
-        storage_options=store.storage_options(),
-        _store=store,
+        url=url, store=store.name, kind=store.kind, storage_options=options, _store=store
     )

@@ -154,10 +154,13 @@ class Store:
                 opts["anon"] = True
             if cfg.region:
                 opts["client_kwargs"] = {"region_name": cfg.region}
+            # Bounded waits: an endpoint that accepts connections but never answers would
+            # otherwise hang for minutes (botocore's read timeout is 60 s, times its retries).
+            opts["config_kwargs"] = {"connect_timeout": 10, "read_timeout": 60}
             if cfg.endpoint:
                 opts["endpoint_url"] = cfg.endpoint
                 # MinIO and most S3-compatible servers only route path-style requests.
-                opts["config_kwargs"] = {"s3": {"addressing_style": "path"}}
+                opts["config_kwargs"]["s3"] = {"addressing_style": "path"}
             if cfg.storage_class:
                 opts["s3_additional_kwargs"] = {"StorageClass": cfg.storage_class}
             return opts
@@ -186,10 +189,19 @@ class Store:
                 if fields.get("AccountName"):
                     opts["account_name"] = fields["AccountName"]
             key = _env(self.name, "account_key_env", cfg.account_key_env)
+            if conn is None and cfg.endpoint and cfg.account and key is not None:
+                # adlfs takes a custom endpoint (Azurite, sovereign clouds) only through a
+                # connection string; an account key alongside one would send writes to Azure.
+                opts = {
+                    "connection_string": (
+                        f"DefaultEndpointsProtocol={cfg.endpoint.split('://', 1)[0]};"
+                        f"AccountName={cfg.account};AccountKey={key};BlobEndpoint={cfg.endpoint};"
+                    ),
+                    "account_name": cfg.account,
+                }
+                return opts
             if key is not None:
                 opts["account_key"] = key
-            if cfg.endpoint:
-                opts["account_host"] = cfg.endpoint.split("://", 1)[-1].split("/", 1)[0]
             if conn is None and key is None and cfg.account:
                 # provider's default chain (managed identity, az login, env credentials)
                 opts["anon"] = False

@@ -14,6 +14,7 @@ and transient errors are retried with exponential backoff.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import time
 import uuid
@@ -21,6 +22,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from fsspec.spec import AbstractBufferedFile
 
 from skyfabric.errors import (
     ConfigError,
@@ -32,14 +35,13 @@ from skyfabric.errors import (
     redact,
 )
 from skyfabric.storage.checksums import CHUNK, native_md5, stream_md5
-from skyfabric.storage.paths import PREFIX, parse
+from skyfabric.storage.paths import PARTIAL_MARKER, PREFIX, is_partial, parse
 
 if TYPE_CHECKING:
     from skyfabric.storage.filesystem import FabricFileSystem
 
 __all__ = ["ObjectResult", "TransferResult", "copy", "copy_object", "sync"]
 
-PARTIAL_MARKER = ".skyfabric-partial-"
 RETRIES = 3
 BACKOFF = 0.25  # seconds, doubled per attempt
 _PERMANENT = (
@@ -114,24 +116,25 @@ class TransferResult:
         }
 
 
-def _is_partial(path: str) -> bool:
-    return posixpath.basename(path).startswith(PARTIAL_MARKER)
-
-
 def _abort(writer: Any) -> None:
-    """Abandon an upload without committing it.
+    """Abandon an upload without committing it, never raising over the original error.
 
-    fsspec's ``close()`` (also called by ``__exit__`` and ``__del__``) would commit whatever
-    was buffered, so the writer is discarded (s3fs aborts the multipart upload, gcsfs deletes
-    the resumable session) and marked closed. adlfs has no ``discard``: its uncommitted
-    blocks are never committed and Azure garbage-collects them after 7 days.
+    fsspec's buffered writers commit whatever was buffered in ``close()`` (also called by
+    ``__exit__`` and ``__del__``), so they are discarded (s3fs aborts the multipart upload,
+    gcsfs deletes the resumable session) and marked closed; adlfs has no ``discard``: its
+    uncommitted blocks are never committed and Azure drops them after 7 days. Local and
+    memory writers are closed: what they wrote sits under the temporary name, removed next.
     """
-    discard = getattr(writer, "discard", None)
     try:
-        if callable(discard):
-            discard()
-    finally:
-        writer.closed = True
+        if isinstance(writer, AbstractBufferedFile):
+            discard = getattr(writer, "discard", None)
+            if callable(discard):
+                discard()
+            writer.closed = True
+        else:
+            writer.close()
+    except Exception:  # the caller re-raises the error that made us abort
+        pass
 
 
 def _stream(
@@ -170,6 +173,16 @@ def _verify(store: Any, native: str, size: int, md5: str, label: str) -> None:
         )
 
 
+def _rename(store: Any, tmp: str, final: str) -> None:
+    """Move the verified temporary to its final name, as exact keys (fsspec's ``mv``
+    expands ``*?[`` as globs and moves *into* an existing prefix)."""
+    if store.kind == "local":
+        os.replace(tmp, final)  # atomic on one filesystem
+        return
+    store.fs.cp_file(tmp, final)
+    store.fs.rm_file(tmp)
+
+
 def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | None) -> ObjectResult:
     dst_store, dst_fp, dst_native = fs.route(dst)
     if not dst_fp.key:
@@ -188,7 +201,7 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
     try:
         size, md5 = _stream(fs, src, tmp_native, dst_store, progress)
         _verify(dst_store, tmp_native, size, md5, f"{PREFIX}{dst_fp.path} (temporary copy)")
-        dst_store.fs.mv(tmp_native, dst_native)
+        _rename(dst_store, tmp_native, dst_native)
     except BaseException:
         try:
             if dst_store.fs.exists(tmp_native):
@@ -197,7 +210,7 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
             pass
         raise
     final = dst_store.fs.info(dst_native)
-    if int(final.get("size") or 0) != size:
+    if final.get("type") != "file" or int(final.get("size") or 0) != size:
         dst_store.fs.rm_file(dst_native)
         raise VerificationError(f"{PREFIX}{dst_fp.path}: size changed during the final rename")
     return ObjectResult(src=str(parse(src)), dst=str(dst_fp), status="copied", bytes=size, md5=md5)
@@ -268,10 +281,37 @@ def _run(
 
 def _listing(fs: FabricFileSystem, root: str) -> dict[str, dict[str, Any]]:
     try:
-        found = fs.find(root, detail=True)
+        return fs.find_all(root)
     except FileNotFoundError:
         return {}
-    return {name: info for name, info in found.items() if info["type"] == "file"}
+
+
+def _identity(fs: FabricFileSystem, path: str) -> tuple[str, str]:
+    """(endpoint identity, native path): two stores may share one bucket."""
+    store, _, native = fs.route(path)
+    cfg = store.config
+    endpoint = getattr(cfg, "endpoint", None) or ""
+    return f"{store.kind}|{endpoint}", native.rstrip("/")
+
+
+def _check_pair(fs: FabricFileSystem, src: str, dst: str, tree: bool) -> None:
+    """Fail fast, before any object moves: unknown stores, missing credentials, overlap.
+
+    Raises:
+        UnknownStoreError, ConfigError: a store is unknown or its credentials are unset.
+        InvalidPathError: with ``tree``, one prefix contains the other (a copy would nest
+            itself on every run; ``sync --delete`` would delete its own source).
+    """
+    for path in (src, dst):
+        fs.store(parse(path).store).storage_options()
+    if not tree:
+        return
+    (a_id, a), (b_id, b) = _identity(fs, src), _identity(fs, dst)
+    if a_id == b_id and (a == b or a.startswith(b + "/") or b.startswith(a + "/")):
+        raise InvalidPathError(
+            f"{PREFIX}{parse(src).path} and {PREFIX}{parse(dst).path} overlap; "
+            "fix: copy/sync between prefixes that do not contain each other"
+        )
 
 
 def copy(
@@ -292,6 +332,7 @@ def copy(
     """
     src_path = parse(src).path
     dst_path = parse(dst).path
+    _check_pair(fs, src, dst, tree=recursive)
     if recursive:
         listing = _listing(fs, src_path)
         if not listing and not fs.exists(src_path):
@@ -299,7 +340,7 @@ def copy(
         pairs = [
             (name, _target(src_path, name, dst_path), int(info.get("size") or 0))
             for name, info in sorted(listing.items())
-            if not _is_partial(name)
+            if not is_partial(name)
         ]
         return TransferResult(_run(fs, pairs, workers, progress))
     if dst.endswith("/"):
@@ -355,6 +396,7 @@ def sync(
     """
     src_path = parse(src).path
     dst_path = parse(dst).path
+    _check_pair(fs, src, dst, tree=True)
     src_list = _listing(fs, src_path)
     if not src_list and not fs.exists(src_path):
         raise ObjectNotFoundError(f"nothing at {PREFIX}{src_path} to sync")
@@ -363,7 +405,7 @@ def sync(
     pairs: list[tuple[str, str, int]] = []
     wanted: set[str] = set()
     for name, info in sorted(src_list.items()):
-        if _is_partial(name):
+        if is_partial(name):
             continue
         target = _target(src_path, name, dst_path)
         wanted.add(target)
