@@ -12,6 +12,7 @@ from skyfabric.storage.filesystem import FabricFileSystem
 from skyfabric.storage.paths import parse
 from skyfabric.storage.resolve import Resolved, resolve_store_path
 from skyfabric.storage.stores import Store
+from skyfabric.tables._fabric_api import TablesMixin
 
 if TYPE_CHECKING:
     from skyfabric.views.service import ViewService
@@ -19,8 +20,10 @@ if TYPE_CHECKING:
 __all__ = ["Fabric", "connect"]
 
 
-class Fabric:
-    """Stores, the ``fabric://`` filesystem and verified transfer, from one configuration.
+class Fabric(TablesMixin):
+    """Stores, the ``fabric://`` filesystem, verified transfer and Iceberg tables (``catalog``,
+    ``table``, ``create_table``, ``datasets``, ``register_parquet``: see
+    `skyfabric.tables.TablesMixin`), from one configuration.
 
     A ``Fabric`` pickles as its configuration, never as live clients, so it can be sent to
     Dask workers and process pools; each process builds its own clients on first use.

@@ -1,0 +1,339 @@
+"""pyiceberg FileIO for every configured store, rendered from the one store config.
+
+An Iceberg table records native URLs (``s3://bucket/wh/t/data/x.parquet``, ``gs://...``,
+``abfs://container/...``, ``file:///...``). `FabricFileIO` is the catalog's
+``py-io-impl``: for each location it finds the configured store that holds it (scheme and
+bucket/container plus prefix; a table property ``skyfabric.store`` breaks ties between two
+stores with the same bucket name on different endpoints) and hands the call to a per-store
+delegate built from `fileio_properties` — pyiceberg's own FileIO classes with the
+property names pyiceberg documents:
+
+=========  ==================  ===============================================================
+kind       delegate            properties
+=========  ==================  ===============================================================
+local      PyArrowFileIO       (none)
+s3         PyArrowFileIO       s3.endpoint, s3.region, s3.access-key-id, s3.secret-access-key,
+                               s3.session-token, s3.anonymous, s3.force-virtual-addressing
+s3+profile FsspecFileIO        s3.profile-name (pyarrow's S3 client cannot select a profile)
+gcs        FsspecFileIO        gcs.project-id, gcs.oauth2.token, gcs.service.host
+azure      PyArrowFileIO       adls.account-name, adls.account-key, adls.sas-token,
+                               adls.blob-storage-authority/-scheme, adls.dfs-storage-*
+memory     FsspecFileIO        (the store's own fsspec client)
+=========  ==================  ===============================================================
+
+Why these: pyiceberg's ``PyArrowFileIO`` cannot make an anonymous GCS client (it hangs
+looking for credentials against an emulator), so GCS uses gcsfs; its ``FsspecFileIO``
+derives an Azure account name from the URL host, which for ``abfs://container/path`` is the
+container, so Azure uses pyarrow's ``AzureFileSystem``, which is also faster.
+
+Secrets are read from the environment variables the store config names when a delegate is
+built, live only in this process's memory and are never written to catalog tables or table
+metadata. A location that no store holds falls back to pyiceberg's default FileIO choice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from pyiceberg.io import PY_IO_IMPL, FileIO, InputFile, OutputFile, load_file_io
+from pyiceberg.io.fsspec import FsspecFileIO
+from pyiceberg.io.pyarrow import PyArrowFileIO
+from pyiceberg.typedef import EMPTY_DICT, Properties
+
+from skyfabric.config import AzureStoreConfig, FabricConfig, GCSStoreConfig, S3StoreConfig
+from skyfabric.storage.stores import Store
+
+__all__ = [
+    "CONFIG_PROPERTY",
+    "STORE_PROPERTY",
+    "FabricFileIO",
+    "Location",
+    "candidate_stores",
+    "fileio_properties",
+    "parse_location",
+    "register_config",
+    "store_for_location",
+]
+
+FILEIO_IMPL = "skyfabric.tables._fileio.FabricFileIO"
+CONFIG_PROPERTY = "skyfabric.config-token"
+STORE_PROPERTY = "skyfabric.store"
+_S3_SCHEMES = {"s3", "s3a", "s3n"}
+_GCS_SCHEMES = {"gs", "gcs"}
+_AZURE_SCHEMES = {"abfs", "abfss", "wasb", "wasbs", "az"}
+_DEFAULT_AZURE_SUFFIXES = (".blob.core.windows.net", ".dfs.core.windows.net")
+
+_registry: dict[str, FabricConfig] = {}
+_registry_lock = threading.Lock()
+
+
+def register_config(config: FabricConfig) -> str:
+    """Remember ``config`` for the FileIOs of this process; return its token.
+
+    The token is a hash of the configuration (which holds env-var *names*, never secrets),
+    so the same configuration gets the same token in every process.
+    """
+    token = hashlib.sha256(config.model_dump_json(exclude={"source"}).encode()).hexdigest()[:24]
+    with _registry_lock:
+        _registry[token] = config
+    return token
+
+
+@dataclass(frozen=True)
+class Location:
+    """A native URL split into store kind and protocol-less path (``bucket/key``, ``/abs``)."""
+
+    kind: str
+    path: str
+
+    @property
+    def bucket(self) -> str:
+        return self.path.lstrip("/").split("/", 1)[0]
+
+
+def parse_location(location: str) -> Location | None:
+    """Split a native URL (or local path) into a `Location`; None for unknown schemes."""
+    if "://" not in location:
+        return Location("local", os.path.abspath(location)) if location.startswith("/") else None
+    uri = urlparse(location)
+    scheme = uri.scheme.lower()
+    if scheme == "file":
+        return Location("local", uri.path)
+    if scheme in _S3_SCHEMES:
+        return Location("s3", f"{uri.netloc}{uri.path}")
+    if scheme in _GCS_SCHEMES:
+        return Location("gcs", f"{uri.netloc}{uri.path}")
+    if scheme in _AZURE_SCHEMES:  # abfs://container@account.dfs.core.windows.net/path
+        return Location("azure", f"{uri.netloc.split('@', 1)[0]}{uri.path}")
+    if scheme == "memory":
+        return Location("memory", "/" + f"{uri.netloc}{uri.path}".lstrip("/"))
+    return None
+
+
+def _under(path: str, root: str) -> bool:
+    path, root = path.strip("/"), root.strip("/")
+    return path == root or path.startswith(root + "/") or root == ""
+
+
+def candidate_stores(stores: dict[str, Store], location: str) -> list[Store]:
+    """The stores that could hold ``location``, best first-equal: same kind and the longest
+    root containing it (bucket/container + prefix, or directory), else the same bucket."""
+    loc = parse_location(location)
+    if loc is None:
+        return []
+    same_kind = [s for s in stores.values() if s.kind == loc.kind]
+    for candidates in (
+        [s for s in same_kind if _under(loc.path, s.root)],
+        [s for s in same_kind if loc.kind not in ("local", "memory")
+         and s.root.strip("/").split("/", 1)[0] == loc.bucket],
+    ):
+        if candidates:
+            longest = max(len(s.root.strip("/")) for s in candidates)
+            return [s for s in candidates if len(s.root.strip("/")) == longest]
+    return []
+
+
+def store_for_location(
+    stores: dict[str, Store], location: str, preferred: str | None = None
+) -> Store | None:
+    """The configured store holding ``location``, or None.
+
+    Among several candidates (`candidate_stores`) the one named ``preferred`` (the
+    table property ``skyfabric.store``) wins.
+
+    Raises:
+        TableError: two stores hold the location equally well (the same bucket name on two
+            endpoints) and ``preferred`` names neither.
+    """
+    loc = parse_location(location)
+    if loc is None:
+        return None
+    if preferred in stores and stores[preferred].kind == loc.kind:
+        root = stores[preferred].root.strip("/")
+        if _under(loc.path, root) or root.split("/", 1)[0] == loc.bucket:
+            return stores[preferred]
+    best = candidate_stores(stores, location)
+    if len(best) > 1:
+        from skyfabric.tables.errors import TableError
+
+        names = ", ".join(sorted(s.name for s in best))
+        raise TableError(
+            f"{location} could be in any of the stores {names} (same bucket or path); "
+            f"fix: set the table property {STORE_PROPERTY} to the store that holds it"
+        )
+    return best[0] if best else None
+
+
+def _azure_fields(connection_string: str) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
+
+
+def fileio_properties(store: Store) -> dict[str, str]:
+    """pyiceberg FileIO properties that reach ``store`` (contain secrets: never persist them).
+
+    Raises:
+        ConfigError: an environment variable the store config names is not set.
+    """
+    cfg = store.config
+    opts = store.storage_options()
+    props: dict[str, str] = {}
+    if isinstance(cfg, S3StoreConfig):
+        for ours, theirs in (("key", "s3.access-key-id"), ("secret", "s3.secret-access-key"),
+                             ("token", "s3.session-token"), ("profile", "s3.profile-name")):
+            if opts.get(ours):
+                props[theirs] = str(opts[ours])
+        if cfg.anonymous:
+            props["s3.anonymous"] = "true"
+        if cfg.endpoint:
+            props["s3.endpoint"] = cfg.endpoint
+            props["s3.force-virtual-addressing"] = "false"  # MinIO & co route path-style only
+        # Without a region PyArrowFileIO asks AWS where the bucket lives, even for MinIO.
+        region = cfg.region or ("us-east-1" if cfg.endpoint else None)
+        if region:
+            props["s3.region"] = region
+    elif isinstance(cfg, GCSStoreConfig):
+        if cfg.project:
+            props["gcs.project-id"] = cfg.project
+        if opts.get("token"):  # "anon" or a service-account file path, as gcsfs takes it
+            props["gcs.oauth2.token"] = str(opts["token"])
+        if cfg.endpoint:
+            props["gcs.service.host"] = cfg.endpoint
+    elif isinstance(cfg, AzureStoreConfig):
+        fields = _azure_fields(opts.get("connection_string", ""))
+        account = cfg.account or fields.get("AccountName")
+        if account:
+            props["adls.account-name"] = account
+        key = opts.get("account_key") or fields.get("AccountKey")
+        if key:
+            props["adls.account-key"] = key
+        if fields.get("SharedAccessSignature"):
+            props["adls.sas-token"] = fields["SharedAccessSignature"]
+        endpoint = cfg.endpoint or fields.get("BlobEndpoint")
+        if endpoint:
+            parsed = urlparse(endpoint)
+            if not parsed.netloc.endswith(_DEFAULT_AZURE_SUFFIXES):  # emulator / sovereign cloud
+                for service in ("blob", "dfs"):
+                    props[f"adls.{service}-storage-authority"] = parsed.netloc
+                    props[f"adls.{service}-storage-scheme"] = parsed.scheme or "https"
+    return props
+
+
+def _delegate(store: Store, base: Properties) -> FileIO:
+    """Build the pyiceberg FileIO for one store (see the module docstring's table)."""
+    props = {**base, **fileio_properties(store)}
+    cfg = store.config
+    if store.kind == "memory":
+        io = FsspecFileIO(props)
+        io._scheme_to_fs["memory"] = lambda _props: store.fs
+        return io
+    if store.kind == "gcs":
+        if isinstance(cfg, GCSStoreConfig) and cfg.endpoint:
+            # gcsfs (read at its import) otherwise probes emulators for gRPC buckets, 60 s each.
+            os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+        return FsspecFileIO(props)
+    if isinstance(cfg, S3StoreConfig) and cfg.profile:
+        return FsspecFileIO(props)
+    if store.kind == "azure":
+        return _AzurePyArrowFileIO(props)
+    return PyArrowFileIO(props)
+
+
+class _AzurePyArrowFileIO(PyArrowFileIO):
+    """PyArrowFileIO that also reads ``abfs://container@account.dfs.core.windows.net/p``.
+
+    pyiceberg 0.12 keeps ``container@account...`` as the first path segment, which pyarrow's
+    AzureFileSystem rejects (InvalidResourceName); Spark and Trino write that form.
+    """
+
+    @staticmethod
+    def parse_location(location: str, properties: Properties = EMPTY_DICT) -> tuple[str, str, str]:
+        scheme, netloc, path = PyArrowFileIO.parse_location(location, properties)
+        if scheme in _AZURE_SCHEMES and "@" in netloc:
+            container = netloc.split("@", 1)[0]
+            return scheme, container, container + path[len(netloc):]
+        return scheme, netloc, path
+
+
+class FabricFileIO(FileIO):
+    """The catalog's FileIO: routes each location to the FileIO of the store holding it.
+
+    Built by pyiceberg from catalog (+ table) properties; ``skyfabric.config-token`` names the
+    configuration registered with `register_config`. Pickles as that configuration, so
+    Dask/Ray workers rebuild their clients, credentials included, from their own environment.
+    """
+
+    def __init__(self, properties: Properties = EMPTY_DICT) -> None:
+        super().__init__(properties=properties)
+        token = properties.get(CONFIG_PROPERTY)
+        with _registry_lock:
+            config = _registry.get(token) if token else None
+        self._setup(config)
+
+    def _setup(self, config: FabricConfig | None) -> None:
+        self._config = config
+        self._stores = {n: Store(n, c) for n, c in config.stores.items()} if config else {}
+        self._delegates: dict[str, FileIO] = {}
+        self._lock = threading.Lock()
+        self._base = {k: v for k, v in self.properties.items()
+                      if k != PY_IO_IMPL and not k.startswith("skyfabric.")}
+
+    def store_for(self, location: str) -> Store | None:
+        """The configured store holding ``location`` (None: not in any store)."""
+        return store_for_location(self._stores, location, self.properties.get(STORE_PROPERTY))
+
+    def _io_for(self, location: str) -> FileIO:
+        return self._delegate_for(self.store_for(location), location)
+
+    def _delegate_for(self, store: Store | None, location: str) -> FileIO:
+        name = store.name if store is not None else ""
+        io = self._delegates.get(name)
+        if io is None:
+            with self._lock:
+                io = self._delegates.get(name)
+                if io is None:
+                    io = _delegate(store, self._base) if store else load_file_io(self._base, location)
+                    self._delegates[name] = io
+        return io
+
+    def new_input(self, location: str) -> InputFile:
+        """An `InputFile` for ``location`` through its store's FileIO.
+
+        When two stores could hold it (same bucket name on two endpoints) and no table
+        property says which — the catalog reading a metadata file before it knows the
+        table — the one where the file exists is used.
+        """
+        from skyfabric.tables.errors import TableError
+
+        try:
+            return self._io_for(location).new_input(location)
+        except TableError:
+            candidates = candidate_stores(self._stores, location)
+            for store in candidates:
+                found = self._delegate_for(store, location).new_input(location)
+                if found.exists():
+                    return found
+            raise
+
+    def new_output(self, location: str) -> OutputFile:
+        """An `OutputFile` for ``location`` through its store's FileIO."""
+        return self._io_for(location).new_output(location)
+
+    def delete(self, location: str | InputFile | OutputFile) -> None:
+        """Delete the file at ``location``. Raises FileNotFoundError when it does not exist."""
+        path = location.location if isinstance(location, InputFile | OutputFile) else location
+        self._io_for(path).delete(path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"properties": dict(self.properties), "config": self._config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.properties = state["properties"]
+        config = state["config"]
+        if config is not None:
+            register_config(config)
+        self._setup(config)

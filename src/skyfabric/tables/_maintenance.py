@@ -1,0 +1,228 @@
+"""Snapshot expiry with file removal, and orphan-file garbage collection.
+
+pyiceberg's ``expire_snapshots`` only drops snapshots from the metadata; their files stay in
+the bucket forever. Here a file is **referenced** when one of these names it:
+
+- the current metadata file, and the previous metadata files listed in its metadata log;
+- statistics and partition-statistics files listed in the metadata;
+- for every retained snapshot: its manifest list, the manifests in it, and the *live*
+  (added or existing) data and delete files in those manifests.
+
+`expire` removes the files that only expired snapshots referenced; `gc` removes
+every file under the table location that nothing references and that is older than a grace
+period (a commit in flight has written files it does not reference yet). Files outside the
+table location (e.g. registered with ``register_parquet``) are never deleted. A dry run
+returns exactly the list the real run would delete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from skyfabric.tables._fileio import parse_location
+from skyfabric.tables._model import ExpireResult, GcResult, parse_duration
+from skyfabric.tables.errors import TableError
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table as IcebergTable
+    from pyiceberg.table.snapshots import Snapshot as IcebergSnapshot
+
+    from skyfabric.storage.stores import Store
+    from skyfabric.tables._service import TableService
+
+__all__ = ["expire", "gc", "referenced_files"]
+
+
+def _key(location: str) -> str:
+    """Comparable form of a native URL or listed path: the protocol-less path."""
+    loc = parse_location(location)
+    return (loc.path if loc else location).strip("/")
+
+
+def referenced_files(tbl: IcebergTable,
+                     snapshots: Iterable[IcebergSnapshot] | None = None) -> dict[str, str]:
+    """Key -> native URL of every file referenced by ``snapshots`` (default: all) and the
+    metadata (see the module docstring). Manifests are read once each, in parallel."""
+    from pyiceberg.utils.concurrent import ExecutorFactory
+
+    meta = tbl.metadata
+    snaps = list(meta.snapshots if snapshots is None else snapshots)
+    out: dict[str, str] = {}
+
+    def add(url: str | None) -> None:
+        if url:
+            out[_key(url)] = url
+
+    add(tbl.metadata_location)
+    for entry in meta.metadata_log:
+        add(entry.metadata_file)
+    for stats in [*meta.statistics, *getattr(meta, "partition_statistics", [])]:
+        add(stats.statistics_path)
+    executor = ExecutorFactory.get_or_create()
+    manifests: dict[str, Any] = {}
+    for snap, listed in zip(snaps, executor.map(lambda s: s.manifests(tbl.io), snaps), strict=True):
+        add(snap.manifest_list)
+        for manifest in listed:
+            manifests.setdefault(manifest.manifest_path, manifest)
+    for path in manifests:
+        add(path)
+    entries = executor.map(lambda m: m.fetch_manifest_entry(tbl.io, discard_deleted=True),
+                           manifests.values())
+    for batch in entries:
+        for entry in batch:
+            add(entry.data_file.file_path)
+    return out
+
+
+def _url(table_location: str, key: str) -> str:
+    """Native URL of a listed key, in the table location's scheme."""
+    if "://" not in table_location:
+        return "/" + key
+    scheme = table_location.split("://", 1)[0]
+    loc = parse_location(table_location)
+    rooted = loc is not None and loc.kind in ("local", "memory")
+    return f"{scheme}:///{key}" if rooted else f"{scheme}://{key}"
+
+
+def _store_of(service: TableService, tbl: IcebergTable) -> Store:
+    store = service.store_of_table(tbl)
+    if store is None:
+        raise TableError(
+            f"table location {tbl.location()!r} is in no configured store, so its files cannot "
+            "be listed or removed; fix: add that bucket/container as a store in skyfabric.toml"
+        )
+    return store
+
+
+def _inside(key: str, root_key: str) -> bool:
+    return key == root_key or key.startswith(root_key + "/")
+
+
+def _delete(store: Store, keys: list[str]) -> None:
+    """Delete native paths (protocol-less) in bulk; already-gone files are fine."""
+    if not keys:
+        return
+    paths = ["/" + k if store.kind in ("local", "memory") else k for k in keys]
+    try:
+        store.fs.rm(paths)
+    except FileNotFoundError:
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                store.fs.rm_file(path)
+
+
+def _sizes(store: Store, root: str) -> dict[str, dict[str, Any]]:
+    root_path = "/" + root if store.kind in ("local", "memory") else root
+    try:
+        listing = store.fs.find(root_path, detail=True)
+    except FileNotFoundError:
+        return {}
+    files = {name.strip("/"): info for name, info in listing.items()
+             if info.get("type") != "directory"}
+    # Directory markers (pyarrow's S3 client writes "dir/" objects when it empties a
+    # directory) are listed as zero-byte files named like a prefix of others: not files.
+    prefixes = {k.rsplit("/", 1)[0] for k in files}
+    return {k: v for k, v in files.items() if k not in prefixes}
+
+
+def expire(service: TableService, tbl: IcebergTable, older_than: Any, retain_last: int,
+           dry_run: bool) -> ExpireResult:
+    """Expire snapshots committed before now - ``older_than``, except the ``retain_last``
+    newest ancestors of the current snapshot and every branch/tag head; then delete the
+    files only expired snapshots referenced (inside the table location).
+
+    Raises:
+        ValueError: ``older_than`` cannot be read or ``retain_last`` < 1.
+        TableError: the table location is in no configured store.
+        CommitFailedException: a concurrent commit (the caller re-plans).
+    """
+    from pyiceberg.table.snapshots import ancestors_of
+
+    if retain_last < 1:
+        raise ValueError(f"retain_last must be >= 1 (got {retain_last}); the current snapshot stays")
+    cutoff_ms = int((datetime.now(UTC) - parse_duration(older_than)).timestamp() * 1000)
+    meta = tbl.metadata
+    protected = {ref.snapshot_id for ref in meta.refs.values()}
+    recent = [s.snapshot_id for s in ancestors_of(tbl.current_snapshot(), meta)][:retain_last]
+    keep = protected | set(recent)
+    doomed = sorted(s.snapshot_id for s in meta.snapshots
+                    if s.timestamp_ms < cutoff_ms and s.snapshot_id not in keep)
+    result = ExpireResult(snapshot_ids=doomed, dry_run=dry_run)
+    if not doomed:
+        return result
+    store = _store_of(service, tbl)
+    before = referenced_files(tbl)
+    retained = [s for s in meta.snapshots if s.snapshot_id not in set(doomed)]
+    after = referenced_files(tbl, retained)
+    root = _key(tbl.location())
+    gone = sorted(k for k in before if k not in after)
+    inside = [k for k in gone if _inside(k, root)]
+    result.kept_outside = [before[k] for k in gone if not _inside(k, root)]
+    sizes = _sizes(store, root)
+    result.files = [before[k] for k in inside]
+    result.bytes = sum(int(sizes.get(k, {}).get("size") or 0) for k in inside)
+    if dry_run:
+        return result
+    tbl.maintenance.expire_snapshots().by_ids(doomed).commit()
+    _delete(store, inside)
+    return result
+
+
+_MTIME_KEYS = ("LastModified", "last_modified", "updated", "mtime", "created")
+
+
+def _mtime(info: dict[str, Any]) -> datetime | None:
+    for key in _MTIME_KEYS:
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, UTC)
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def gc(service: TableService, tbl: IcebergTable, older_than: Any, dry_run: bool) -> GcResult:
+    """Delete files under the table location that nothing references (module docstring)
+    and that were last modified more than ``older_than`` ago.
+
+    Raises:
+        ValueError: ``older_than`` cannot be read.
+        TableError: the table location is in no configured store.
+    """
+    grace = parse_duration(older_than)
+    store = _store_of(service, tbl)
+    refs = referenced_files(tbl)
+    now = datetime.now(UTC)
+    result = GcResult(dry_run=dry_run)
+    roots = {_key(tbl.location())}
+    for prop in ("write.data.path", "write.metadata.path", "write.object-storage.path"):
+        if tbl.properties.get(prop):
+            roots.add(_key(tbl.properties[prop]))
+    listing: dict[str, dict[str, Any]] = {}
+    for root in sorted(roots):
+        listing.update(_sizes(store, root))
+    doomed = []
+    for key, info in sorted(listing.items()):
+        if info.get("type") == "directory" or key in refs:
+            continue
+        url = _url(tbl.location(), key)
+        modified = _mtime(info)
+        if grace > timedelta(0) and (modified is None or now - modified < grace):
+            result.skipped_recent.append(url)
+            continue
+        doomed.append(key)
+        result.files.append(url)
+        result.bytes += int(info.get("size") or 0)
+    if not dry_run:
+        _delete(store, doomed)
+    return result

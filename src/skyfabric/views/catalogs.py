@@ -1,0 +1,235 @@
+"""Trino catalog ``.properties`` files rendered from the skyfabric configuration.
+
+One Iceberg catalog per object store (``<store>.properties``: the fabric Iceberg catalog seen
+through that store's file system, so each table is read through the catalog of the store
+holding its files) and, for parquet datasets, one Hive catalog per store
+(``<store>_hive.properties``, file metastore under ``<store root>/_trino_metastore``).
+``local`` and ``memory`` stores are skipped: a Trino cluster cannot reach them.
+
+Secrets are never written: every credential is a ``${ENV:NAME}`` reference to the variable
+the store config names (Trino substitutes environment variables in catalog files).
+
+Property names follow the Trino docs ("S3/GCS/Azure file system support", "Iceberg
+connector", "Metastores"); they depend on the release, so ``version`` picks them:
+
+==================  ======================================  ============================
+Trino version       file system switch                      notes
+==================  ======================================  ============================
+440-480             ``fs.native-s3.enabled`` (gcs, azure)   native file systems opt-in
+481 and later       ``fs.s3.enabled`` (gcs, azure)          renamed (trinodb/trino#29070);
+                                                            legacy ``hive.s3.*`` removed
+==================  ======================================  ============================
+
+``azure.endpoint`` exists from 455 (trinodb/trino#23071).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from skyfabric.config import (
+    AzureStoreConfig,
+    CatalogConfig,
+    FabricConfig,
+    GCSStoreConfig,
+    S3StoreConfig,
+    StoreConfig,
+)
+from skyfabric.views._idents import catalog_for_store
+from skyfabric.views.errors import InvalidViewError
+from skyfabric.views.sources import HIVE_SUFFIX
+
+__all__ = ["DEFAULT_TRINO_VERSION", "MIN_TRINO_VERSION", "CatalogFiles", "trino_catalogs"]
+
+DEFAULT_TRINO_VERSION = 482
+MIN_TRINO_VERSION = 440
+RENAMED_FS_SWITCHES = 481  # fs.native-<x>.enabled -> fs.<x>.enabled
+AZURE_ENDPOINT_SINCE = 455
+ICEBERG_CATALOG_NAME = "skyfabric"  # skyfabric.tables._catalog.CATALOG_NAME (JDBC catalog_name)
+METASTORE_DIR = "_trino_metastore"
+_JDBC_DRIVERS = {"postgresql": "org.postgresql.Driver", "mysql": "com.mysql.cj.jdbc.Driver"}
+
+
+@dataclass
+class CatalogFiles:
+    """Rendered catalog files: ``files`` maps ``<catalog>.properties`` to its text;
+    ``notes`` says what was skipped or needs a hand (shown by the CLI)."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def write(self, out: str | Path) -> list[Path]:
+        """Write every file into directory ``out`` (created); return the paths written."""
+        root = Path(out)
+        root.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in sorted(self.files.items()):
+            path = root / name
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+        return written
+
+
+def _env(var: str) -> str:
+    return "${ENV:" + var + "}"
+
+
+def _switch(kind: str, version: int) -> str:
+    return f"fs.{kind}.enabled=true" if version >= RENAMED_FS_SWITCHES else f"fs.native-{kind}.enabled=true"
+
+
+def _store_root(name: str, cfg: StoreConfig) -> str:
+    if isinstance(cfg, S3StoreConfig):
+        return f"s3://{'/'.join(p for p in (cfg.bucket, cfg.prefix) if p)}"
+    if isinstance(cfg, GCSStoreConfig):
+        return f"gs://{'/'.join(p for p in (cfg.bucket, cfg.prefix) if p)}"
+    assert isinstance(cfg, AzureStoreConfig)
+    account = cfg.account or f"<account of store {name}>"
+    return f"abfs://{cfg.container}@{account}.dfs.core.windows.net/{cfg.prefix}".rstrip("/")
+
+
+def _filesystem(name: str, cfg: StoreConfig, version: int, notes: list[str]) -> list[str]:
+    if isinstance(cfg, S3StoreConfig):
+        lines = [_switch("s3", version), f"s3.region={cfg.region or 'us-east-1'}"]
+        if cfg.endpoint:
+            lines += [f"s3.endpoint={cfg.endpoint}", "s3.path-style-access=true"]
+        if cfg.access_key_env:
+            lines.append(f"s3.aws-access-key={_env(cfg.access_key_env)}")
+        if cfg.secret_key_env:
+            lines.append(f"s3.aws-secret-key={_env(cfg.secret_key_env)}")
+        if cfg.storage_class:
+            lines.append(f"s3.storage-class={cfg.storage_class}")
+        if cfg.session_token_env or cfg.profile:
+            lines.append("# session tokens and profiles: Trino uses the AWS default credential "
+                         "chain of each node (AWS_PROFILE, instance role)")
+        return lines
+    if isinstance(cfg, GCSStoreConfig):
+        lines = [_switch("gcs", version)]
+        if cfg.project:
+            lines.append(f"gcs.project-id={cfg.project}")
+        if cfg.token_file_env:
+            lines.append(f"gcs.json-key-file-path={_env(cfg.token_file_env)}")
+        if cfg.endpoint:
+            lines.append(f"gcs.endpoint={cfg.endpoint}")
+        return lines
+    assert isinstance(cfg, AzureStoreConfig)
+    lines = [_switch("azure", version)]
+    if cfg.account_key_env or cfg.connection_string_env:
+        var = cfg.account_key_env or f"SKYFABRIC_{catalog_for_store(name).upper()}_ACCOUNT_KEY"
+        lines += ["azure.auth-type=ACCESS_KEY", f"azure.access-key={_env(var)}"]
+        if not cfg.account_key_env:
+            lines.insert(1, f"# Trino takes an account key, not a connection string: export {var} "
+                            f"= the AccountKey field of ${cfg.connection_string_env}")
+            notes.append(f"{name}: export {var} (the AccountKey of ${cfg.connection_string_env}) on every Trino node")
+    else:
+        lines.append("azure.auth-type=DEFAULT")
+    if cfg.endpoint:
+        host = urlsplit(cfg.endpoint).hostname or ""
+        if version >= AZURE_ENDPOINT_SINCE and "." in host and not host.replace(".", "").isdigit():
+            lines.append(f"azure.endpoint={host.split('.', 2)[-1]}")
+        else:
+            lines.append(f"# endpoint {cfg.endpoint} (an emulator?) cannot be set: Trino's "
+                         "azure.endpoint is a host suffix of https://<account>.dfs.<suffix>")
+            notes.append(f"{name}: Trino cannot address the Azure endpoint {cfg.endpoint}")
+    if not cfg.account:
+        notes.append(f"{name}: set stores.{name}.account; Trino addresses abfs://container@account...")
+    return lines
+
+
+def _iceberg_catalog(config: FabricConfig, notes: list[str]) -> list[str]:
+    cat: CatalogConfig = config.catalog
+    warehouse = _native_warehouse(config)
+    if cat.kind == "rest":
+        lines = ["iceberg.catalog.type=rest", f"iceberg.rest-catalog.uri={cat.uri or ''}"]
+        if warehouse:
+            lines.append(f"iceberg.rest-catalog.warehouse={warehouse}")
+        lines += ["# for a catalog that needs a token:",
+                  "# iceberg.rest-catalog.security=OAUTH2",
+                  f"# iceberg.rest-catalog.oauth2.token={_env('PYICEBERG_CATALOG__SKYFABRIC__TOKEN')}"]
+        return lines
+    uri = urlsplit(cat.uri or "")
+    scheme = uri.scheme.split("+", 1)[0]
+    lines = ["iceberg.catalog.type=jdbc", f"iceberg.jdbc-catalog.catalog-name={ICEBERG_CATALOG_NAME}"]
+    if scheme in _JDBC_DRIVERS:
+        host = uri.hostname or "localhost"
+        port = f":{uri.port}" if uri.port else ""
+        lines += [f"iceberg.jdbc-catalog.driver-class={_JDBC_DRIVERS[scheme]}",
+                  f"iceberg.jdbc-catalog.connection-url=jdbc:{scheme}://{host}{port}{uri.path}"]
+        if uri.username:
+            lines.append(f"iceberg.jdbc-catalog.connection-user={uri.username}")
+        if uri.password is not None:
+            lines.append(f"iceberg.jdbc-catalog.connection-password={_env('SKYFABRIC_CATALOG_PASSWORD')}")
+            notes.append("catalog: export SKYFABRIC_CATALOG_PASSWORD (the catalog database password) on every Trino node")
+    else:
+        lines.append(f"# the catalog database is {cat.uri or 'not set'}; Trino's JDBC catalog needs "
+                     "PostgreSQL or MySQL: point [catalog] uri at one, or use a REST catalog")
+        if cat.uri:
+            lines.append(f"iceberg.jdbc-catalog.connection-url=jdbc:{scheme}:{uri.path}")
+        notes.append(f"catalog: the {scheme or 'default SQLite'} catalog database is not reachable "
+                     "by Trino; use PostgreSQL/MySQL or a REST catalog")
+    if warehouse:
+        lines.append(f"iceberg.jdbc-catalog.default-warehouse-dir={warehouse}")
+    return lines
+
+
+def _native_warehouse(config: FabricConfig) -> str | None:
+    wh = config.catalog.warehouse
+    if not wh or not wh.startswith("fabric://"):
+        return wh
+    from skyfabric.storage.paths import parse
+
+    fp = parse(wh)
+    cfg = config.stores.get(fp.store)
+    if cfg is None or cfg.kind in ("local", "memory"):
+        return wh
+    return f"{_store_root(fp.store, cfg)}/{fp.key}".rstrip("/")
+
+
+def trino_catalogs(config: FabricConfig, *, version: int = DEFAULT_TRINO_VERSION,
+                   hive: bool = True) -> CatalogFiles:
+    """Render the Trino catalog files for every object store of ``config``.
+
+    Args:
+        config: the skyfabric configuration.
+        version: Trino release the files are for (property names changed over releases).
+        hive: also write ``<store>_hive.properties`` (Hive connector, for parquet datasets).
+
+    Raises:
+        InvalidViewError: ``version`` is older than `MIN_TRINO_VERSION`, or two stores map
+            to the same catalog name.
+    """
+    if version < MIN_TRINO_VERSION:
+        raise InvalidViewError(
+            f"Trino {version} predates the native file systems these files use; "
+            f"fix: use Trino {MIN_TRINO_VERSION} or later (or pass a newer --version)"
+        )
+    out = CatalogFiles()
+    seen: dict[str, str] = {}
+    for name, cfg in sorted(config.stores.items()):
+        if cfg.kind in ("local", "memory"):
+            out.notes.append(f"{name}: skipped, a {cfg.kind} store is not reachable from Trino")
+            continue
+        catalog = catalog_for_store(name)
+        if catalog == "system":
+            raise InvalidViewError(f"store {name!r}: Trino reserves the catalog name 'system'; fix: rename the store")
+        for taken in (catalog, catalog + HIVE_SUFFIX) if hive else (catalog,):
+            if taken in seen:
+                raise InvalidViewError(
+                    f"stores {seen[taken]!r} and {name!r} both map to Trino catalog {taken!r}; "
+                    "fix: rename one store"
+                )
+            seen[taken] = name
+        fs = _filesystem(name, cfg, version, out.notes)
+        head = [f"# Trino catalog for skyfabric store {name!r} ({cfg.kind}, {_store_root(name, cfg)})",
+                f"# generated by `skyfabric views trino-catalogs` for Trino {version}; "
+                "secrets are ${ENV:...} references"]
+        iceberg = [*head, "connector.name=iceberg", *_iceberg_catalog(config, []), *fs]
+        out.files[f"{catalog}.properties"] = "\n".join(iceberg) + "\n"
+        if hive:
+            hive_lines = [*head, "connector.name=hive", "hive.metastore=file",
+                          f"hive.metastore.catalog.dir={_store_root(name, cfg)}/{METASTORE_DIR}", *fs]
+            out.files[f"{catalog}{HIVE_SUFFIX}.properties"] = "\n".join(hive_lines) + "\n"
+    _iceberg_catalog(config, out.notes)  # collect catalog notes once
+    return out
