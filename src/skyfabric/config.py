@@ -34,6 +34,8 @@ __all__ = [
     "LocalStoreConfig",
     "MemoryStoreConfig",
     "PlacementConfig",
+    "PriceOverrideConfig",
+    "ResidencyConfig",
     "S3StoreConfig",
     "StoreConfig",
     "TrinoConfig",
@@ -232,10 +234,46 @@ class PlacementRuleConfig(_Model):
     priority: int = Field(0, description="Higher wins when rules overlap.")
 
 
+class ResidencyConfig(_Model):
+    """Data under `match` may only live in stores whose `region` is in `regions`."""
+
+    match: str = Field(description="Glob over fabric URLs, e.g. `fabric://lake/customers/**`.")
+    regions: list[str] = Field(
+        min_length=1,
+        description="Allowed regions: `eu` allows `eu-west-1`, GCS `europe-*`, Azure `*europe`.",
+    )
+
+
+class PriceOverrideConfig(_Model):
+    """Override of one price-table entry (units as in `skyfabric.placement.costs`)."""
+
+    storage_gb_month: float | None = Field(None, ge=0, description="USD per GB-month stored.")
+    transition_per_1000: float | None = Field(
+        None, ge=0, description="USD per 1000 writes/transitions into the class."
+    )
+    retrieval_per_gb: float | None = Field(None, ge=0, description="USD per GB read out of the class.")
+    egress_per_gb: float | None = Field(
+        None, ge=0, description="USD per GB leaving the provider or region."
+    )
+    min_days: float | None = Field(None, ge=0, description="Minimum storage duration, days.")
+    offline: bool | None = Field(None, description="Objects must be restored before a read.")
+
+
 class PlacementConfig(_Model):
-    """Placement rules."""
+    """Placement rules, residency constraints, price overrides and the mover's state."""
 
     rules: list[PlacementRuleConfig] = Field(default_factory=list)
+    residency: list[ResidencyConfig] = Field(
+        default_factory=list, description="Allowed regions per dataset/prefix; violating plans are refused."
+    )
+    prices: dict[str, PriceOverrideConfig] = Field(
+        default_factory=dict,
+        description="Price overrides keyed by store name or `provider:CLASS` (e.g. `aws:STANDARD_IA`).",
+    )
+    state_dir: Path | None = Field(
+        None, description="Journal, location index and audit log (default: `<data dir>/placement`)."
+    )
+    workers: int = Field(8, ge=1, le=256, description="Moves run concurrently by `placement apply`.")
 
 
 class TrinoConfig(_Model):

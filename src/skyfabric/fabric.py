@@ -15,6 +15,7 @@ from skyfabric.storage.stores import Store
 from skyfabric.tables._fabric_api import TablesMixin
 
 if TYPE_CHECKING:
+    from skyfabric.placement.service import Placement
     from skyfabric.views.service import ViewService
 
 __all__ = ["Fabric", "connect"]
@@ -72,6 +73,18 @@ class Fabric(TablesMixin):
         from skyfabric.views.service import ViewService
 
         return ViewService(self)
+
+    @property
+    def placement(self) -> Placement:
+        """Hot/cold placement over these stores from ``[placement]``: plan, apply, status,
+        audit log; see `skyfabric.placement.Placement`.
+
+        Raises:
+            RuleError: a placement rule is invalid.
+        """
+        from skyfabric.placement.service import Placement
+
+        return Placement(self)
 
     def dataset(self, url: str, **kwargs: Any) -> Any:
         """A ``pyarrow.dataset.Dataset`` over the parquet/CSV at ``url`` (file, prefix or glob)."""

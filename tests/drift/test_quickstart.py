@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import skyfabric
 from skyfabric.cli import app
 
 
@@ -45,12 +46,30 @@ def test_quickstart_end_to_end_and_idempotent(fresh: Path) -> None:
         assert all(c["psi"] is not None for c in cols)
     assert "dep_delay" in res.stdout and "carrier" in res.stdout and "..." not in res.stdout
     assert "reports/flights-2013-MM.html" in res.stdout
+    command = ("skyfabric drift check --baseline fabric://local/baselines/flights.json "
+               "table:flights.flights")
+    assert command in res.stdout
+    table = skyfabric.connect().table("flights.flights")
+    assert table.count() == 336_776 and table.partitioning == ["month"]
+    table_files = sorted(p.name for p in (lake / "warehouse").rglob("*.parquet"))
+    assert len(table_files) == 12
 
-    files_before = sorted(p.relative_to(lake) for p in lake.rglob("*") if p.is_file())
+    def plain_files() -> list[Path]:  # Iceberg file names are new on each commit
+        return sorted(p.relative_to(lake) for p in lake.rglob("*")
+                      if p.is_file() and p.relative_to(lake).parts[0] != "warehouse")
+
+    files_before = plain_files()
     again = CliRunner().invoke(app, ["quickstart"])
     assert again.exit_code == 0, again.output
-    files_after = sorted(p.relative_to(lake) for p in lake.rglob("*") if p.is_file())
-    assert files_after == files_before
+    assert plain_files() == files_before
+    # the table was replaced, not appended to: one snapshot, the old files purged
+    assert table.count() == 336_776 and len(table.snapshots()) == 1
+    assert len(list((lake / "warehouse").rglob("*.parquet"))) == 12
+    assert sorted(p.name for p in (lake / "warehouse").rglob("*.parquet")) != table_files
+
+    checked = CliRunner().invoke(app, [*command.split()[1:], "--json"])
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["rows"] == 336_776
     for name, first in reports.items():
         second = outputs(lake)[name]
         assert [c["psi"] for c in second["columns"]] == [c["psi"] for c in first["columns"]]

@@ -20,19 +20,19 @@ from typing import Any
 import pytest
 from tables_data import lake_config
 
-import skyfabric.tables
+import skyfabric
 
 
 @pytest.fixture
 def lake(fresh_store_config: dict, tmp_path: Path) -> Any:
     """A Fabric (with the table layer) on a fresh store of each kind in turn."""
-    return skyfabric.tables.connect(lake_config(fresh_store_config, tmp_path))
+    return skyfabric.connect(lake_config(fresh_store_config, tmp_path))
 
 
 @pytest.fixture
 def local_lake(make_bucket: Callable[..., dict], tmp_path: Path) -> Any:
     """A Fabric on one fresh local store (for behaviour that does not depend on the kind)."""
-    return skyfabric.tables.connect(lake_config(make_bucket("local"), tmp_path))
+    return skyfabric.connect(lake_config(make_bucket("local"), tmp_path))
 
 
 def _free_port() -> int:

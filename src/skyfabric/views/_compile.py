@@ -253,9 +253,14 @@ def parse_view_sql(cls: type[View], sql: str, *, sources: dict[str, Any], name: 
     """`View.from_sql`: parse the statement and build the view (bound lazily to ``sources``)."""
     try:
         with quiet_sqlglot():
-            tree = sqlglot.parse_one(sql, read="trino")
+            trees = [t for t in sqlglot.parse(sql, read="trino") if t is not None]
     except ParseError as exc:
         raise InvalidViewError(f"the view SQL does not parse as Trino SQL: {str(exc).splitlines()[0]}") from exc
+    if len(trees) != 1:
+        raise InvalidViewError(
+            f"the view SQL holds {len(trees)} statements; fix: pass exactly one query or CREATE VIEW"
+        )
+    tree = trees[0]
     if isinstance(tree, exp.Command):
         raise InvalidViewError(f"the view SQL does not parse as Trino SQL: {sql.strip()[:120]!r}")
     comment = security = None

@@ -52,9 +52,21 @@ def parse_expr(value: str | exp.Expression, what: str) -> exp.Expression:
     error = ""
     try:
         with quiet_sqlglot():
-            parsed = sqlglot.parse_one(value, read="trino")
+            # parse, not parse_one: "1=1; COPY ..." must be seen as two statements and refused
+            statements = [s for s in sqlglot.parse(value, read="trino") if s is not None]
     except ParseError as exc:
-        parsed, error = None, str(exc).splitlines()[0]
+        statements, error = [], str(exc).splitlines()[0]
+    if len(statements) > 1:
+        raise InvalidViewError(
+            f"{what} {value!r} holds {len(statements)} SQL statements; fix: pass one expression, "
+            "e.g. 'o.amount > 0' (no ';')"
+        )
+    parsed = statements[0] if statements else None
+    if parsed is not None and not isinstance(parsed, exp.Select) and parsed.find(exp.Select):
+        raise InvalidViewError(
+            f"{what} {value!r} contains a subquery, which view clauses do not support; "
+            "fix: add the table as a source and join it"
+        )
     if parsed is None or isinstance(parsed, _STATEMENTS):
         reserved = _reserved_in(value)
         if reserved:

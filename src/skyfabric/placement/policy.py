@@ -1,0 +1,339 @@
+"""Placement rules: validated at load, matched against object facts, ranked by priority.
+
+A rule selects objects by a ``fabric://<store>/<glob>`` pattern (``*`` one path segment,
+``**`` any depth, ``?`` one character), age since last modified (``older_than``), age since
+last access (``not_accessed_for``), size bounds (bytes) and tags/metadata; its action is a
+move to another store (``target``) or an in-place storage class / access tier change
+(``storage_class``). When several rules match an object the winner is the one with the
+highest ``priority``, then the most specific pattern (longest literal prefix, as httpx ranks
+its mount patterns), then the name; the plan records the winner and the rules it overruled.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from skyfabric.config import FabricConfig, PlacementRuleConfig
+from skyfabric.placement.errors import RuleError
+from skyfabric.storage.paths import PREFIX
+
+__all__ = [
+    "STORAGE_CLASSES",
+    "ObjectFacts",
+    "PlacementSettings",
+    "PriceOverride",
+    "ResidencySpec",
+    "Rule",
+    "compile_rules",
+    "parse_duration",
+    "settings_from_config",
+]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+# Storage classes / access tiers each kind can set in place (provider documentation).
+STORAGE_CLASSES: dict[str, tuple[str, ...]] = {
+    "s3": (
+        "STANDARD",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER_IR",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+    ),
+    "gcs": ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"),
+    "azure": ("Hot", "Cool", "Cold", "Archive"),
+}
+
+
+def parse_duration(text: str, what: str = "duration") -> float:
+    """``"30d"`` -> seconds. Units: ``s``, ``m`` (minutes), ``h``, ``d``, ``w``.
+
+    Raises:
+        RuleError: the text is not a number followed by one of those units.
+    """
+    found = _DURATION.match(text)
+    if not found:
+        raise RuleError(
+            f"{what} {text!r} is not a duration; fix: write a number and a unit s/m/h/d/w, e.g. '30d'"
+        )
+    return float(found.group(1)) * _UNITS[found.group(2)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResidencySpec(_Strict):
+    """Data under ``match`` may only live in stores whose ``region`` is in ``regions``.
+
+    A region entry matches a store region equal to it or starting with it plus ``-``
+    (``eu`` allows ``eu-west-1``); ``eu`` also allows GCS ``europe-*`` and Azure ``*europe``.
+    """
+
+    match: str = Field(description="Glob over fabric URLs, e.g. `fabric://lake/customers/**`.")
+    regions: list[str] = Field(min_length=1, description='Allowed regions, e.g. `["eu"]`.')
+
+
+class PriceOverride(_Strict):
+    """Override of one price-table entry; unset fields keep the default (see `costs`)."""
+
+    storage_gb_month: float | None = Field(None, ge=0, description="USD per GB-month stored.")
+    transition_per_1000: float | None = Field(
+        None, ge=0, description="USD per 1000 writes/transitions into the class."
+    )
+    retrieval_per_gb: float | None = Field(
+        None, ge=0, description="USD per GB read out of the class."
+    )
+    egress_per_gb: float | None = Field(
+        None, ge=0, description="USD per GB leaving the provider/region."
+    )
+    min_days: float | None = Field(None, ge=0, description="Minimum storage duration, days.")
+    offline: bool | None = Field(None, description="Objects must be restored before a read.")
+
+
+class PlacementSettings(_Strict):
+    """The ``[placement]`` section: rules, residency, price overrides, state directory."""
+
+    rules: list[PlacementRuleConfig] = Field(default_factory=list)
+    residency: list[ResidencySpec] = Field(default_factory=list)
+    prices: dict[str, PriceOverride] = Field(
+        default_factory=dict,
+        description="Keyed by store name or `provider:CLASS` (e.g. `aws:STANDARD_IA`).",
+    )
+    state_dir: Path | None = Field(None, description="Journal, audit log and location index.")
+    workers: int = Field(8, ge=1, le=256, description="Moves run concurrently.")
+
+
+def settings_from_config(
+    config: FabricConfig, override: PlacementSettings | Mapping[str, object] | None = None
+) -> PlacementSettings:
+    """The placement settings: ``override`` if given, else the configuration's ``[placement]``.
+
+    Raises:
+        RuleError: a key is unknown or a value invalid.
+    """
+    if isinstance(override, PlacementSettings):
+        return override
+    data = (
+        dict(override) if override is not None else config.placement.model_dump(exclude_unset=True)
+    )
+    try:
+        return PlacementSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"placement.{'.'.join(str(p) for p in e['loc'])}: "
+            + (
+                "unknown key; fix: remove it or check its spelling in docs/placement.md"
+                if e["type"] == "extra_forbidden"
+                else e["msg"]
+            )
+            for e in exc.errors()
+        )
+        raise RuleError(f"invalid [placement] settings: {problems}") from None
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a key glob (``**`` any depth, ``*`` one segment, ``?`` one char) to a regex."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def split_pattern(pattern: str, where: str) -> tuple[str, str]:
+    """``fabric://store/glob`` -> (store, key glob). Raises `RuleError` for other shapes."""
+    if not pattern.startswith(PREFIX):
+        raise RuleError(
+            f"{where}: {pattern!r} must start with {PREFIX}<store>/; fix: e.g. '{PREFIX}lake/logs/**'"
+        )
+    store, _, key = pattern[len(PREFIX) :].partition("/")
+    if not store or any(c in store for c in "*?["):
+        raise RuleError(
+            f"{where}: {pattern!r} must name one store literally, e.g. '{PREFIX}lake/**'"
+        )
+    return store, key or "**"
+
+
+def literal_prefix(key_glob: str) -> str:
+    """The part of a key glob before its first wildcard, cut back to a whole segment."""
+    cut = min((key_glob.find(c) for c in "*?" if c in key_glob), default=len(key_glob))
+    head = key_glob[:cut]
+    return head if cut == len(key_glob) else head.rsplit("/", 1)[0] if "/" in head else ""
+
+
+@dataclass(frozen=True)
+class ObjectFacts:
+    """What the planner knows of one object. Times are POSIX seconds; ``size`` in bytes."""
+
+    store: str
+    key: str
+    size: int
+    modified: float
+    accessed: float | None = None
+    storage_class: str | None = None
+    tags: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
+
+    @property
+    def url(self) -> str:
+        return f"{PREFIX}{self.store}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validated, compiled rule (from `PlacementRuleConfig`)."""
+
+    name: str
+    store: str
+    key_glob: str
+    regex: re.Pattern[str]
+    older_than: float | None
+    not_accessed_for: float | None
+    min_size: int | None
+    max_size: int | None
+    tags: dict[str, str]
+    target: str | None
+    storage_class: str | None
+    priority: int
+
+    @property
+    def specificity(self) -> int:
+        return len(literal_prefix(self.key_glob))
+
+    @property
+    def prefix(self) -> str:
+        return literal_prefix(self.key_glob)
+
+    def rank(self) -> tuple[int, int, str]:
+        """Sort key: higher priority, then more specific pattern, then name."""
+        return (-self.priority, -self.specificity, self.name)
+
+    def matches(self, obj: ObjectFacts, now: float) -> bool:
+        """Whether ``obj`` satisfies every condition of the rule (tags fetched last, lazily)."""
+        if obj.store != self.store or not self.regex.match(obj.key):
+            return False
+        if self.min_size is not None and obj.size < self.min_size:
+            return False
+        if self.max_size is not None and obj.size > self.max_size:
+            return False
+        if self.older_than is not None and now - obj.modified < self.older_than:
+            return False
+        if self.not_accessed_for is not None:
+            # No access recorded anywhere: the last write is the last known access.
+            last = obj.accessed if obj.accessed is not None else obj.modified
+            if now - last < self.not_accessed_for:
+                return False
+        if self.tags:
+            have = obj.tags() if obj.tags is not None else {}
+            return all(have.get(k) == v for k, v in self.tags.items())
+        return True
+
+
+def _store_kind(config: FabricConfig, store: str, where: str) -> str:
+    cfg = config.stores.get(store)
+    if cfg is None:
+        raise RuleError(
+            f"{where} names store {store!r}, which is not configured; "
+            f"fix: use one of {', '.join(sorted(config.stores)) or 'none'}"
+        )
+    return cfg.kind
+
+
+def compile_rules(settings: PlacementSettings, config: FabricConfig) -> list[Rule]:
+    """Validate every rule against the configured stores and compile it.
+
+    Raises:
+        RuleError: duplicate name, unknown store, both or neither of ``target`` and
+            ``storage_class``, a class the store kind has not, bad duration, min > max.
+    """
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for spec in settings.rules:
+        where = f"placement rule {spec.name!r}"
+        if spec.name in seen:
+            raise RuleError(f"{where} is defined twice; fix: give each rule its own name")
+        seen.add(spec.name)
+        store, key_glob = split_pattern(spec.match, f"{where}.match")
+        kind = _store_kind(config, store, f"{where}.match")
+        if (spec.target is None) == (spec.storage_class is None):
+            raise RuleError(
+                f"{where} needs exactly one action; fix: set `target` (move to a store) "
+                "or `storage_class` (change class in place), not both or neither"
+            )
+        if spec.target is not None:
+            _store_kind(config, spec.target, f"{where}.target")
+            if spec.target == store:
+                raise RuleError(
+                    f"{where}.target is the source store {store!r}; fix: name another store"
+                )
+        if spec.storage_class is not None:
+            allowed = STORAGE_CLASSES.get(kind)
+            if allowed is None or spec.storage_class not in allowed:
+                raise RuleError(
+                    f"{where}.storage_class {spec.storage_class!r} is not a class of a {kind} store; "
+                    f"fix: use one of {', '.join(allowed) if allowed else '(none: move it with target)'}"
+                )
+        if (
+            spec.min_size is not None
+            and spec.max_size is not None
+            and spec.min_size > spec.max_size
+        ):
+            raise RuleError(
+                f"{where}: min_size {spec.min_size} > max_size {spec.max_size}; fix: swap them"
+            )
+        rules.append(
+            Rule(
+                name=spec.name,
+                store=store,
+                key_glob=key_glob,
+                regex=glob_regex(key_glob),
+                older_than=parse_duration(spec.older_than, f"{where}.older_than")
+                if spec.older_than
+                else None,
+                not_accessed_for=parse_duration(spec.not_accessed_for, f"{where}.not_accessed_for")
+                if spec.not_accessed_for
+                else None,
+                min_size=spec.min_size,
+                max_size=spec.max_size,
+                tags=dict(spec.tags),
+                target=spec.target,
+                storage_class=spec.storage_class,
+                priority=spec.priority,
+            )
+        )
+    return sorted(rules, key=Rule.rank)
+
+
+def residency_allows(allowed: list[str], region: str | None) -> bool:
+    """Whether a store ``region`` satisfies one of the ``allowed`` region entries."""
+    if region is None:
+        return False
+    region = region.lower()
+    for entry in (a.lower() for a in allowed):
+        if region == entry or region.startswith(entry + "-"):
+            return True
+        if entry == "eu" and (region.startswith("europe-") or region.endswith("europe")):
+            return True
+    return False

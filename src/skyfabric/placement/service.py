@@ -1,0 +1,154 @@
+"""`Placement`: the placement capability of one `Fabric` (``Fabric.placement``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from skyfabric.config import data_dir
+from skyfabric.placement.costs import PriceTable
+from skyfabric.placement.journal import (
+    AccessLog,
+    AuditLog,
+    Journal,
+    LocationIndex,
+    mover_lock,
+    read_jsonl,
+)
+from skyfabric.placement.mover import ApplyResult, Mover
+from skyfabric.placement.plan import Plan
+from skyfabric.placement.planner import build_plan
+from skyfabric.placement.policy import PlacementSettings, Rule, compile_rules, settings_from_config
+
+if TYPE_CHECKING:
+    from skyfabric.fabric import Fabric
+
+__all__ = ["Placement"]
+
+
+class Placement:
+    """Plan and apply placement rules over a fabric's stores.
+
+    Args:
+        fabric: the `Fabric` whose stores the rules name.
+        settings: the ``[placement]`` settings (a `PlacementSettings` or a dict of its
+            shape); default: ``fabric.config.placement``.
+        state_dir: where the journal, location index and logs live; default
+            ``settings.state_dir`` or ``<data dir>/placement``.
+
+    Raises:
+        RuleError: a rule is invalid (checked here, before anything is listed).
+    """
+
+    def __init__(
+        self,
+        fabric: Fabric,
+        settings: PlacementSettings | Mapping[str, Any] | None = None,
+        state_dir: str | Path | None = None,
+    ) -> None:
+        self.fabric = fabric
+        self.settings = settings_from_config(fabric.config, settings)
+        self.rules: list[Rule] = compile_rules(self.settings, fabric.config)
+        self.prices = PriceTable(fabric.config.stores, self.settings.prices)
+        root = state_dir or self.settings.state_dir or data_dir() / "placement"
+        self.state_dir = Path(root).expanduser()
+        self.journal = Journal(self.state_dir / "journal.jsonl")
+        self.locations = LocationIndex(self.state_dir / "locations.jsonl")
+        self.audit = AuditLog(self.state_dir / "audit.jsonl")
+        self.access = AccessLog(self.state_dir / "access.jsonl")
+
+    def __repr__(self) -> str:
+        return f"Placement(rules={[r.name for r in self.rules]}, state_dir={str(self.state_dir)!r})"
+
+    def plan(self, *, now: float | None = None) -> Plan:
+        """List the objects under the rules and return the `Plan` (changes nothing).
+
+        ``now`` (POSIX seconds) is the time ages are measured from; default: now.
+
+        Raises:
+            ResidencyError: a move would take data outside its allowed regions.
+        """
+        seen = self.access.last_access()
+        return build_plan(
+            self.fabric.stores,
+            self.rules,
+            self.prices,
+            self.settings.residency,
+            now=now,
+            accessed=seen.get,
+        )
+
+    def apply(
+        self,
+        plan: Plan | None = None,
+        *,
+        max_bytes: int | None = None,
+        dry_run: bool = False,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ApplyResult:
+        """Finish unfinished moves from the journal, then apply ``plan`` (default: a new plan).
+
+        ``max_bytes`` bounds the bytes moved in this run (moves that do not fit are
+        ``deferred``); ``dry_run`` reports what would run and changes nothing.
+
+        Raises:
+            PlacementError: another apply holds the state directory's lock.
+            ResidencyError: when planning here, as `plan`.
+        """
+        plan = self.plan() if plan is None else plan
+        mover = Mover(
+            self.fabric.fs,
+            self.journal,
+            self.locations,
+            self.audit,
+            workers=workers or self.settings.workers,
+        )
+        if dry_run:
+            return mover.apply(plan, max_bytes=max_bytes, dry_run=True)
+        with mover_lock(self.state_dir):
+            return mover.apply(plan, max_bytes=max_bytes, progress=progress)
+
+    def recover(self) -> ApplyResult:
+        """Finish every unfinished move in the journal and nothing else."""
+        return self.apply(Plan())
+
+    def status(self) -> dict[str, Any]:
+        """Journal summary: counts by state and the unfinished and failed moves."""
+        moves = self.journal.moves()
+        counts: dict[str, int] = {}
+        for entry in moves.values():
+            counts[entry.get("state", "?")] = counts.get(entry.get("state", "?"), 0) + 1
+        unfinished = self.journal.unfinished()
+        return {
+            "state_dir": str(self.state_dir),
+            "counts": counts,
+            "in_flight": [
+                {
+                    "id": k,
+                    "state": v.get("state"),
+                    "src": v.get("move", {}).get("src"),
+                    "dst": v.get("move", {}).get("dst"),
+                }
+                for k, v in sorted(unfinished.items())
+            ],
+            "failed": [
+                {"id": k, "src": v.get("move", {}).get("src"), "error": v.get("error")}
+                for k, v in sorted(moves.items())
+                if v.get("state") == "failed"
+            ],
+        }
+
+    def log(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Audit records, oldest first (the last ``limit`` with a limit)."""
+        records = list(read_jsonl(self.audit.path))
+        return records[-limit:] if limit else records
+
+    def locate(self, url: str) -> str:
+        """Where the object first written at ``url`` lives now (``url`` if never moved)."""
+        return self.locations.locate(url)
+
+    def record_access(self, url: str, when: float | None = None) -> None:
+        """Record a read of ``url`` for ``not_accessed_for`` on stores without access times."""
+        self.access.touch(url, when)
