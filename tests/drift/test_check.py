@@ -199,3 +199,22 @@ def test_drift_is_detected_on_real_data(flights, baseline) -> None:
     result = check(baseline, month(flights, 7))
     assert result["dep_delay"].psi > result["origin"].psi
     assert result["dep_delay"].expected_psi is not None and result["dep_delay"].expected_psi < 0.01
+
+
+def test_fit_baseline_argument_errors_found_by_a_new_user() -> None:
+    import pyarrow as pa
+
+    from skyfabric.drift import fit_baseline
+    from skyfabric.errors import BaselineError, DriftError
+
+    table = pa.table({"dep_delay": [1.0, 2.0, 3.0, None] * 50, "carrier": ["UA", "AA"] * 100})
+    one = fit_baseline(table, "dep_delay")  # a single name, not its characters
+    assert list(one.columns) == ["dep_delay"]
+    with pytest.raises(BaselineError, match="columns is empty"):
+        fit_baseline(table, [])
+    for bad in (0, 1):
+        with pytest.raises(BaselineError, match=">= 2"):
+            fit_baseline(table, ["dep_delay"], bins=bad)
+    typed = pa.table({"dep_delay": ["late"] * 10})
+    with pytest.raises(DriftError, match="column 'dep_delay'"):
+        check(one, typed)

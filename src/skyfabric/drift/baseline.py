@@ -144,8 +144,8 @@ class Baseline:
             BaselineError: bad arguments, a column missing or of an unsupported type, or a
             source without rows.
         """
-        if not (isinstance(bins, int) and bins >= 1):
-            raise BaselineError(f"bins must be an integer >= 1, got {bins!r}")
+        if not (isinstance(bins, int) and bins >= 2):  # one bin cannot show a shift
+            raise BaselineError(f"bins must be an integer >= 2, got {bins!r}")
         if binning not in ("quantile", "uniform"):
             raise BaselineError(f"binning must be 'quantile' or 'uniform', got {binning!r}")
         if not (isinstance(top_k, int) and top_k >= 1):

@@ -271,16 +271,22 @@ def fit_baseline(
     from skyfabric.drift.baseline import Baseline
 
     defaults = _drift_defaults(fabric)
+    if isinstance(columns, str):  # one name, not its characters
+        columns = [columns]
+    if columns is not None and not columns:
+        raise BaselineError("columns is empty; fix: name at least one column, or pass None for all")
+    if bins is not None and not (isinstance(bins, int) and bins >= 2):
+        raise BaselineError(f"bins must be an integer >= 2, got {bins!r}")
     src = open_source(source, fabric=fabric)
     if columns:
         missing = [c for c in columns if c not in src.schema.names]
         if missing:
             raise BaselineError(
                 f"column(s) {', '.join(missing)} are not in {src.name} (it has "
-                f"{', '.join(src.schema.names)}); fix: check the --columns names"
+                f"{', '.join(src.schema.names)}); fix: check the column names"
             )
     return Baseline.fit(
-        src.fit_input(columns), columns, bins=bins or defaults.bins, binning=binning,
+        src.fit_input(columns), columns, bins=defaults.bins if bins is None else bins, binning=binning,
         top_k=top_k or defaults.top_k, memory_budget_bytes=memory_budget_bytes,
         source_name=source_name or src.name, threads=threads or os.cpu_count() or 1,
     )

@@ -298,8 +298,14 @@ def histogram_columns(source: Any, templates: Mapping[str, Histogram], *,
     seen: set[str] = set(names or ()) & set(templates)
 
     def count_batch(batch: pa.RecordBatch) -> dict[str, tuple[np.ndarray, int]]:
-        return {name: _count_column(plans[name], batch.column(name))
-                for name in batch.schema.names if name in plans}
+        out = {}
+        for name in batch.schema.names:
+            if name in plans:
+                try:
+                    out[name] = _count_column(plans[name], batch.column(name))
+                except DriftError as exc:  # say which column; a batch holds many
+                    raise DriftError(f"column {name!r}: {exc}") from exc
+        return out
 
     def add(part: dict[str, tuple[np.ndarray, int]]) -> None:
         for name, (c, m) in part.items():
