@@ -49,14 +49,19 @@ def print_json(data: Any) -> None:
 
 
 @contextmanager
-def fabric_errors() -> Iterator[None]:
-    """Turn a `FabricError` into a one-line message on stderr and exit code 2/1."""
+def fabric_errors(also: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Turn an error into one line on stderr and an exit code: a `FabricError` about the
+    input (a ValueError/KeyError) exits 2, any other `FabricError`, an ``OSError`` or one of
+    ``also`` exits 1."""
     try:
         yield
     except FabricError as exc:
         print_error(exc)
         code = EXIT_USAGE if isinstance(exc, ValueError | KeyError) else EXIT_FAILED
         raise typer.Exit(code) from None
+    except (OSError, *also) as exc:
+        print_error(exc)
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 def guarded(fn: Callable[..., T]) -> Callable[..., T]:

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
-from skyfabric.cli._common import console, err_console, fabric, print_error, print_json
-from skyfabric.errors import FabricError
+from skyfabric.cli._common import console, err_console, fabric, fabric_errors, print_json
 
 __all__ = ["EXIT_ERROR", "EXIT_MODERATE", "EXIT_OK", "EXIT_SIGNIFICANT", "EXIT_USAGE", "register"]
 
@@ -58,20 +57,11 @@ class Binning(StrEnum):
     uniform = "uniform"
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    """FabricError -> 2 when it is about the input (ValueError/KeyError), else 1; I/O -> 1."""
+def _errors() -> AbstractContextManager[None]:
+    """`fabric_errors`, with pyarrow's read errors (a corrupt parquet file) exiting 1 too."""
     import pyarrow as pa
 
-    try:
-        yield
-    except FabricError as exc:
-        print_error(exc)
-        code = EXIT_USAGE if isinstance(exc, ValueError | KeyError) else EXIT_ERROR
-        raise typer.Exit(code) from None
-    except (OSError, pa.ArrowException) as exc:
-        print_error(exc)
-        raise typer.Exit(EXIT_ERROR) from None
+    return fabric_errors(also=(pa.ArrowException,))
 
 
 def _split(columns: str | None) -> list[str] | None:

@@ -7,8 +7,6 @@ option): nothing was sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,13 +14,10 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from skyfabric.cli._common import console, err_console, fabric, print_error, print_json
-from skyfabric.errors import FabricError
+from skyfabric.cli._common import console, err_console, fabric, fabric_errors, print_json
 
 __all__ = ["register"]
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
 _CODES = "Exit codes: 0 success; 1 engine or I/O error; 2 invalid view or configuration."
 
 views_app = typer.Typer(
@@ -37,16 +32,7 @@ class Engine(StrEnum):
     duckdb = "duckdb"
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except FabricError as exc:
-        print_error(exc)
-        raise typer.Exit(EXIT_USAGE if isinstance(exc, ValueError | KeyError) else EXIT_ERROR) from None
-    except OSError as exc:
-        print_error(exc)
-        raise typer.Exit(EXIT_ERROR) from None
+_errors = fabric_errors
 
 
 FileArg = Annotated[Path, typer.Argument(help="View file: .toml, .yaml or .py (see docs/views.md).",
