@@ -7,6 +7,7 @@ filesystem (no Python in the read path); other stores through their fsspec clien
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from skyfabric.errors import ObjectNotFoundError
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["open_dataset"]
 
 _GLOB_CHARS = set("*?[")
+_HIVE = re.compile(r"^[^=*?\[]+=")
 
 
 def open_dataset(
@@ -44,6 +46,10 @@ def open_dataset(
     if format is None:
         format = "csv" if fp.key.lower().endswith((".csv", ".csv.gz")) else "parquet"
     kwargs.setdefault("partitioning", "hive")
+    base = _partition_base(fp.key)
+    if base is not None and kwargs["partitioning"] == "hive":
+        # "flights/month=7/" keeps month=7 as a column, as reading "flights/" would
+        kwargs.setdefault("partition_base_dir", resolve_store_path(store, base).path)
     if _GLOB_CHARS & set(fp.key):
         matches = sorted(fs.glob(fp.path))
         files = [m for m in matches if fs.isfile(m)]
@@ -51,7 +57,8 @@ def open_dataset(
             raise ObjectNotFoundError(f"the glob {url!r} matches no file; fix: check the pattern")
         resolved = [resolve_store_path(store, parse(m).key) for m in files]
         pa_fs, _ = resolved[0].pyarrow_filesystem()
-        kwargs.pop("partitioning")
+        if "partition_base_dir" not in kwargs:
+            kwargs.pop("partitioning")
         return pads.dataset([r.path for r in resolved], filesystem=pa_fs, format=format, **kwargs)
     resolved = resolve_store_path(store, fp.key)
     pa_fs, path = resolved.pyarrow_filesystem()
@@ -60,3 +67,19 @@ def open_dataset(
     # Skip our own in-flight temporaries and hidden files, as pyarrow does for "_" and ".".
     kwargs.setdefault("exclude_invalid_files", False)
     return pads.dataset(path, filesystem=pa_fs, format=format, **kwargs)
+
+
+def _partition_base(key: str) -> str | None:
+    """The key above the first hive ``name=value`` folder (``flights`` for
+    ``flights/month=7/day=1``, also ``flights/month=1*/*.parquet``), or ``None`` without one.
+
+    The last segment counts as a folder unless it looks like a file name (has a ``.``).
+    """
+    parts = key.split("/")
+    for i, part in enumerate(parts):
+        is_last = i == len(parts) - 1
+        if _HIVE.match(part) and not (is_last and "." in part):
+            return "/".join(parts[:i])
+        if _GLOB_CHARS & set(part):
+            return None
+    return None
