@@ -110,9 +110,14 @@ def main() -> None:
         worst = 0.0
         for label, make in cases:
             t_fab = t_raw = float("inf")
-            for _ in range(args.repeat):  # alternate sides, best of each
-                t_raw = min(t_raw, _best(make(raw, "bench/raw"), 1))
-                t_fab = min(t_fab, _best(make(fs, "fabric://lake/fab"), 1))
+            for i in range(args.repeat):  # alternate which side goes first, best of each
+                sides = [("raw", raw, "bench/raw"), ("fab", fs, "fabric://lake/fab")]
+                for side, fsys, prefix in sides if i % 2 == 0 else sides[::-1]:
+                    took = _best(make(fsys, prefix), 1)
+                    if side == "raw":
+                        t_raw = min(t_raw, took)
+                    else:
+                        t_fab = min(t_fab, took)
             ratio = t_fab / t_raw
             worst = max(worst, ratio)
             print(f"{label:<36} {t_fab:9.3f} {t_raw:9.3f} {ratio:7.3f}")
