@@ -106,6 +106,11 @@ def count_local(
         for _ in batches():
             pass
         return Counts({}, rows)
+    # Load the numba kernels on a few rows first: while the first batch waits ~0.5 s for
+    # them, pyarrow's scanner keeps decoding ahead (measured: 1 GB peak RSS instead of 0.4).
+    sample = source.sample(columns)
+    if sample is not None:
+        histogram_columns(sample, tmpl)
     counted = histogram_columns(batches(), tmpl, threads=threads)
     acc = _empty(tmpl)
     _merge(acc, counted)

@@ -139,6 +139,18 @@ class Source:
         else:  # pragma: no cover - open_source only builds the kinds above
             raise DriftError(f"cannot scan {type(data).__name__}")
 
+    def sample(self, columns: list[str], rows: int = 1024) -> pa.Table | None:
+        """The first ``rows`` rows of ``columns`` without consuming the source, or ``None``
+        when it cannot be read twice (a one-shot reader) or is not a file dataset/table."""
+        if isinstance(self.data, pads.Dataset):
+            # the same bounded readahead as the scan: head() with pyarrow's defaults would
+            # pre-buffer several whole files just to return a few rows
+            opts = {**_scan_options(self.data), "fragment_readahead": 1, "batch_readahead": 1}
+            return self.data.head(rows, columns=columns, batch_size=rows, **opts)
+        if isinstance(self.data, pa.Table):
+            return self.data.select(columns).slice(0, rows)
+        return None
+
     def count_rows(self) -> int | None:
         """Row count from metadata when cheap (datasets, tables), else ``None``."""
         if isinstance(self.data, pads.Dataset):
@@ -182,14 +194,14 @@ def _scan_options(data: pads.Dataset) -> dict[str, Any]:
 
     pyarrow's defaults (4 files and 16 batches ahead, each parquet file's column chunks
     pre-buffered whole) hold ~1.2 GB for 8 columns of 1 GB of local parquet and are no faster
-    on local disk than one file and eight batches ahead without pre-buffering (~0.3 GB;
+    on local disk than one file and four batches ahead without pre-buffering (~0.3 GB;
     measured by benchmarks/bench_drift.py and a sweep of readahead settings on 1 GB). Remote stores keep pre-buffering (it coalesces
     the many small range requests) and read two files ahead to hide latency.
     """
     import pyarrow.fs as pafs
 
     local = isinstance(getattr(data, "filesystem", None), pafs.LocalFileSystem)
-    opts: dict[str, Any] = {"fragment_readahead": 1 if local else 2, "batch_readahead": 8}
+    opts: dict[str, Any] = {"fragment_readahead": 1 if local else 2, "batch_readahead": 4}
     fmt = getattr(data, "format", None)
     if local and isinstance(fmt, pads.ParquetFileFormat):
         opts["fragment_scan_options"] = pads.ParquetFragmentScanOptions(pre_buffer=False)
