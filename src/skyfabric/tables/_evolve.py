@@ -24,8 +24,11 @@ __all__ = ["Evolution", "partition_text"]
 class Evolution:
     """Schema and partition evolution methods (needs ``_fresh()`` from the table)."""
 
-    def _fresh(self) -> IcebergTable:  # pragma: no cover - provided by Table
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by `Table`, which mixes this class in
+
+        def _fresh(self) -> IcebergTable: ...
+
+        def _commit(self, verb: str, op: Any, replayable: bool = True) -> Any: ...
 
     @contextmanager
     def update_schema(self, allow_incompatible_changes: bool = False) -> Iterator[UpdateSchema]:
@@ -43,9 +46,6 @@ class Evolution:
         tbl = self._fresh()
         with tbl.update_spec() as update:
             yield update
-
-    def _commit(self, verb: str, op: Any, replayable: bool = True) -> Any:  # pragma: no cover
-        raise NotImplementedError
 
     def _evolve(self, verb: str, change: Any) -> None:
         """Apply ``change(update_schema)`` and commit; re-applied on a fresh table after a lost race."""
