@@ -24,7 +24,9 @@ def fab(fresh_store_config: dict) -> skyfabric.Fabric:
 
 def test_rm_recursive_never_globs(fab: skyfabric.Fabric) -> None:
     if fab.store("t").kind == "azure":
-        pytest.xfail("adlfs parses '?' in a blob path as a URL query (urlsplit), so data?/x is unreachable")
+        pytest.xfail(
+            "adlfs parses '?' in a blob path as a URL query (urlsplit), so data?/x is unreachable"
+        )
     for key in (
         "rm/logs*/a.txt",
         "rm/logs-keep/b.txt",
@@ -151,3 +153,27 @@ def test_inline_secret_is_never_echoed() -> None:
         )
     assert "SUPERSECRET123" not in str(err.value)
     assert "secret_key_env" in str(err.value)
+
+
+def test_sync_same_size_newer_source_is_copied_from_listing_times(tmp_path) -> None:
+    import os
+    import time
+
+    fab = skyfabric.connect(
+        {
+            "stores": {
+                "a": {"kind": "local", "path": str(tmp_path / "a")},
+                "b": {"kind": "memory", "root": f"mt-{time.time_ns()}"},
+            }
+        }
+    )
+    fab.fs.pipe_file("fabric://a/d/x.bin", b"one")
+    assert len(fab.sync("fabric://a/d", "fabric://b/d").copied) == 1
+    assert len(fab.sync("fabric://a/d", "fabric://b/d").skipped) == 1
+    src = tmp_path / "a" / "d" / "x.bin"
+    src.write_bytes(b"two")  # same size, no digest on either side: the newer mtime decides
+    future = time.time() + 3600
+    os.utime(src, (future, future))
+    again = fab.sync("fabric://a/d", "fabric://b/d")
+    assert [o.dst for o in again.copied] == ["fabric://b/d/x.bin"]
+    assert fab.fs.cat_file("fabric://b/d/x.bin") == b"two"

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from fsspec.spec import AbstractBufferedFile
@@ -231,14 +232,17 @@ def copy_object(
         TransferError: every attempt failed; nothing is left under ``dst``.
     """
     src_store, src_fp, src_native = fs.route(src)
-    if not src_store.fs.isfile(src_native):
-        raise ObjectNotFoundError(
-            f"no object at {src_fp}; fix: check the path, or pass recursive=True for a prefix"
-        )
     last: BaseException | None = None
     for attempt in range(retries):
         try:
             return _copy_once(fs, src, dst, progress)
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            # Checked only on failure: a HEAD before every copy would double small-object cost.
+            if isinstance(exc, ObjectNotFoundError) or src_store.fs.isfile(src_native):
+                raise
+            raise ObjectNotFoundError(
+                f"no object at {src_fp}; fix: check the path, or pass recursive=True for a prefix"
+            ) from None
         except _PERMANENT:
             raise
         except Exception as exc:
@@ -370,9 +374,29 @@ def _same(
         return stream_md5(s_store.fs, s_native) == stream_md5(d_store.fs, d_native)
     # Same size, no comparable digest: like `aws s3 sync`, copy when the source is newer.
     try:
-        return fs.modified(dst) >= fs.modified(src)
-    except (NotImplementedError, KeyError, TypeError):
+        return _mtime(dst_info, fs, dst) >= _mtime(src_info, fs, src)
+    except (NotImplementedError, KeyError, TypeError, ValueError):
         return True
+
+
+# Where each fsspec implementation puts the modification time in its listings.
+_MTIME_KEYS = ("LastModified", "last_modified", "updated", "mtime")
+
+
+def _mtime(info: dict[str, Any], fs: FabricFileSystem, path: str) -> datetime:
+    """Modification time (aware, UTC) from a listing entry, asking the store only when the
+    entry has none: a sync of many unchanged objects then costs no request per object."""
+    for key in _MTIME_KEYS:
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, tz=UTC)
+        if isinstance(value, str) and value:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    found = fs.modified(path)
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
 
 
 def sync(
