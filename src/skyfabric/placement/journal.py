@@ -7,8 +7,9 @@
 - ``locations.jsonl``: the location index: ``{"from": url, "to": url}`` once a move has
   switched; `LocationIndex.locate` follows it, so an old URL still finds its object.
 - ``audit.jsonl``: who moved what, from, to, bytes, checksum, when (one line per finished move).
-- ``access.jsonl``: reads recorded through `Placement.record_access`, for stores that do not
-  report last access themselves.
+- ``access.jsonl``: reads recorded through `Placement.record_access` and, for objects a
+  ``not_accessed_for`` rule covers, every read through ``fabric://`` (batched per process, see
+  `skyfabric.storage.placement_state`), for stores that do not report last access themselves.
 - ``lock``: an exclusive ``flock`` held by the one mover that may run at a time.
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from skyfabric.placement.errors import PlacementError
+from skyfabric.storage.placement_state import flush_access, index_mapping, locate
 
 __all__ = ["AccessLog", "AuditLog", "Journal", "LocationIndex", "mover_lock", "read_jsonl"]
 
@@ -105,16 +107,14 @@ class LocationIndex(_Appender):
         self.append({"from": src, "to": dst, "time": time.time()})
 
     def mapping(self) -> dict[str, str]:
-        return {r["from"]: r["to"] for r in read_jsonl(self.path)}
+        """Old URL -> new URL, the later of two records for one URL winning."""
+        return index_mapping(self.path)
 
     def locate(self, url: str) -> str:
-        """The current URL of the object first written at ``url`` (``url`` if never moved)."""
-        mapping = self.mapping()
-        seen = {url}
-        while url in mapping and mapping[url] not in seen:
-            url = mapping[url]
-            seen.add(url)
-        return url
+        """The current URL of the object first written at ``url`` (``url`` if never moved).
+
+        The same cached lookup ``fabric://`` reads use, so both always agree."""
+        return locate(self.path, url)
 
 
 class AuditLog(_Appender):
@@ -136,6 +136,8 @@ class AccessLog(_Appender):
         self.append({"url": url, "time": time.time() if when is None else when})
 
     def last_access(self) -> dict[str, float]:
+        """URL -> latest recorded read (POSIX seconds), including this process's queued reads."""
+        flush_access(self.path)
         out: dict[str, float] = {}
         for rec in read_jsonl(self.path):
             out[rec["url"]] = max(out.get(rec["url"], 0.0), float(rec["time"]))

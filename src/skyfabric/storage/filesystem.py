@@ -9,18 +9,36 @@ objects, so reads and writes cost what they cost through s3fs/gcsfs/adlfs direct
 
 The filesystem pickles as its configuration (``storage_options={"config": ...}``); native
 clients are rebuilt lazily in each process.
+
+Reads follow moved objects: when a read (``open`` for reading, ``cat``/``cat_file``,
+``info`` and so ``exists``/``isfile``/``size``, ``get_file``, ``modified``) finds nothing at
+a URL, the placement location index (``locations.jsonl`` in the configured placement
+``state_dir``, default ``<data dir>/placement``) is consulted and the call is redone where the
+object lives now, through any chain of moves. Only a miss pays for it (one ``stat`` of the
+index when it has not changed). Writes and deletes never redirect, and listings (``ls``,
+``find``, ``glob``) show moved objects where they are now. Reads of objects that a placement
+rule with ``not_accessed_for`` covers are appended to the placement ``access.jsonl`` (see
+`skyfabric.storage.placement_state`).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from skyfabric.config import FabricConfig, load_config
+from skyfabric.config import FabricConfig, data_dir, load_config
 from skyfabric.errors import InvalidPathError, ObjectNotFoundError, UnknownStoreError
 from skyfabric.storage.paths import PREFIX, PROTOCOL, FabricPath, is_partial, parse, strip_protocol
+from skyfabric.storage.placement_state import (
+    ACCESS_FILE,
+    LOCATIONS_FILE,
+    AccessWatch,
+    locate,
+    record_access,
+)
 from skyfabric.storage.stores import Store
 
 __all__ = ["FabricFileSystem"]
@@ -31,6 +49,13 @@ def _close_matches(name: str, choices: list[str]) -> str:
 
     near = difflib.get_close_matches(name, choices, n=3)
     return f" Did you mean {', '.join(near)}?" if near else ""
+
+
+def _gone(old: FabricPath, new: FabricPath) -> ObjectNotFoundError:
+    return ObjectNotFoundError(
+        f"no object at {PREFIX}{old.path}; the placement location index says it moved to "
+        f"{PREFIX}{new.path}, where there is none either. Fix: check `skyfabric placement log`"
+    )
 
 
 class FabricFileSystem(AbstractFileSystem):
@@ -61,6 +86,18 @@ class FabricFileSystem(AbstractFileSystem):
         self.stores: dict[str, Store] = {
             name: Store(name, cfg) for name, cfg in self.config.stores.items()
         }
+        placement = self.config.placement
+        # The same directory `Placement` uses by default; resolved in each process (pickles
+        # carry the configuration, not this path).
+        self.placement_dir: Path = Path(
+            placement.state_dir or data_dir() / "placement"
+        ).expanduser()
+        self._locations = self.placement_dir / LOCATIONS_FILE
+        self._access_log = self.placement_dir / ACCESS_FILE
+        watch = AccessWatch(
+            [r.match for r in placement.rules if r.not_accessed_for and r.match], set(self.stores)
+        )
+        self._watched = watch.by_store  # empty without not_accessed_for rules: reads log nothing
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -94,6 +131,33 @@ class FabricFileSystem(AbstractFileSystem):
         fp = parse(path)
         store = self.store(fp.store)
         return store, fp, store.native_path(fp.key)
+
+    def moved(self, path: str) -> str | None:
+        """The current URL of the object first written at ``path``, when the placement
+        location index says it moved (following chains); ``None`` when it never moved."""
+        url = PREFIX + parse(path).path
+        now = locate(self._locations, url)
+        return None if now == url else now
+
+    def _moved(self, fp: FabricPath) -> tuple[Store, FabricPath, str] | None:
+        """`route` of where ``fp`` moved to, or ``None`` (never moved, or moved to a store this
+        configuration does not name)."""
+        if not fp.key:
+            return None
+        url = PREFIX + fp.path
+        now = locate(self._locations, url)
+        if now == url:
+            return None
+        try:
+            return self.route(now)
+        except (UnknownStoreError, InvalidPathError):
+            return None
+
+    def _note_read(self, fp: FabricPath) -> None:
+        # One dict lookup for stores no not_accessed_for rule covers.
+        regex = self._watched.get(fp.store)
+        if regex is not None and regex.match(fp.key):
+            record_access(self._access_log, PREFIX + fp.path)
 
     def _entry(self, store: Store, info: dict[str, Any]) -> dict[str, Any]:
         out = dict(info)
@@ -145,7 +209,16 @@ class FabricFileSystem(AbstractFileSystem):
         try:
             return self._entry(store, store.fs.info(native, **kwargs))
         except FileNotFoundError:
-            raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}") from None
+            moved = self._moved(fp)
+        if moved is None:
+            raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}")
+        m_store, m_fp, m_native = moved
+        try:
+            entry = self._entry(m_store, m_store.fs.info(m_native, **kwargs))
+        except FileNotFoundError:
+            raise _gone(fp, m_fp) from None
+        # Named as asked (readers then open this name, which follows again); where it is now:
+        return {**entry, "name": fp.path, "moved_to": PREFIX + m_fp.path}
 
     def find(
         self,
@@ -205,8 +278,9 @@ class FabricFileSystem(AbstractFileSystem):
             raise InvalidPathError(
                 f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
             )
+        reading = "r" in mode
         try:
-            return store.fs.open(
+            f = store.fs.open(
                 native,
                 mode=mode,
                 block_size=block_size,
@@ -215,7 +289,24 @@ class FabricFileSystem(AbstractFileSystem):
                 **kwargs,
             )
         except FileNotFoundError:
-            raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
+            moved = self._moved(fp) if reading else None  # writes never redirect
+            if moved is None:
+                raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
+            asked, (store, fp, native) = fp, moved
+            try:
+                f = store.fs.open(
+                    native,
+                    mode=mode,
+                    block_size=block_size,
+                    autocommit=autocommit,
+                    cache_options=cache_options,
+                    **kwargs,
+                )
+            except FileNotFoundError:
+                raise _gone(asked, fp) from None
+        if reading:
+            self._note_read(fp)
+        return f
 
     def cat_file(
         self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
@@ -228,6 +319,9 @@ class FabricFileSystem(AbstractFileSystem):
             data = store.fs.cat_file(native, start=start, end=end, **kwargs)
         except (FileNotFoundError, IsADirectoryError, TypeError) as exc:
             # TypeError: adlfs on a prefix, which has no size to range over
+            moved = self._moved(fp) if isinstance(exc, FileNotFoundError) else None
+            if moved is not None:
+                return self._cat_moved(fp, moved, start, end, **kwargs)
             if store.fs.isdir(native):
                 raise prefix from None
             if isinstance(exc, FileNotFoundError):
@@ -235,7 +329,24 @@ class FabricFileSystem(AbstractFileSystem):
             raise
         if not data and store.fs.isdir(native) and not store.fs.isfile(native):
             raise prefix  # gcsfs reads a prefix as 0 bytes
+        self._note_read(fp)
         return data
+
+    def _cat_moved(
+        self,
+        asked: FabricPath,
+        moved: tuple[Store, FabricPath, str],
+        start: int | None,
+        end: int | None,
+        **kwargs: Any,
+    ) -> bytes:
+        store, fp, native = moved
+        try:
+            data = store.fs.cat_file(native, start=start, end=end, **kwargs)
+        except FileNotFoundError:
+            raise _gone(asked, fp) from None
+        self._note_read(fp)
+        return bytes(data)
 
     def pipe_file(self, path: str, value: bytes, **kwargs: Any) -> None:
         store, fp, native = self.route(self._strip_protocol(path))
@@ -267,15 +378,43 @@ class FabricFileSystem(AbstractFileSystem):
         if recursive or not isinstance(path, list) or any(set("*?[") & set(p) for p in path):
             return super().cat(path, recursive=recursive, on_error=on_error, **kwargs)
         out: dict[str, Any] = {}
-        groups: dict[str, list[tuple[str, str]]] = {}
+        groups: dict[str, list[tuple[FabricPath, str]]] = {}
         for p in path:
             store, fp, native = self.route(self._strip_protocol(p))
-            groups.setdefault(store.name, []).append((fp.path, native))
+            groups.setdefault(store.name, []).append((fp, native))
+        first_error: BaseException | None = None
         for name, pairs in groups.items():
-            got = self.stores[name].fs.cat([n for _, n in pairs], on_error=on_error, **kwargs)
-            for fabric_path, native in pairs:
-                out[fabric_path] = got[native]
+            # "return" natively (the same concurrent fetch as "raise"), so the misses can be
+            # looked up in the location index before on_error applies.
+            got = self.stores[name].fs.cat([n for _, n in pairs], on_error="return", **kwargs)
+            for fp, native in pairs:
+                value = got.get(native)
+                if value is not None and not isinstance(value, BaseException):
+                    self._note_read(fp)
+                    out[fp.path] = value
+                    continue
+                if value is None or isinstance(value, FileNotFoundError):
+                    value = self._cat_missing(fp, **kwargs)
+                    if not isinstance(value, BaseException):
+                        out[fp.path] = value
+                        continue
+                if on_error == "raise":
+                    first_error = first_error or value
+                elif on_error != "omit":
+                    out[fp.path] = value
+        if first_error is not None:
+            raise first_error
         return out
+
+    def _cat_missing(self, fp: FabricPath, **kwargs: Any) -> bytes | Exception:
+        """The bytes of a moved object, or the error to report for ``fp``."""
+        moved = self._moved(fp)
+        if moved is None:
+            return ObjectNotFoundError(f"no object at {PREFIX}{fp.path}")
+        try:
+            return self._cat_moved(fp, moved, None, None, **kwargs)
+        except ObjectNotFoundError as exc:
+            return exc
 
     def put_file(self, lpath: str, rpath: str, **kwargs: Any) -> None:
         store, _fp, native = self.route(self._strip_protocol(rpath))
@@ -286,7 +425,15 @@ class FabricFileSystem(AbstractFileSystem):
         try:
             store.fs.get_file(native, lpath, **kwargs)
         except FileNotFoundError:
-            raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
+            moved = self._moved(fp)
+            if moved is None:
+                raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
+            asked, (store, fp, native) = fp, moved
+            try:
+                store.fs.get_file(native, lpath, **kwargs)
+            except FileNotFoundError:
+                raise _gone(asked, fp) from None
+        self._note_read(fp)
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         s1, _fp1, n1 = self.route(self._strip_protocol(path1))
@@ -366,8 +513,14 @@ class FabricFileSystem(AbstractFileSystem):
             store.fs.makedirs(native, exist_ok=exist_ok)
 
     def modified(self, path: str) -> Any:
-        store, _fp, native = self.route(self._strip_protocol(path))
-        return store.fs.modified(native)
+        store, fp, native = self.route(self._strip_protocol(path))
+        try:
+            return store.fs.modified(native)
+        except FileNotFoundError:
+            moved = self._moved(fp)
+            if moved is None:
+                raise
+        return moved[0].fs.modified(moved[2])
 
     def invalidate_cache(self, path: str | None = None) -> None:
         for store in self.stores.values():
