@@ -221,7 +221,19 @@ class PlacementRuleConfig(_Model):
     """One placement rule (see the placement docs)."""
 
     name: str = Field(description="Rule name, shown in plans and the audit log.")
-    match: str = Field(description="Glob over fabric URLs, e.g. `fabric://onprem/telemetry/**`.")
+    match: str | None = Field(
+        None, description="Glob over fabric URLs, e.g. `fabric://onprem/telemetry/**`."
+    )
+    table: str | None = Field(
+        None,
+        description="Iceberg table `namespace.name` whose data files the rule places "
+        "(instead of `match`); moves commit the new locations as a new snapshot.",
+    )
+    partition: str | None = Field(
+        None,
+        description="With `table`: row filter over the table's columns, e.g. `month <= 3`; "
+        "a data file matches when its partition guarantees every row satisfies it.",
+    )
     older_than: str | None = Field(None, description="Age since last modified, e.g. `30d`.")
     not_accessed_for: str | None = Field(None, description="Age since last access, e.g. `90d`.")
     min_size: int | None = Field(None, ge=0, description="Smallest object size matched, bytes.")
@@ -251,7 +263,9 @@ class PriceOverrideConfig(_Model):
     transition_per_1000: float | None = Field(
         None, ge=0, description="USD per 1000 writes/transitions into the class."
     )
-    retrieval_per_gb: float | None = Field(None, ge=0, description="USD per GB read out of the class.")
+    retrieval_per_gb: float | None = Field(
+        None, ge=0, description="USD per GB read out of the class."
+    )
     egress_per_gb: float | None = Field(
         None, ge=0, description="USD per GB leaving the provider or region."
     )
@@ -264,7 +278,8 @@ class PlacementConfig(_Model):
 
     rules: list[PlacementRuleConfig] = Field(default_factory=list)
     residency: list[ResidencyConfig] = Field(
-        default_factory=list, description="Allowed regions per dataset/prefix; violating plans are refused."
+        default_factory=list,
+        description="Allowed regions per dataset/prefix; violating plans are refused.",
     )
     prices: dict[str, PriceOverrideConfig] = Field(
         default_factory=dict,
@@ -273,7 +288,9 @@ class PlacementConfig(_Model):
     state_dir: Path | None = Field(
         None, description="Journal, location index and audit log (default: `<data dir>/placement`)."
     )
-    workers: int = Field(8, ge=1, le=256, description="Moves run concurrently by `placement apply`.")
+    workers: int = Field(
+        8, ge=1, le=256, description="Moves run concurrently by `placement apply`."
+    )
 
 
 class TrinoConfig(_Model):

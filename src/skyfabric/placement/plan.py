@@ -16,15 +16,19 @@ __all__ = ["Move", "Plan"]
 class Move:
     """One planned change of one object.
 
-    ``action`` is ``move`` (copy to ``dst`` in another store, then delete ``src``) or
-    ``class`` (change the storage class / access tier in place; ``dst == src``). Costs are
+    ``action`` is ``move`` (copy to ``dst`` in another store, then delete ``src``),
+    ``class`` (change the storage class / access tier in place; ``dst == src``) or
+    ``table`` (copy a data file of Iceberg table ``table`` to ``dst`` and commit the new
+    location in a new snapshot; ``src`` stays for earlier snapshots until they expire). Costs are
     USD: ``monthly_before``/``monthly_after`` per month, ``one_time`` once (of which
     ``early_deletion``). ``flags`` name what needs attention: ``early_deletion``,
-    ``offline_target`` (the target class cannot be read without a restore).
+    ``offline_target`` (the target class cannot be read without a restore),
+    ``kept_for_time_travel`` (a table move: the source stays, and is billed, until the
+    snapshots that name it expire).
     """
 
     rule: str
-    action: Literal["move", "class"]
+    action: Literal["move", "class", "table"]
     src: str
     dst: str
     bytes: int
@@ -37,6 +41,7 @@ class Move:
     early_deletion: float = 0.0
     flags: tuple[str, ...] = ()
     overruled: tuple[str, ...] = ()
+    table: str | None = None
 
     @property
     def id(self) -> str:
@@ -146,8 +151,10 @@ class Plan:
             table.add_column(col, justify="right" if "$" in col or col == "bytes" else "left")
         shown = self.moves if limit is None else self.moves[:limit]
         for m in shown:
-            to = m.dst if m.action == "move" else f"{m.dst_class} (in place)"
-            frm = m.src if m.action == "move" else f"{m.src} [{m.src_class}]"
+            to = m.dst if m.action != "class" else f"{m.dst_class} (in place)"
+            frm = m.src if m.action != "class" else f"{m.src} [{m.src_class}]"
+            if m.table:
+                frm = f"{frm} (table {m.table})"
             table.add_row(
                 m.reason,
                 m.action,

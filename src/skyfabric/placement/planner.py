@@ -13,6 +13,7 @@ from skyfabric.placement.costs import PriceTable, default_class
 from skyfabric.placement.errors import ResidencyError
 from skyfabric.placement.plan import Move, Plan
 from skyfabric.placement.policy import (
+    STORAGE_CLASSES,
     ObjectFacts,
     ResidencySpec,
     Rule,
@@ -64,7 +65,7 @@ def list_objects(
 ) -> list[ObjectFacts]:
     """Facts of every object under some rule's pattern (partial copies excluded)."""
     facts: list[ObjectFacts] = []
-    for store_name, prefixes in _prefixes(rules).items():
+    for store_name, prefixes in _prefixes([r for r in rules if r.table is None]).items():
         store = stores[store_name]
         for prefix in prefixes:
             native_root = store.native_path(prefix)
@@ -144,6 +145,7 @@ def build_plan(
     now: float | None = None,
     accessed: AccessLookup | None = None,
     objects: list[ObjectFacts] | None = None,
+    owner: Callable[[str], str | None] | None = None,
 ) -> Plan:
     """Plan every rule over the objects it matches.
 
@@ -154,7 +156,10 @@ def build_plan(
         residency: residency constraints; a violating move refuses the whole plan.
         now: the time ages are measured from (POSIX seconds; default: now).
         accessed: url -> last access recorded by skyfabric (the access log), or ``None``.
-        objects: pre-listed facts (default: list the stores).
+        objects: pre-listed facts (default: list the stores); data files found by table
+            rules carry their table and the rules that chose them (`table_rules`).
+        owner: url -> the Iceberg table whose files live there (None: no table); object
+            rules skip such objects, since moving one would break its table.
 
     Raises:
         ResidencyError: a move would put data outside its allowed regions.
@@ -163,7 +168,8 @@ def build_plan(
     objects = list_objects(stores, rules, accessed) if objects is None else objects
     by_store: dict[str, list[Rule]] = {}
     for rule in rules:
-        by_store.setdefault(rule.store, []).append(rule)
+        if rule.table is None:
+            by_store.setdefault(rule.store, []).append(rule)
     plan = Plan(created=now)
     defaults = {name: default_class(store.config) for name, store in stores.items()}
     for obj in objects:
@@ -172,7 +178,21 @@ def build_plan(
         src_class = obj.storage_class or defaults[obj.store]
         before = prices.monthly(obj.store, src_class, obj.size)
         plan.monthly_before += before
-        matched = [r for r in by_store.get(obj.store, ()) if r.matches(obj, now)]
+        if obj.table is not None:
+            matched = [r for r in obj.rules if r.matches(obj, now)]
+        else:
+            matched = [r for r in by_store.get(obj.store, ()) if r.matches(obj, now)]
+            table = owner(obj.url) if matched and owner is not None else None
+            if table is not None:
+                plan.skipped.append(
+                    {
+                        "src": obj.url,
+                        "rule": matched[0].name,
+                        "reason": f"a file of Iceberg table {table}, whose metadata names it; "
+                        f'fix: place it with a rule `table = "{table}"`',
+                    }
+                )
+                matched = []
         move = (
             _move_for(obj, matched, stores, prices, now, src_class, before, plan, defaults)
             if matched
@@ -209,6 +229,13 @@ def _move_for(
             }
         )
         return None
+    if obj.table is not None:
+        if rule.target == obj.store:  # moved by an earlier apply
+            return None
+        why = _table_refusal(obj, rule, stores, prices, defaults)
+        if why is not None:
+            plan.skipped.append({"src": obj.url, "rule": rule.name, "reason": why})
+            return None
     if rule.storage_class is not None:
         store = stores[obj.store]
         if store.kind == "azure":  # listings carry no tier; ask only for matched objects
@@ -226,7 +253,8 @@ def _move_for(
         assert rule.target is not None
         dst_store = rule.target
         dst_class = defaults[dst_store]
-        dst, action = f"{PREFIX}{dst_store}/{obj.key}", "move"
+        dst = f"{PREFIX}{dst_store}/{obj.key}"
+        action = "table" if obj.table is not None else "move"
     one_time, early = prices.one_time(
         obj.store, src_class, dst_store, dst_class, obj.size, now - obj.modified
     )
@@ -235,6 +263,8 @@ def _move_for(
         flags.append("early_deletion")
     if prices.price(dst_store, dst_class).offline:
         flags.append("offline_target")
+    if action == "table":
+        flags.append("kept_for_time_travel")
     return Move(
         rule=rule.name,
         action=action,  # type: ignore[arg-type]
@@ -250,4 +280,31 @@ def _move_for(
         early_deletion=early,
         flags=tuple(flags),
         overruled=overruled,
+        table=obj.table,
     )
+
+
+def _table_refusal(
+    obj: ObjectFacts,
+    rule: Rule,
+    stores: Mapping[str, Store],
+    prices: PriceTable,
+    defaults: Mapping[str, str | None],
+) -> str | None:
+    """Why a table rule cannot act on this data file (None: it can)."""
+    if rule.target is not None:
+        if prices.price(rule.target, defaults[rule.target]).offline:
+            return (
+                f"target store {rule.target!r} keeps objects in an offline class, and files "
+                "reachable from a live snapshot never go offline"
+            )
+        return None
+    kind = stores[obj.store].kind
+    if rule.storage_class not in STORAGE_CLASSES.get(kind, ()):
+        return f"a {kind} store has no storage class {rule.storage_class!r}"
+    if prices.price(obj.store, rule.storage_class).offline:
+        return (
+            f"class {rule.storage_class} is offline, and files reachable from a live snapshot "
+            "never go offline"
+        )
+    return None

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,6 +24,7 @@ from skyfabric.placement.errors import RuleError
 from skyfabric.storage.paths import PREFIX
 
 __all__ = [
+    "OFFLINE_CLASSES",
     "STORAGE_CLASSES",
     "ObjectFacts",
     "PlacementSettings",
@@ -31,6 +33,7 @@ __all__ = [
     "Rule",
     "compile_rules",
     "parse_duration",
+    "parse_partition",
     "settings_from_config",
 ]
 
@@ -195,6 +198,8 @@ class ObjectFacts:
     accessed: float | None = None
     storage_class: str | None = None
     tags: Callable[[], dict[str, str]] | None = field(default=None, compare=False)
+    table: str | None = None  # a data file of this Iceberg table (found by a table rule)
+    rules: tuple[Rule, ...] = field(default=(), compare=False)  # table rules that chose it
 
     @property
     def url(self) -> str:
@@ -217,6 +222,8 @@ class Rule:
     target: str | None
     storage_class: str | None
     priority: int
+    table: str | None = None
+    partition: str | None = None
 
     @property
     def specificity(self) -> int:
@@ -231,8 +238,12 @@ class Rule:
         return (-self.priority, -self.specificity, self.name)
 
     def matches(self, obj: ObjectFacts, now: float) -> bool:
-        """Whether ``obj`` satisfies every condition of the rule (tags fetched last, lazily)."""
-        if obj.store != self.store or not self.regex.match(obj.key):
+        """Whether ``obj`` satisfies every condition of the rule (tags fetched last, lazily).
+
+        A table rule's files were selected by table and partition already (`table_rules`);
+        here only the age and size conditions apply to them.
+        """
+        if self.table is None and (obj.store != self.store or not self.regex.match(obj.key)):
             return False
         if self.min_size is not None and obj.size < self.min_size:
             return False
@@ -275,8 +286,23 @@ def compile_rules(settings: PlacementSettings, config: FabricConfig) -> list[Rul
         if spec.name in seen:
             raise RuleError(f"{where} is defined twice; fix: give each rule its own name")
         seen.add(spec.name)
-        store, key_glob = split_pattern(spec.match, f"{where}.match")
-        kind = _store_kind(config, store, f"{where}.match")
+        if (spec.match is None) == (spec.table is None):
+            raise RuleError(
+                f"{where} needs exactly one of `match` (a glob over fabric URLs) and `table` "
+                "(an Iceberg table `namespace.name`); fix: set one of them"
+            )
+        if spec.table is not None:
+            _check_table_rule(spec, where)
+            store, key_glob, kind = "", "**", None
+        else:
+            assert spec.match is not None
+            if spec.partition is not None:
+                raise RuleError(
+                    f"{where}.partition only applies to table rules; fix: set `table` "
+                    "instead of `match`, or drop `partition`"
+                )
+            store, key_glob = split_pattern(spec.match, f"{where}.match")
+            kind = _store_kind(config, store, f"{where}.match")
         if (spec.target is None) == (spec.storage_class is None):
             raise RuleError(
                 f"{where} needs exactly one action; fix: set `target` (move to a store) "
@@ -288,7 +314,7 @@ def compile_rules(settings: PlacementSettings, config: FabricConfig) -> list[Rul
                 raise RuleError(
                     f"{where}.target is the source store {store!r}; fix: name another store"
                 )
-        if spec.storage_class is not None:
+        if spec.storage_class is not None and kind is not None:
             allowed = STORAGE_CLASSES.get(kind)
             if allowed is None or spec.storage_class not in allowed:
                 raise RuleError(
@@ -321,9 +347,59 @@ def compile_rules(settings: PlacementSettings, config: FabricConfig) -> list[Rul
                 target=spec.target,
                 storage_class=spec.storage_class,
                 priority=spec.priority,
+                table=spec.table,
+                partition=spec.partition,
             )
         )
     return sorted(rules, key=Rule.rank)
+
+
+# Classes a reader cannot read without a restore (costs.py marks the same ones offline).
+OFFLINE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE", "Archive"})
+
+
+def _check_table_rule(spec: PlacementRuleConfig, where: str) -> None:
+    """What can be checked of a table rule without the catalog: name, partition, class."""
+    assert spec.table is not None
+    parts = spec.table.split(".")
+    if len(parts) < 2 or any(not p.strip() for p in parts):
+        raise RuleError(
+            f"{where}.table {spec.table!r} is not `namespace.name`; fix: e.g. 'sensors.telemetry'"
+        )
+    if spec.tags:
+        raise RuleError(
+            f"{where}.tags: data files of a table carry no tags to match; fix: select them "
+            "with `partition` (and `older_than`, sizes) instead"
+        )
+    if spec.storage_class in OFFLINE_CLASSES:
+        raise RuleError(
+            f"{where}.storage_class {spec.storage_class!r} is offline (restore before read), and "
+            "files reachable from a live snapshot never go offline; fix: use an online class "
+            "(e.g. STANDARD_IA, COLDLINE, Cool), or expire the snapshots first"
+        )
+    if spec.partition is not None:
+        parse_partition(spec.partition, f"{where}.partition")
+
+
+def parse_partition(text: str, where: str) -> Any:
+    """Parse a partition row filter (Iceberg expression syntax) into a pyiceberg expression.
+
+    Raises:
+        RuleError: the text is not a valid filter, or pyiceberg is not installed.
+    """
+    try:
+        from pyiceberg.expressions.parser import parse
+    except ImportError:
+        raise RuleError(
+            f"{where} needs the table layer; fix: pip install 'skyfabric[tables]'"
+        ) from None
+    try:
+        return parse(text)
+    except Exception as exc:  # pyparsing's ParseException and friends
+        raise RuleError(
+            f"{where} {text!r} is not a row filter ({type(exc).__name__}: {exc}); "
+            'fix: write e.g. "month <= 3" or "ts < \'2026-01-01T00:00:00+00:00\'"'
+        ) from None
 
 
 def residency_allows(allowed: list[str], region: str | None) -> bool:

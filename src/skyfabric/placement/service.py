@@ -18,8 +18,9 @@ from skyfabric.placement.journal import (
 )
 from skyfabric.placement.mover import ApplyResult, Mover
 from skyfabric.placement.plan import Plan
-from skyfabric.placement.planner import build_plan
+from skyfabric.placement.planner import build_plan, list_objects
 from skyfabric.placement.policy import PlacementSettings, Rule, compile_rules, settings_from_config
+from skyfabric.placement.table_rules import TableGuard, table_objects
 
 if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
@@ -70,14 +71,24 @@ class Placement:
             ResidencyError: a move would take data outside its allowed regions.
         """
         seen = self.access.last_access()
-        return build_plan(
+        objects = list_objects(self.fabric.stores, self.rules, seen.get)
+        skipped: list[dict[str, Any]] = []
+        if any(r.table is not None for r in self.rules):
+            files, skipped = table_objects(self.fabric, self.rules, seen.get)
+            chosen = {f.url for f in files}  # a table rule's claim beats the listing's
+            objects = [o for o in objects if o.url not in chosen] + files
+        plan = build_plan(
             self.fabric.stores,
             self.rules,
             self.prices,
             self.settings.residency,
             now=now,
             accessed=seen.get,
+            objects=objects,
+            owner=TableGuard(self.fabric).owner,
         )
+        plan.skipped.extend(skipped)
+        return plan
 
     def apply(
         self,
@@ -104,6 +115,7 @@ class Placement:
             self.locations,
             self.audit,
             workers=workers or self.settings.workers,
+            relocate=self._relocate,
         )
         if dry_run:
             return mover.apply(plan, max_bytes=max_bytes, dry_run=True)
@@ -139,6 +151,12 @@ class Placement:
                 if v.get("state") == "failed"
             ],
         }
+
+    def _relocate(self, table: str, moves: dict[str, str]) -> tuple[set[str], list[str]]:
+        """Commit the new locations of ``table``'s copied data files (see `table_mover`)."""
+        result = self.fabric.table(table).relocate_files(moves)
+        native = {self.fabric._table_service.native(u): u for u in moves}
+        return {native[o] for o in result.relocated}, [native[o] for o in result.missing]
 
     def log(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Audit records, oldest first (the last ``limit`` with a limit)."""

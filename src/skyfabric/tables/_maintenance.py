@@ -10,9 +10,11 @@ the bucket forever. Here a file is **referenced** when one of these names it:
 
 `expire` removes the files that only expired snapshots referenced; `gc` removes
 every file under the table location that nothing references and that is older than a grace
-period (a commit in flight has written files it does not reference yet). Files outside the
-table location (e.g. registered with ``register_parquet``) are never deleted. A dry run
-returns exactly the list the real run would delete.
+period (a commit in flight has written files it does not reference yet). Both look under the
+table location and the roots placement relocated the table's files to
+(`skyfabric.tables._relocate.ROOTS_PROPERTY`); files elsewhere (e.g. registered with
+``register_parquet``) are never deleted. A dry run returns exactly the list the real run
+would delete.
 """
 
 from __future__ import annotations
@@ -97,6 +99,23 @@ def _store_of(service: TableService, tbl: IcebergTable) -> Store:
     return store
 
 
+def _roots(service: TableService, tbl: IcebergTable) -> list[tuple[str, str, Store]]:
+    """(root key, native root, store) of the table location and of the roots placement
+    relocated its files to (`skyfabric.tables._relocate.ROOTS_PROPERTY`)."""
+    from skyfabric.tables._relocate import roots_of
+
+    out = [(_key(tbl.location()), tbl.location(), _store_of(service, tbl))]
+    for root in roots_of(tbl):
+        store = service.store_of(root)
+        if store is not None:
+            out.append((_key(root), root, store))
+    return out
+
+
+def _owner(key: str, roots: list[tuple[str, str, Store]]) -> tuple[str, str, Store] | None:
+    return next((r for r in roots if _inside(key, r[0])), None)
+
+
 def _inside(key: str, root_key: str) -> bool:
     return key == root_key or key.startswith(root_key + "/")
 
@@ -153,21 +172,24 @@ def expire(service: TableService, tbl: IcebergTable, older_than: Any, retain_las
     result = ExpireResult(snapshot_ids=doomed, dry_run=dry_run)
     if not doomed:
         return result
-    store = _store_of(service, tbl)
+    roots = _roots(service, tbl)
     before = referenced_files(tbl)
     retained = [s for s in meta.snapshots if s.snapshot_id not in set(doomed)]
     after = referenced_files(tbl, retained)
-    root = _key(tbl.location())
     gone = sorted(k for k in before if k not in after)
-    inside = [k for k in gone if _inside(k, root)]
-    result.kept_outside = [before[k] for k in gone if not _inside(k, root)]
-    sizes = _sizes(store, root)
-    result.files = [before[k] for k in inside]
-    result.bytes = sum(int(sizes.get(k, {}).get("size") or 0) for k in inside)
+    owned = {k: root for k in gone if (root := _owner(k, roots)) is not None}
+    result.kept_outside = [before[k] for k in gone if k not in owned]
+    sizes: dict[str, dict[str, Any]] = {}
+    for root_key, _, store in roots:
+        if any(r[0] == root_key for r in owned.values()):
+            sizes.update(_sizes(store, root_key))
+    result.files = [before[k] for k in owned]
+    result.bytes = sum(int(sizes.get(k, {}).get("size") or 0) for k in owned)
     if dry_run:
         return result
     tbl.maintenance.expire_snapshots().by_ids(doomed).commit()
-    _delete(store, inside)
+    for root_key, _, store in roots:
+        _delete(store, [k for k, r in owned.items() if r[0] == root_key])
     return result
 
 
@@ -204,25 +226,25 @@ def gc(service: TableService, tbl: IcebergTable, older_than: Any, dry_run: bool)
     refs = referenced_files(tbl)
     now = datetime.now(UTC)
     result = GcResult(dry_run=dry_run)
-    roots = {_key(tbl.location())}
+    roots = _roots(service, tbl)
     for prop in ("write.data.path", "write.metadata.path", "write.object-storage.path"):
-        if tbl.properties.get(prop):
-            roots.add(_key(tbl.properties[prop]))
-    listing: dict[str, dict[str, Any]] = {}
-    for root in sorted(roots):
-        listing.update(_sizes(store, root))
-    doomed = []
-    for key, info in sorted(listing.items()):
-        if info.get("type") == "directory" or key in refs:
-            continue
-        url = _url(tbl.location(), key)
-        modified = _mtime(info)
-        if grace > timedelta(0) and (modified is None or now - modified < grace):
-            result.skipped_recent.append(url)
-            continue
-        doomed.append(key)
-        result.files.append(url)
-        result.bytes += int(info.get("size") or 0)
-    if not dry_run:
-        _delete(store, doomed)
+        if tbl.properties.get(prop) and _key(tbl.properties[prop]) not in {r[0] for r in roots}:
+            roots.append((_key(tbl.properties[prop]), tbl.location(), store))
+    seen: set[str] = set()  # a root may lie inside another (write.data.path)
+    for root_key, native, root_store in sorted(roots, key=lambda r: r[0]):
+        doomed = []
+        for key, info in sorted(_sizes(root_store, root_key).items()):
+            if info.get("type") == "directory" or key in refs or key in seen:
+                continue
+            seen.add(key)
+            url = _url(native, key)
+            modified = _mtime(info)
+            if grace > timedelta(0) and (modified is None or now - modified < grace):
+                result.skipped_recent.append(url)
+                continue
+            doomed.append(key)
+            result.files.append(url)
+            result.bytes += int(info.get("size") or 0)
+        if not dry_run:
+            _delete(root_store, doomed)
     return result

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from skyfabric.tables import _schema
 from skyfabric.tables._evolve import Evolution, partition_text
 from skyfabric.tables._model import Snapshot, UpsertResult, parse_instant, to_ms
+from skyfabric.tables._relocate import Relocation
 from skyfabric.tables._writes import append_files, commit_or_clean
 from skyfabric.tables.errors import (
     CommitConflictError,
@@ -49,7 +50,7 @@ _SCHEMA_ERRORS = ("Mismatch in fields", "contains more columns", "Cannot promote
                   "Cannot change", "not compatible")
 
 
-class Table(Evolution):
+class Table(Evolution, Relocation):
     """An Iceberg table in the fabric catalog.
 
     Get one with ``fab.table("namespace.name")`` or ``fab.create_table(...)``.

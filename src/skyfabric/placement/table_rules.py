@@ -1,0 +1,149 @@
+"""Table rules and table safety for the planner.
+
+A rule with ``table = "ns.name"`` selects the data files of the table's current snapshot
+whose partition proves ``partition`` true for every row (`Table.data_files`); its age, access
+and size conditions then apply as to objects, the age being measured from the commit of the
+snapshot that added the file. Its files become `ObjectFacts` carrying the table name and the
+rules that chose them; a move of one is a ``table`` move (copy, then commit the new location).
+
+Object rules (``match = ...``) never move or re-class files under a table's location or the
+roots its relocated files live in: the table metadata names those files by URL, so moving
+them would break every reader. `TableGuard` finds those roots once per plan and says which
+table owns a URL; the planner skips such matches and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from skyfabric.placement.errors import PlacementError, RuleError
+from skyfabric.placement.policy import ObjectFacts, Rule
+from skyfabric.storage.paths import PREFIX
+
+if TYPE_CHECKING:
+    from skyfabric.fabric import Fabric
+
+__all__ = ["TableGuard", "table_objects"]
+
+AccessLookup = Callable[[str], float | None]
+
+
+def _split(url: str) -> tuple[str, str]:
+    store, _, key = url[len(PREFIX) :].partition("/")
+    return store, key
+
+
+def table_objects(
+    fabric: Fabric, rules: list[Rule], accessed: AccessLookup | None = None
+) -> tuple[list[ObjectFacts], list[dict[str, Any]]]:
+    """Facts of the data files the table rules select, and the files they cannot move.
+
+    Raises:
+        RuleError: a rule's table does not exist, or its partition filter does not fit it.
+    """
+    from skyfabric.tables.errors import TableError, TableNotFoundError
+
+    chosen: dict[str, tuple[ObjectFacts, list[Rule]]] = {}
+    skipped: list[dict[str, Any]] = []
+    service = fabric._table_service
+    for rule in (r for r in rules if r.table is not None):
+        where = f"placement rule {rule.name!r}"
+        try:
+            table = fabric.table(str(rule.table))
+            files = table.data_files(rule.partition)
+        except TableNotFoundError as exc:
+            raise RuleError(f"{where}.table: {exc}") from None
+        except TableError as exc:
+            raise RuleError(f"{where}.partition: {exc}") from None
+        for f in files:
+            url = service.fabric_url(f.path, table.properties.get("skyfabric.store"))
+            if not url.startswith(PREFIX):
+                skipped.append(
+                    {"src": f.path, "rule": rule.name, "reason": "in no configured store"}
+                )
+                continue
+            if f.has_deletes:
+                skipped.append(
+                    {
+                        "src": url,
+                        "rule": rule.name,
+                        "reason": "delete files name it by path; rewrite the table's data first",
+                    }
+                )
+                continue
+            if url in chosen:
+                chosen[url][1].append(rule)
+                continue
+            store, key = _split(url)
+            facts = ObjectFacts(
+                store=store,
+                key=key,
+                size=f.size,
+                modified=f.added_ms / 1000.0,
+                accessed=accessed(url) if accessed is not None else None,
+                storage_class=_class_if_needed(fabric, rules, rule, store, key),
+                table=str(rule.table),
+            )
+            chosen[url] = (facts, [rule])
+    objects = [
+        replace(facts, rules=tuple(sorted(found, key=Rule.rank)))
+        for facts, found in chosen.values()
+    ]
+    return objects, skipped
+
+
+def _class_if_needed(
+    fabric: Fabric, rules: list[Rule], rule: Rule, store: str, key: str
+) -> str | None:
+    """The file's storage class, asked of the store only when a class rule needs it."""
+    if not any(r.table == rule.table and r.storage_class for r in rules):
+        return None
+    from skyfabric.placement.classes import read_class
+
+    target = fabric.fs.stores[store]
+    try:
+        return read_class(target, target.native_path(key))
+    except (OSError, PlacementError):
+        return None
+
+
+class TableGuard:
+    """Which Iceberg table, if any, owns a ``fabric://`` URL (found on first use)."""
+
+    def __init__(self, fabric: Fabric) -> None:
+        self.fabric = fabric
+        self._roots: list[tuple[str, str]] | None = None
+
+    def _load(self) -> list[tuple[str, str]]:
+        try:
+            service = self.fabric._table_service
+            names = service.table_names()
+        except ImportError:  # no table layer installed: skyfabric made no tables
+            return []
+        except Exception as exc:
+            raise PlacementError(
+                f"cannot list the catalog's tables to keep their files in place "
+                f"({type(exc).__name__}: {exc}); fix: check [catalog] and that it is reachable"
+            ) from exc
+        from skyfabric.tables._relocate import roots_of
+
+        roots: list[tuple[str, str]] = []
+        for name in names:
+            tbl = service.load(name)
+            preferred = tbl.properties.get("skyfabric.store")
+            for native in [tbl.location(), *roots_of(tbl)]:
+                url = service.fabric_url(native.rstrip("/"), preferred)
+                if url.startswith(PREFIX):
+                    roots.append((url.rstrip("/") + "/", name))
+        return roots
+
+    def owner(self, url: str) -> str | None:
+        """The table whose location or relocated roots hold ``url``, or None."""
+        if self._roots is None:
+            self._roots = self._load()
+        for root, name in self._roots:
+            if url.startswith(root):
+                return name
+        return None

@@ -1,0 +1,282 @@
+"""Data files of a table's current snapshot, and relocating them in one snapshot commit.
+
+Placement moves a table's cold partitions to another store; Iceberg records every data
+file by its full URL, so a copied file is only used once the table metadata names the copy.
+`relocate` commits that as one ``overwrite`` snapshot that removes each old data file entry
+and adds an identical entry (same partition, row count, column statistics) whose
+``file_path`` is the copy's: no row changes, and the snapshot summary carries
+``skyfabric.operation = relocate``. (Iceberg's spec has a ``replace`` operation for exactly
+this, "relocating data files"; pyiceberg 0.12 cannot write its summary, so ``overwrite`` it is.)
+
+Earlier snapshots still name the old files, which therefore stay where they are: time travel
+keeps working in every engine. They are deleted when those snapshots expire
+(`Table.expire_snapshots`), which also deletes relocated files that only expired snapshots
+name: the new roots are recorded in the table property `ROOTS_PROPERTY`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from skyfabric.tables.errors import TableError
+
+if TYPE_CHECKING:
+    from pyiceberg.expressions import BooleanExpression
+    from pyiceberg.table import Table as IcebergTable
+
+    from skyfabric.tables._service import TableService
+
+__all__ = [
+    "ROOTS_PROPERTY",
+    "LiveFile",
+    "RelocateResult",
+    "Relocation",
+    "live_data_files",
+    "relocate",
+    "roots_of",
+]
+
+ROOTS_PROPERTY = "skyfabric.placement.roots"
+OPERATION_PROPERTY = "skyfabric.operation"
+
+
+@dataclass(frozen=True)
+class LiveFile:
+    """A data file of the current snapshot.
+
+    ``path``: native URL as the metadata records it; ``size``: bytes; ``records``: rows;
+    ``added_ms``: commit time (ms since the epoch) of the snapshot that added it;
+    ``partition``: partition values by partition field name; ``has_deletes``: a delete file
+    of the snapshot may apply to it (it must not move: position deletes name it by path).
+    """
+
+    path: str
+    size: int
+    records: int
+    added_ms: int
+    partition: dict[str, Any]
+    has_deletes: bool = False
+
+
+@dataclass
+class RelocateResult:
+    """What `relocate` committed.
+
+    ``relocated``: old native URL -> new native URL, committed now or by an earlier run;
+    ``missing``: old URLs the current snapshot no longer has (a writer replaced them since
+    the copy: the copy is not used); ``snapshot_id``: the new snapshot (None: nothing to commit).
+    """
+
+    relocated: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    snapshot_id: int | None = None
+
+
+def _partition_evaluators(tbl: IcebergTable, row_filter: BooleanExpression | None) -> Any:
+    """spec id -> (DataFile.partition -> bool) for files whose every row satisfies the filter."""
+    from pyiceberg.expressions import AlwaysTrue
+    from pyiceberg.expressions.visitors import expression_evaluator, strict_projection
+    from pyiceberg.schema import Schema
+
+    schema = tbl.schema()
+    out = {}
+    for spec_id, spec in tbl.specs().items():
+        if row_filter is None or isinstance(row_filter, AlwaysTrue):
+            out[spec_id] = lambda _p: True
+            continue
+        # Strict, not inclusive: a file moves only when its partition guarantees every row
+        # matches (``ts < X`` with day(ts) partitions leaves X's own day where it is).
+        projected = strict_projection(schema, spec, case_sensitive=True)(row_filter)
+        part_schema = Schema(*spec.partition_type(schema).fields)
+        out[spec_id] = expression_evaluator(part_schema, projected, case_sensitive=True)
+    return out
+
+
+def live_data_files(
+    tbl: IcebergTable, row_filter: BooleanExpression | None = None
+) -> list[LiveFile]:
+    """Data files of ``tbl``'s current snapshot whose partition satisfies ``row_filter``.
+
+    Args:
+        tbl: the pyiceberg table.
+        row_filter: over the table's columns (None: every file). Only what the partition
+            values prove counts: an unpartitioned file matches only when there is no filter.
+
+    Raises:
+        TableError: the filter names a column the table does not have.
+    """
+    from pyiceberg.manifest import DataFileContent, ManifestContent
+
+    snap = tbl.current_snapshot()
+    if snap is None:
+        return []
+    try:
+        evaluators = _partition_evaluators(tbl, row_filter)
+    except ValueError as exc:  # pyiceberg's binding error names the unknown field
+        columns = ", ".join(f.name for f in tbl.schema().fields)
+        raise TableError(
+            f"partition filter {row_filter} does not fit table {'.'.join(tbl.name())}: {exc}; "
+            f"columns: {columns}"
+        ) from exc
+    timestamps = {s.snapshot_id: s.timestamp_ms for s in tbl.metadata.snapshots}
+    specs = tbl.specs()
+    data: list[tuple[int, Any, Any]] = []  # (spec id, manifest entry, data file)
+    deletes_in: set[tuple[int, str]] = set()  # partitions that have delete files
+    for manifest in snap.manifests(tbl.io):
+        spec_id = manifest.partition_spec_id
+        for entry in manifest.fetch_manifest_entry(tbl.io, discard_deleted=True):
+            df = entry.data_file
+            if manifest.content == ManifestContent.DELETES:
+                deletes_in.add((spec_id, repr(df.partition)))
+            elif df.content == DataFileContent.DATA and evaluators[spec_id](df.partition):
+                data.append((spec_id, entry, df))
+    files = []
+    for spec_id, entry, df in data:
+        names = [f.name for f in specs[spec_id].fields]
+        files.append(
+            LiveFile(
+                path=df.file_path,
+                size=int(df.file_size_in_bytes),
+                records=int(df.record_count),
+                added_ms=timestamps.get(entry.snapshot_id or 0, snap.timestamp_ms),
+                partition=dict(zip(names, list(df.partition), strict=False)),
+                has_deletes=(spec_id, repr(df.partition)) in deletes_in,
+            )
+        )
+    return files
+
+
+def roots_of(tbl: IcebergTable) -> list[str]:
+    """Native URL roots outside the table location that hold relocated files."""
+    raw = tbl.properties.get(ROOTS_PROPERTY)
+    if not raw:
+        return []
+    try:
+        roots = json.loads(raw)
+    except json.JSONDecodeError:
+        return []
+    return [str(r) for r in roots] if isinstance(roots, list) else []
+
+
+def _relocated(df: Any, new_path: str, version: int) -> Any:
+    """A copy of DataFile ``df`` that points at ``new_path`` (everything else unchanged)."""
+    from pyiceberg.manifest import DATA_FILE_TYPE, DataFile
+
+    struct = DATA_FILE_TYPE[version]  # type: ignore[index]
+    values = {f.name: getattr(df, f.name) for f in struct.fields if hasattr(df, f.name)}
+    values["file_path"] = new_path
+    copy = DataFile.from_args(_table_format_version=version, **values)
+    copy.spec_id = df.spec_id
+    return copy
+
+
+def relocate(tbl: IcebergTable, moves: Mapping[str, str], roots: list[str]) -> RelocateResult:
+    """Point the current snapshot's data files ``moves`` keys at their values, in one commit.
+
+    Args:
+        tbl: the pyiceberg table, freshly loaded (the caller retries on a commit conflict).
+        moves: old native URL -> new native URL; the new files must already hold the same
+            bytes (the mover verified them).
+        roots: native roots of the new files outside the table location, added to
+            `ROOTS_PROPERTY` so snapshot expiry cleans them up too.
+
+    Idempotent: entries whose new URL is already in the snapshot count as relocated.
+
+    Raises:
+        CommitFailedException, ValidationException: a concurrent commit won (retry).
+    """
+    from pyiceberg.manifest import DataFileContent
+
+    snap = tbl.current_snapshot()
+    current: dict[str, Any] = {}
+    if snap is not None:
+        for manifest in snap.manifests(tbl.io):
+            for entry in manifest.fetch_manifest_entry(tbl.io, discard_deleted=True):
+                df = entry.data_file
+                if df.content == DataFileContent.DATA:
+                    df.spec_id = manifest.partition_spec_id
+                    current[df.file_path] = df
+    result = RelocateResult()
+    todo = {}
+    for old, new in moves.items():
+        if new in current:
+            result.relocated[old] = new
+        elif old in current:
+            todo[old] = new
+        else:
+            result.missing.append(old)
+    if not todo:
+        return result
+    version = tbl.format_version
+    known = roots_of(tbl)
+    merged = known + [r for r in roots if r not in known]
+    with tbl.transaction() as tx:
+        if merged != known:
+            tx.set_properties({ROOTS_PROPERTY: json.dumps(merged)})
+        props = {OPERATION_PROPERTY: "relocate", "skyfabric.relocated-files": str(len(todo))}
+        with tx.update_snapshot(snapshot_properties=props).overwrite() as producer:
+            for old, new in todo.items():
+                producer.delete_data_file(current[old])
+                producer.append_data_file(_relocated(current[old], new, version))
+    result.relocated.update(todo)
+    fresh = tbl.refresh().current_snapshot()
+    result.snapshot_id = fresh.snapshot_id if fresh is not None else None
+    return result
+
+
+class Relocation:
+    """Placement's view of a `skyfabric.tables.Table` (a mixin of it): its data files, and
+    relocating them in one commit."""
+
+    if TYPE_CHECKING:  # provided by `Table`, which mixes this class in
+        _service: TableService
+
+        def _fresh(self) -> IcebergTable: ...
+
+        def _commit(self, verb: str, op: Any, replayable: bool = True) -> Any: ...
+
+    def data_files(self, partition: str | BooleanExpression | None = None) -> list[LiveFile]:
+        """Data files of the current snapshot whose partition proves ``partition`` true for
+        every row (all files without a filter); see `skyfabric.tables._relocate`.
+
+        Raises:
+            TableError: the filter names a column the table does not have.
+        """
+        from pyiceberg.expressions.parser import parse
+
+        expr = parse(partition) if isinstance(partition, str) else partition
+        return live_data_files(self._fresh(), expr)
+
+    def relocate_files(self, moves: Mapping[str, str]) -> RelocateResult:
+        """Commit one snapshot in which each data file ``old`` is read from ``new`` instead.
+
+        Args:
+            moves: old -> new location (``fabric://`` or native URLs) of current data files;
+                each new file must already hold the old one's bytes (placement verifies it).
+
+        Earlier snapshots keep the old files (time travel); expiring them deletes the old
+        files. Idempotent, and re-planned on commit conflicts like every write.
+
+        Raises:
+            CommitConflictError: other writers kept winning the commit race.
+        """
+        native = {self._service.native(o): self._service.native(n) for o, n in moves.items()}
+
+        def op(tbl: IcebergTable) -> RelocateResult:
+            location = tbl.location().rstrip("/")
+            roots = []
+            for old, new in native.items():
+                rel = old[len(location) + 1 :] if old.startswith(location + "/") else ""
+                root = (
+                    new[: -len(rel) - 1]
+                    if rel and new.endswith("/" + rel)
+                    else new.rsplit("/", 1)[0]
+                )
+                if root != location and root not in roots:
+                    roots.append(root)
+            return relocate(tbl, native, roots)
+
+        return self._commit("relocate files of", op)

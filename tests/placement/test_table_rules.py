@@ -1,0 +1,237 @@
+"""Table rules on the real servers: a partition rule moves a table's cold data files to
+another store in a new snapshot; scans and time travel return the same rows; snapshot expiry
+frees the hot copies; object rules never move a table's files; offline classes are refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+import skyfabric
+from skyfabric.placement import Placement, RuleError
+
+pytestmark = pytest.mark.xdist_group("servers")
+
+TABLE = "sensors.telemetry"
+RULE = {"name": "cold-months", "table": TABLE, "partition": "month <= 2", "target": "cold"}
+
+
+def month(m: int, n: int = 40) -> pa.Table:
+    start = m * 1000
+    return pa.table(
+        {
+            "id": pa.array(range(start, start + n), pa.int64()),
+            "month": pa.array([m] * n, pa.int32()),
+            "temp": pa.array([0.5 * i for i in range(n)], pa.float64()),
+        }
+    )
+
+
+def config(hot: dict, cold: dict, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "stores": {"hot": hot, "cold": cold},
+        "catalog": {
+            "kind": "sql",
+            "uri": f"sqlite:///{tmp_path / 'catalog.db'}",
+            "warehouse": "fabric://hot/warehouse",
+        },
+    }
+
+
+def make_table(fab: Any) -> Any:
+    table = fab.create_table(TABLE, month(1), partition_by=["month"])
+    table.append(month(2))
+    table.append(month(3))
+    return table
+
+
+def rows(table: Any, **at: Any) -> list[dict]:
+    return table.to_arrow(**at).sort_by("id").to_pylist()
+
+
+def snapshot_rows(table: Any) -> dict[int, list[dict]]:
+    return {s.snapshot_id: rows(table, snapshot_id=s.snapshot_id) for s in table.snapshots()}
+
+
+def files_by_month(table: Any) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for f in table.data_files():
+        out.setdefault(f.partition["month"], []).append(f.path)
+    return out
+
+
+def native_root(fab: Any, store: str) -> str:
+    return fab._table_service.native(f"fabric://{store}/warehouse")
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    [("local", "minio"), ("s3", "gcs"), ("minio", "azure"), ("azure", "local")],
+    ids=lambda k: "-".join(k),
+)
+def test_partition_rule_moves_files_and_keeps_time_travel(
+    kinds: tuple[str, str], make_bucket: Callable[..., dict], tmp_path: Path
+) -> None:
+    fab = skyfabric.connect(config(make_bucket(kinds[0]), make_bucket(kinds[1]), tmp_path))
+    table = make_table(fab)
+    before_rows, before_snaps = rows(table), snapshot_rows(table)
+    before_files = files_by_month(table)
+    placement = Placement(fab, {"rules": [RULE]}, state_dir=tmp_path / "state")
+
+    plan = placement.plan()
+    moved = sorted(p for m in (1, 2) for p in before_files[m])
+    assert sorted(fab._table_service.native(m.src) for m in plan.moves) == moved
+    assert {m.action for m in plan.moves} == {"table"}
+    assert all(m.table == TABLE and "kept_for_time_travel" in m.flags for m in plan.moves)
+    assert "(table sensors.telemetry)" in plan.render()
+
+    result = placement.apply(plan)
+    assert result.ok, result.failed
+    assert len(result.done) == len(moved) and result.bytes_moved == plan.bytes
+
+    table = fab.table(TABLE)
+    assert rows(table) == before_rows  # the new snapshot reads the same rows
+    for snap_id, expected in before_snaps.items():  # and so does every earlier one
+        assert rows(table, snapshot_id=snap_id) == expected
+    assert len(table.snapshots()) == len(before_snaps) + 1
+    after = files_by_month(table)
+    cold, hot = native_root(fab, "cold"), native_root(fab, "hot")
+    assert all(p.startswith(cold + "/") for m in (1, 2) for p in after[m])
+    assert after[3] == before_files[3]
+    for path in after[1] + after[2]:  # the moved files really are on the cold store
+        assert fab.fs.exists(fab._table_service.fabric_url(path))
+    for path in moved:  # the originals stay for the earlier snapshots
+        assert fab.fs.exists(fab._table_service.fabric_url(path))
+    assert {r["action"] for r in placement.log()} == {"table"}
+
+    assert placement.plan().moves == []  # nothing left to move
+    again = placement.apply()
+    assert again.ok and again.done == []
+
+    # Expiring the earlier snapshots frees the hot copies; the cold ones stay in use.
+    expired = table.expire_snapshots(older_than="0s", retain_last=1)
+    assert set(moved) <= set(expired.files) and not expired.kept_outside
+    for path in moved:
+        assert not fab.fs.exists(fab._table_service.fabric_url(path))
+    assert rows(fab.table(TABLE)) == before_rows
+    gc = fab.table(TABLE).gc(older_than="0s")
+    assert not any(f.startswith(cold) for f in gc.files)
+    assert rows(fab.table(TABLE)) == before_rows
+    assert hot != cold
+
+
+def test_object_rules_skip_table_files(make_bucket: Callable[..., dict], tmp_path: Path) -> None:
+    fab = skyfabric.connect(config(make_bucket("local"), make_bucket("local"), tmp_path))
+    make_table(fab)
+    fab.fs.pipe_file("fabric://hot/logs/a.txt", b"not a table file")
+    rule = {"name": "everything", "match": "fabric://hot/**", "target": "cold"}
+    placement = Placement(fab, {"rules": [rule]}, state_dir=tmp_path / "state")
+    plan = placement.plan()
+    assert [m.src for m in plan.moves] == ["fabric://hot/logs/a.txt"]
+    reasons = {s["reason"] for s in plan.skipped}
+    assert len(plan.skipped) > 3 and all(TABLE in r and "table =" in r for r in reasons)
+    assert placement.apply(plan).ok
+    assert fab.table(TABLE).count() == 120
+
+
+def test_table_rule_errors(make_bucket: Callable[..., dict], tmp_path: Path) -> None:
+    fab = skyfabric.connect(config(make_bucket("local"), make_bucket("local"), tmp_path))
+    make_table(fab)
+
+    def placement(**rule: Any) -> Placement:
+        return Placement(fab, {"rules": [{**RULE, **rule}]}, state_dir=tmp_path / "s")
+
+    with pytest.raises(RuleError, match="exactly one of `match`"):
+        placement(match="fabric://hot/**")
+    with pytest.raises(RuleError, match=r"not `namespace\.name`"):
+        placement(table="telemetry")
+    with pytest.raises(RuleError, match="is not a row filter"):
+        placement(partition="month <=")
+    with pytest.raises(RuleError, match="never go offline"):
+        placement(target=None, storage_class="DEEP_ARCHIVE")
+    with pytest.raises(RuleError, match="tags"):
+        placement(tags={"tier": "hot"})
+    with pytest.raises(RuleError, match=r"no table 'sensors\.telemtry'"):
+        placement(table="sensors.telemtry").plan()
+    with pytest.raises(RuleError, match=r"partition.*nope"):
+        placement(partition="nope < 3").plan()
+
+
+def test_offline_target_store_refused_for_table_files(
+    make_bucket: Callable[..., dict], tmp_path: Path
+) -> None:
+    cold = {**make_bucket("s3"), "storage_class": "DEEP_ARCHIVE"}
+    fab = skyfabric.connect(config(make_bucket("local"), cold, tmp_path))
+    make_table(fab)
+    plan = Placement(fab, {"rules": [RULE]}, state_dir=tmp_path / "s").plan()
+    assert plan.moves == []
+    assert plan.skipped and all("never go offline" in s["reason"] for s in plan.skipped)
+
+
+KILL_SCRIPT = """
+import json, sys, skyfabric
+from skyfabric.placement import Placement
+cfg, state, rule = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+fab = skyfabric.connect(cfg)
+print(Placement(fab, {"rules": [rule]}, state_dir=state).apply().to_dict())
+"""
+
+
+@pytest.mark.parametrize("point", ["after_copy@2", "after_journal", "after_commit"])
+def test_killed_table_move_is_finished_by_rerun(
+    point: str, make_bucket: Callable[..., dict], tmp_path: Path
+) -> None:
+    cfg = config(make_bucket("minio"), make_bucket("local"), tmp_path)
+    fab = skyfabric.connect(cfg)
+    table = make_table(fab)
+    before_rows, before_snaps = rows(table), snapshot_rows(table)
+    state = tmp_path / "state"
+    args = [sys.executable, "-c", KILL_SCRIPT, json.dumps(cfg), str(state), json.dumps(RULE)]
+    env = {**os.environ, "SKYFABRIC_PLACEMENT_CRASH_AT": point}
+    killed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 137, killed.stderr
+    rerun = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "'ok': True" in rerun.stdout
+
+    table = fab.table(TABLE)
+    assert rows(table) == before_rows
+    for snap_id, expected in before_snaps.items():
+        assert rows(table, snapshot_id=snap_id) == expected
+    files = files_by_month(table)
+    cold = native_root(fab, "cold")
+    assert all(p.startswith(cold + "/") for m in (1, 2) for p in files[m])
+    # Exactly one relocation snapshot, and no stray copies on the cold store.
+    assert len(table.snapshots()) == len(before_snaps) + 1
+    listed = {
+        fab._table_service.native("fabric://" + u.removeprefix("fabric://"))
+        for u in fab.fs.find_all("fabric://cold/")
+    }
+    assert listed == {p for m in (1, 2) for p in files[m]}
+    assert Placement(fab, {"rules": [RULE]}, state_dir=state).status()["in_flight"] == []
+
+
+def test_expiry_removes_relocated_files_no_snapshot_needs(
+    make_bucket: Callable[..., dict], tmp_path: Path
+) -> None:
+    fab = skyfabric.connect(config(make_bucket("local"), make_bucket("minio"), tmp_path))
+    table = make_table(fab)
+    placement = Placement(fab, {"rules": [RULE]}, state_dir=tmp_path / "state")
+    assert placement.apply(placement.plan()).ok
+    cold_month1 = files_by_month(fab.table(TABLE))[1]
+    table = fab.table(TABLE)
+    table.overwrite(month(1, n=5), "month = 1")  # the relocated month-1 file leaves the table
+    expired = table.expire_snapshots(older_than="0s", retain_last=1)
+    assert set(cold_month1) <= set(expired.files) and not expired.kept_outside
+    for path in cold_month1:
+        assert not fab.fs.exists(fab._table_service.fabric_url(path))
+    assert fab.table(TABLE).count() == 5 + 40 + 40
+    assert fab.table(TABLE).gc(older_than="0s").files == []  # nothing orphaned anywhere
