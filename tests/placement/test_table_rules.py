@@ -235,3 +235,26 @@ def test_expiry_removes_relocated_files_no_snapshot_needs(
         assert not fab.fs.exists(fab._table_service.fabric_url(path))
     assert fab.table(TABLE).count() == 5 + 40 + 40
     assert fab.table(TABLE).gc(older_than="0s").files == []  # nothing orphaned anywhere
+
+
+def test_age_of_time_partitions_is_their_time_range(
+    make_bucket: Callable[..., dict], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    fab = skyfabric.connect(config(make_bucket("local"), make_bucket("local"), tmp_path))
+    days = [datetime(2026, 1, 10, 12, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)]
+    data = pa.table(
+        {
+            "ts": pa.array(days * 5, pa.timestamp("us", tz="UTC")),
+            "v": pa.array(range(10), pa.int64()),
+        }
+    )
+    fab.create_table("sensors.daily", data, partition_by=["day(ts)"])  # written just now
+    rule = {"name": "old-days", "table": "sensors.daily", "older_than": "180d", "target": "cold"}
+    placement = Placement(fab, {"rules": [rule]}, state_dir=tmp_path / "s")
+    now = datetime(2026, 8, 1, tzinfo=UTC).timestamp()  # Jan 10 is 203 days back, Jun 1 is 61
+    plan = placement.plan(now=now)
+    assert [m.src.rsplit("/", 2)[-2] for m in plan.moves] == ["ts_day=2026-01-10"]
+    assert placement.apply(plan).ok
+    assert fab.table("sensors.daily").to_arrow().sort_by("v").equals(data.sort_by("v"))

@@ -2,8 +2,10 @@
 
 A rule with ``table = "ns.name"`` selects the data files of the table's current snapshot
 whose partition proves ``partition`` true for every row (`Table.data_files`); its age, access
-and size conditions then apply as to objects, the age being measured from the commit of the
-snapshot that added the file. Its files become `ObjectFacts` carrying the table name and the
+and size conditions then apply as to objects. A file's age (``older_than``) is measured from
+the end of its partition's time range when the table is partitioned by time (``day(ts)``,
+``month(ts)``, a date column...), so "partitions older than 180 days" means just that;
+otherwise from the commit of the snapshot that added the file. Its files become `ObjectFacts` carrying the table name and the
 rules that chose them; a move of one is a ``table`` move (copy, then commit the new location).
 
 Object rules (``match = ...``) never move or re-class files under a table's location or the
@@ -81,7 +83,10 @@ def table_objects(
                 store=store,
                 key=key,
                 size=f.size,
-                modified=f.added_ms / 1000.0,
+                # A time-partitioned file is as old as its partition's time range (its end),
+                # so a backfill of last year's data counts as last year's; otherwise the
+                # commit of the snapshot that added it.
+                modified=(f.partition_end_ms or f.added_ms) / 1000.0,
                 accessed=accessed(url) if accessed is not None else None,
                 storage_class=_class_if_needed(fabric, rules, rule, store, key),
                 table=str(rule.table),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from skyfabric.tables.errors import TableError
@@ -50,7 +51,10 @@ class LiveFile:
     ``path``: native URL as the metadata records it; ``size``: bytes; ``records``: rows;
     ``added_ms``: commit time (ms since the epoch) of the snapshot that added it;
     ``partition``: partition values by partition field name; ``has_deletes``: a delete file
-    of the snapshot may apply to it (it must not move: position deletes name it by path).
+    of the snapshot may apply to it (it must not move: position deletes name it by path);
+    ``partition_end_ms``: where the partition is by time (``year``/``month``/``day``/``hour``
+    of a date or timestamp, or a date/timestamp itself), the end of the partition's time
+    range in ms since the epoch (the earliest end over such fields), else None.
     """
 
     path: str
@@ -59,6 +63,7 @@ class LiveFile:
     added_ms: int
     partition: dict[str, Any]
     has_deletes: bool = False
+    partition_end_ms: int | None = None
 
 
 @dataclass
@@ -93,6 +98,54 @@ def _partition_evaluators(tbl: IcebergTable, row_filter: BooleanExpression | Non
         part_schema = Schema(*spec.partition_type(schema).fields)
         out[spec_id] = expression_evaluator(part_schema, projected, case_sensitive=True)
     return out
+
+
+def _end_ms(transform: Any, source_type: Any, value: Any) -> int | None:
+    """End (exclusive, ms since the epoch) of the time range a partition value stands for."""
+    from pyiceberg.transforms import (
+        DayTransform,
+        HourTransform,
+        IdentityTransform,
+        MonthTransform,
+        YearTransform,
+    )
+    from pyiceberg.types import DateType, TimestampType, TimestamptzType
+
+    if value is None or isinstance(value, bool) or not isinstance(value, int):
+        return None
+    day = 86_400_000
+    if isinstance(transform, HourTransform):
+        return (value + 1) * 3_600_000
+    if isinstance(transform, DayTransform):
+        return (value + 1) * day
+    if isinstance(transform, MonthTransform | YearTransform):
+        months = value + 1 if isinstance(transform, MonthTransform) else (value + 1) * 12
+        year, month = 1970 + months // 12, months % 12 + 1
+        return int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
+    if isinstance(transform, IdentityTransform):
+        if isinstance(source_type, DateType):
+            return (value + 1) * day
+        if isinstance(source_type, TimestampType | TimestamptzType):
+            return value // 1000 + 1
+    return None
+
+
+def _end_fn(tbl: IcebergTable, spec: Any) -> Any:
+    """partition Record -> `LiveFile.partition_end_ms` for one partition spec."""
+    schema = tbl.schema()
+    fields = []
+    for i, pf in enumerate(spec.fields):
+        try:
+            fields.append((i, pf.transform, schema.find_type(pf.source_id)))
+        except ValueError:  # a dropped source column
+            continue
+
+    def end(partition: Any) -> int | None:
+        ends = [_end_ms(t, typ, partition[i]) for i, t, typ in fields]
+        known = [e for e in ends if e is not None]
+        return min(known) if known else None
+
+    return end
 
 
 def live_data_files(
@@ -134,6 +187,7 @@ def live_data_files(
             elif df.content == DataFileContent.DATA and evaluators[spec_id](df.partition):
                 data.append((spec_id, entry, df))
     files = []
+    ends = {spec_id: _end_fn(tbl, spec) for spec_id, spec in specs.items()}
     for spec_id, entry, df in data:
         names = [f.name for f in specs[spec_id].fields]
         files.append(
@@ -144,6 +198,7 @@ def live_data_files(
                 added_ms=timestamps.get(entry.snapshot_id or 0, snap.timestamp_ms),
                 partition=dict(zip(names, list(df.partition), strict=False)),
                 has_deletes=(spec_id, repr(df.partition)) in deletes_in,
+                partition_end_ms=ends[spec_id](df.partition),
             )
         )
     return files
