@@ -273,6 +273,52 @@ class _CategoricalPlan:
         return _count_indices(self.positions(arr), self.lut, self.other, self.missing_bin + 1)
 
 
+def _tiny(t: pa.DataType, nulls: bool, text: str) -> pa.Array | None:
+    """Eight values of type ``t`` (the second null when ``nulls``), or None for other types.
+
+    Numbers and temporals are zeros reinterpreted in place (``view``), strings are ``text``;
+    the buffers have the layout, dtype and writability a scanned batch of ``t`` has, so
+    counting them runs the very kernel specializations the scan will run.
+    """
+    n = 8
+    mask = np.zeros(n, dtype=bool)
+    mask[1] = nulls
+    if pa.types.is_dictionary(t):
+        values = _tiny(t.value_type, False, text)
+        if values is None:
+            return None
+        indices = pa.array(np.zeros(n, dtype=t.index_type.to_pandas_dtype()), mask=mask)
+        return pa.DictionaryArray.from_arrays(indices, values[:1])
+    if pa.types.is_boolean(t):
+        return pa.array(np.zeros(n, dtype=bool), mask=mask)
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view":
+        return pa.array([None if m else text for m in mask], type=t)
+    dtype = _storage_dtype(t)
+    if dtype is None:
+        return None
+    return pa.array(np.zeros(n, dtype=dtype), mask=mask).view(t)
+
+
+def load_kernels(plan: _NumericPlan | _CategoricalPlan, t: pa.DataType) -> None:
+    """Load (from numba's on-disk cache, else compile) the kernels counting type ``t`` runs.
+
+    Counts two tiny arrays, with and without a null. The first kernel of a process pays
+    numba's one-time set-up (~0.2 s); doing it here, before a scan starts, matters because
+    pyarrow's dataset scanner does not wait for a stalled consumer: it keeps decoding ahead,
+    and a first batch held up that long let it buffer ~1 GB. Types that cannot be counted
+    into this plan are left for the scan to report.
+    """
+    text = plan.categories[0] if isinstance(plan, _CategoricalPlan) and plan.categories else "x"
+    for nulls in (False, True):
+        arr = _tiny(t, nulls, text)
+        if arr is None:
+            return
+        try:
+            plan.count(arr)
+        except (DriftError, pa.ArrowException):
+            return
+
+
 def _plan(h: Histogram) -> _NumericPlan | _CategoricalPlan:
     if h.kind == "numeric":
         return _NumericPlan(h.edges)  # type: ignore[arg-type]

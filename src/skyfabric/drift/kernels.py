@@ -34,6 +34,9 @@ and counted by `count_bool`.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import numpy as np
 from numba import njit
 
@@ -50,6 +53,45 @@ __all__ = [
     "count_uniform",
     "count_uniform_masked",
 ]
+
+
+
+def _skip_scipy_blas_probe() -> None:
+    """Keep numba's one-time set-up in this process from importing scipy.linalg.
+
+    The first compile or cache load of any numba function imports ``numba.np.arraymath``,
+    whose module-level ``_check_blas()`` imports ``scipy.linalg.cython_blas`` only to learn
+    whether scipy is installed (numba's ``np.convolve``/``np.correlate`` then call BLAS).
+    That import is ~0.15-0.2 s and ~15 MB of a fresh ``drift check`` (scipy 1.17 also
+    imports numpy.f2py), and no kernel here uses BLAS. So, unless numba has done it already,
+    import that module now with the probe answered by ``importlib.util.find_spec("scipy")``:
+    the same answer without loading scipy. numba's linear algebra still imports and checks
+    scipy itself when a function using it compiles. Never raises: on any surprise (another
+    numba version) numba simply probes the usual way.
+    """
+    if "numba.np.arraymath" in sys.modules:
+        return
+    try:
+        from numba.np import linalg
+
+        real = linalg.ensure_blas
+
+        def probe() -> None:
+            if importlib.util.find_spec("scipy") is None:
+                raise ImportError("scipy is not installed")
+
+        linalg.ensure_blas = probe
+        try:
+            from numba.np import arraymath
+        finally:
+            linalg.ensure_blas = real
+        if getattr(arraymath, "ensure_blas", None) is probe:
+            arraymath.ensure_blas = real  # its only other use is that import-time probe
+    except Exception:  # pragma: no cover - a numba without these internals
+        return
+
+
+_skip_scipy_blas_probe()
 
 CHUNK = 1024
 """Values per inner block: 1024 float64 = 8 KiB, small enough to stay in L1 while every

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from skyfabric.drift._scan import scan_batches
 from skyfabric.errors import DriftError, ObjectNotFoundError
 
 if TYPE_CHECKING:
@@ -113,16 +114,16 @@ class Source:
     ) -> Iterator[pa.RecordBatch]:
         """Yield record batches holding only ``columns`` (all must exist: see `present`).
 
-        Dataset scans read only the projected column chunks of each parquet row group, with
-        pyarrow's bounded readahead, so memory does not grow with the size of the data.
+        Dataset scans read only the projected column chunks of each parquet row group, a
+        bounded number of batches ahead (`skyfabric.drift._scan`), so memory does not grow
+        with the size of the data nor when the consumer is slow.
 
         Raises:
             DriftError: a one-shot ``RecordBatchReader`` is scanned a second time.
         """
         data = self.data
         if isinstance(data, pads.Dataset):
-            yield from data.to_batches(columns=columns, batch_size=batch_size, use_threads=True,
-                                       **_scan_options(data))
+            yield from scan_batches(data, columns, batch_size)
         elif isinstance(data, pa.Table):
             yield from data.select(columns).to_batches(max_chunksize=batch_size)
         elif isinstance(data, pa.RecordBatch):
@@ -138,18 +139,6 @@ class Source:
                 yield batch.select(columns)
         else:  # pragma: no cover - open_source only builds the kinds above
             raise DriftError(f"cannot scan {type(data).__name__}")
-
-    def sample(self, columns: list[str], rows: int = 1024) -> pa.Table | None:
-        """The first ``rows`` rows of ``columns`` without consuming the source, or ``None``
-        when it cannot be read twice (a one-shot reader) or is not a file dataset/table."""
-        if isinstance(self.data, pads.Dataset):
-            # the same bounded readahead as the scan: head() with pyarrow's defaults would
-            # pre-buffer several whole files just to return a few rows
-            opts = {**_scan_options(self.data), "fragment_readahead": 1, "batch_readahead": 1}
-            return self.data.head(rows, columns=columns, batch_size=rows, **opts)
-        if isinstance(self.data, pa.Table):
-            return self.data.select(columns).slice(0, rows)
-        return None
 
     def count_rows(self) -> int | None:
         """Row count from metadata when cheap (datasets, tables), else ``None``."""
@@ -187,25 +176,6 @@ class Source:
             for path, part in frags
         ]
         return tasks
-
-
-def _scan_options(data: pads.Dataset) -> dict[str, Any]:
-    """Readahead that keeps memory flat.
-
-    pyarrow's defaults (4 files and 16 batches ahead, each parquet file's column chunks
-    pre-buffered whole) hold ~1.2 GB for 8 columns of 1 GB of local parquet and are no faster
-    on local disk than one file and four batches ahead without pre-buffering (~0.3 GB;
-    measured by benchmarks/bench_drift.py and a sweep of readahead settings on 1 GB). Remote stores keep pre-buffering (it coalesces
-    the many small range requests) and read two files ahead to hide latency.
-    """
-    import pyarrow.fs as pafs
-
-    local = isinstance(getattr(data, "filesystem", None), pafs.LocalFileSystem)
-    opts: dict[str, Any] = {"fragment_readahead": 1 if local else 2, "batch_readahead": 4}
-    fmt = getattr(data, "format", None)
-    if local and isinstance(fmt, pads.ParquetFileFormat):
-        opts["fragment_scan_options"] = pads.ParquetFragmentScanOptions(pre_buffer=False)
-    return opts
 
 
 def _connect(fabric: Fabric | None) -> Fabric:
