@@ -169,7 +169,7 @@ def log_cmd(
             typer.echo(json.dumps(rec, default=str))
         else:
             when = datetime.fromtimestamp(rec["time"]).isoformat(timespec="seconds")
-            target = rec["dst"] if rec["action"] == "move" else rec["dst_class"]
+            target = rec["dst"] if rec["action"] != "class" else rec["dst_class"]
             typer.echo(
                 f"{when} {rec['who']} {rec['action']} {rec['src']} -> {target} {rec['bytes']} B md5={rec['md5']}"
             )

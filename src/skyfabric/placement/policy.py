@@ -4,7 +4,9 @@ A rule selects objects by a ``fabric://<store>/<glob>`` pattern (``*`` one path 
 ``**`` any depth, ``?`` one character), age since last modified (``older_than``), age since
 last access (``not_accessed_for``), size bounds (bytes) and tags/metadata; its action is a
 move to another store (``target``) or an in-place storage class / access tier change
-(``storage_class``). When several rules match an object the winner is the one with the
+(``storage_class``). A table rule names an Iceberg table (``table``, with an optional
+``partition`` filter) instead of a pattern; its data files are found by `table_rules`.
+When several rules match an object the winner is the one with the
 highest ``priority``, then the most specific pattern (longest literal prefix, as httpx ranks
 its mount patterns), then the name; the plan records the winner and the rules it overruled.
 """
