@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from skyfabric.placement.errors import PlacementError, RuleError
@@ -114,6 +115,19 @@ def _class_if_needed(
         return None
 
 
+def _no_catalog_yet(fabric: Fabric) -> bool:
+    """A SQLite catalog whose file does not exist holds no tables (and opening it, ~1 s of
+    imports, would create it)."""
+    from skyfabric.config import data_dir
+
+    cat = fabric.config.catalog
+    uri = cat.uri or f"sqlite:///{data_dir() / 'catalog.db'}"
+    if cat.kind != "sql" or not uri.startswith("sqlite:///"):
+        return False
+    path = uri[len("sqlite:///") :].split("?", 1)[0]
+    return bool(path) and ":memory:" not in path and not Path(path).exists()
+
+
 class TableGuard:
     """Which Iceberg table, if any, owns a ``fabric://`` URL (found on first use)."""
 
@@ -122,6 +136,8 @@ class TableGuard:
         self._roots: list[tuple[str, str]] | None = None
 
     def _load(self) -> list[tuple[str, str]]:
+        if _no_catalog_yet(self.fabric):
+            return []
         try:
             service = self.fabric._table_service
             names = service.table_names()
