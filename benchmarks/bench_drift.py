@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_drift.py [--values 10000000] [--size-gb 1.0] [--dir DIR]
-                                     [--skip-e2e] [--skip-evidently] [--keep]
+                                     [--repeat 3] [--skip-e2e] [--skip-evidently] [--keep]
 
 1. **Histogram kernel** on ``--values`` float64 values (default 10M, standard normal) with 10
    quantile bins: skyfabric ``histogram()`` vs ``numpy.histogram(values, bins=edges)``
@@ -11,9 +11,11 @@ Usage::
    ``values.sum()``, the memory-bandwidth floor (target: within 4x). Best of several runs.
 2. **End to end**: synthetic parquet of ``--size-gb`` on disk (6 float64 columns with nulls,
    1 int64, 1 dictionary string) written to a temp dir; a drift check over it vs pyarrow only
-   reading the same columns with the same batch size (target <= 1.25x), each side in its own
-   subprocess so its peak RSS (``VmHWM``, which includes the interpreter and libraries)
-   is its own; at half and full size to show memory stays flat (target <= 400 MB).
+   reading the same columns with the same batch size (target <= 1.25x), two ways: with
+   pyarrow's default readahead, and with the scan the check itself does. Each run is a fresh
+   subprocess, so its peak RSS (``VmHWM``, which includes the interpreter and libraries) is
+   its own; the check runs both cold (numba's one-time set-up included) and warm; at half and
+   full size to show memory stays flat (target <= 400 MB).
 3. **evidently** (if installed): its ``DataDriftPreset(method="psi")`` vs skyfabric
    ``fit_baseline`` + ``check`` on the same in-memory columns (target >= 20x).
 
@@ -43,6 +45,7 @@ import pyarrow.parquet as pq
 FLOATS = [f"f{i}" for i in range(6)]
 COLUMNS = [*FLOATS, "i0", "cat"]
 ROWS_PER_FILE = 2_000_000
+BATCH_SIZE = 131_072  # skyfabric's DEFAULT_BATCH_SIZE, passed to both sides explicitly
 CATS = np.array([f"carrier_{i:02d}" for i in range(20)])
 
 
@@ -104,12 +107,18 @@ def bench_kernel(n: int) -> None:
             h.fill(values)
 
         t_bh = best(boost, 3)
-        row("boost_histogram Variable", t_bh,
-            f"skyfabric is {t_bh / t_sky:5.1f}x faster  (target >= 8x)")
+        row(
+            "boost_histogram Variable",
+            t_bh,
+            f"skyfabric is {t_bh / t_sky:5.1f}x faster  (target >= 8x)",
+        )
     except ImportError:
         print("boost_histogram          not installed (pip install boost-histogram): skipped")
-    row("values.sum() (floor)", t_sum,
-        f"skyfabric takes {t_sky / t_sum:5.1f}x the floor  (target within 4x)")
+    row(
+        "values.sum() (floor)",
+        t_sum,
+        f"skyfabric takes {t_sky / t_sum:5.1f}x the floor  (target within 4x)",
+    )
     h = histogram(arr, template)
     np_counts = np.histogram(values, bins=edges)[0]
     same = np.array_equal(h.counts[1:-1], np_counts[1:-1])
@@ -149,40 +158,64 @@ def make_data(root: Path, size_gb: float) -> list[Path]:
     return files
 
 
-def child(args: argparse.Namespace) -> None:
-    """Run one side in this (fresh) process; print its time and peak RSS as JSON."""
-    files = sorted(Path(args.dir).glob("part-*.parquet"))[: args.files]
-    if args.child in ("read", "read-tuned"):
-        t = time.perf_counter()
-        ds = pads.dataset([str(f) for f in files], format="parquet")
-        opts: dict[str, Any] = {}
-        if args.child == "read-tuned":  # the readahead skyfabric's scan uses (sources.py)
-            from skyfabric.drift.sources import _scan_options
+def _load_scan_module() -> Any:
+    """``skyfabric/drift/_scan.py`` loaded on its own: pyarrow only, no skyfabric, no numba.
 
-            opts = _scan_options(ds)
+    The "same scan" peer runs the very code the check reads with, without paying (in time
+    or RSS) for anything else skyfabric imports.
+    """
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "src" / "skyfabric" / "drift" / "_scan.py"
+    if not path.exists():  # an installed skyfabric: find the file without importing it
+        spec = importlib.util.find_spec("skyfabric")
+        assert spec is not None and spec.origin is not None
+        path = Path(spec.origin).parent / "drift" / "_scan.py"
+    spec = importlib.util.spec_from_file_location("skyfabric_bench_scan", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one side in this (fresh) process; print its time and peak RSS as JSON.
+
+    Every import happens before the clock starts, on both sides; ``import_s`` reports the
+    check's own imports (skyfabric.drift with numba) for the record.
+    """
+    files = sorted(Path(args.dir).glob("part-*.parquet"))[: args.files]
+    out: dict[str, Any] = {}
+    if args.child in ("read", "read-same"):
+        scan = _load_scan_module() if args.child == "read-same" else None
+        t = time.perf_counter()
+        ds = _dataset(files)
+        if scan is not None:  # the scan skyfabric's check does (sources.py -> _scan.py)
+            batches = scan.scan_batches(ds, COLUMNS, BATCH_SIZE)
+        else:  # pyarrow's defaults
+            batches = ds.to_batches(columns=COLUMNS, batch_size=BATCH_SIZE, use_threads=True)
         rows = 0
-        for batch in ds.to_batches(columns=COLUMNS, batch_size=131_072, use_threads=True, **opts):
+        for batch in batches:
             rows += batch.num_rows
-        secs = time.perf_counter() - t
+        out["seconds"] = time.perf_counter() - t
     else:
+        t = time.perf_counter()
         from skyfabric.drift import check, load_baseline
 
+        out["import_s"] = time.perf_counter() - t
         base = load_baseline(str(Path(args.dir) / "baseline.json"))
-        floor = None
         if args.child == "check-warm":
-            # load the cached numba kernels (~0.5 s, ~150 MB of LLVM, once per process)
-            # on 1,000 rows, so that the timed part is the steady-state scan and count
+            # numba's one-time set-up and the kernels (from its on-disk cache), once per
+            # process, on 1,000 rows, so that the timed part is the steady-state scan and count
             first = next(pq.ParquetFile(files[0]).iter_batches(batch_size=1000, columns=COLUMNS))
             check(base, first)
-            floor = peak_rss_mb()
+            out["floor_rss_mb"] = peak_rss_mb()
         t = time.perf_counter()
-        result = check(base, _dataset(files))
-        secs = time.perf_counter() - t
+        result = check(base, _dataset(files), batch_size=BATCH_SIZE)
+        out["seconds"] = time.perf_counter() - t
         rows = result.rows
-        print(json.dumps({"seconds": secs, "rows": rows, "peak_rss_mb": peak_rss_mb(),
-                          "floor_rss_mb": floor}))
-        return
-    print(json.dumps({"seconds": secs, "rows": rows, "peak_rss_mb": peak_rss_mb()}))
+    out.update(rows=rows, peak_rss_mb=peak_rss_mb())
+    print(json.dumps(out))
 
 
 def _dataset(files: list[Path]) -> pads.Dataset:
@@ -195,35 +228,62 @@ def run_child(side: str, root: Path, nfiles: int) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_e2e(root: Path, size_gb: float) -> None:
+SIDES = ("read", "read-same", "check", "check-warm")
+
+
+def bench_e2e(root: Path, size_gb: float, repeat: int) -> None:
     from skyfabric.drift import fit_baseline, save_baseline
 
     files = make_data(root, size_gb)
     base = fit_baseline(pq.read_table(files[0], columns=COLUMNS), COLUMNS, bins=10)
     save_baseline(base, str(root / "baseline.json"))
-    print(f"\n== drift check vs pyarrow only reading columns {','.join(COLUMNS)}, each run in its "
-          "own process, best of 2")
-    print("   cold = whole check in a fresh process (incl. ~0.5 s one-time load of the cached "
-          "numba kernels);\n   warm = kernels loaded first on 1,000 rows (steady state); "
-          "RSS = peak VmHWM,\n   floor = RSS after imports + kernel load, before the scan")
-    print("   read = pyarrow defaults; tuned = pyarrow with skyfabric's readahead settings")
-    print(f"{'size':>8} {'rows':>11} {'read':>6} {'tuned':>6} {'cold':>6} {'warm':>6}"
-          f" {'cold/tuned':>10} {'warm/tuned':>10}  peak RSS MB: read tuned cold warm(floor)")
+    print(
+        f"\n== drift check vs pyarrow only reading columns {','.join(COLUMNS)} in batches of "
+        f"{BATCH_SIZE:,} rows;\n   every run in its own fresh process, imports before the clock; "
+        f"best of {repeat} (runs interleaved)"
+    )
+    print(
+        "   read = pyarrow dataset scan with pyarrow's defaults (readahead 4 files, 16 batches)\n"
+        "   same = pyarrow doing the scan the check does (skyfabric/drift/_scan.py loaded alone:\n"
+        "          local parquet row group by row group, at most 4 batches ahead)\n"
+        "   cold = drift check in a fresh process, incl. numba's one-time set-up and kernel load\n"
+        "   warm = drift check after the kernels were loaded on 1,000 rows (steady state)\n"
+        "   RSS  = peak VmHWM of the process (interpreter and libraries included); floor = the\n"
+        "          warm process after imports + kernel load, before the scan"
+    )
+    print(
+        f"{'size':>8} {'rows':>11} {'read':>6} {'same':>6} {'cold':>6} {'warm':>6}"
+        f" {'cold/read':>9} {'cold/same':>9} {'warm/read':>9} {'warm/same':>9}"
+        "  peak RSS MB: read same cold warm(floor)"
+    )
     half = max(1, len(files) // 2)
     for nfiles in sorted({half, len(files)}):
         gb = sum(f.stat().st_size for f in files[:nfiles]) / 2**30
         run_child("read", root, nfiles)  # warm the page cache
-
-        def fastest(side: str, n: int = nfiles) -> dict[str, Any]:
-            return min((run_child(side, root, n) for _ in range(2)), key=lambda d: d["seconds"])
-
-        r, rt, c, w = (fastest(s) for s in ("read", "read-tuned", "check", "check-warm"))
-        print(f"{gb:5.2f}GiB {c['rows']:11,} {r['seconds']:5.2f}s {rt['seconds']:5.2f}s"
-              f" {c['seconds']:5.2f}s {w['seconds']:5.2f}s {c['seconds'] / rt['seconds']:9.2f}x"
-              f" {w['seconds'] / rt['seconds']:9.2f}x  {r['peak_rss_mb']:6.0f}"
-              f" {rt['peak_rss_mb']:5.0f} {c['peak_rss_mb']:4.0f} {w['peak_rss_mb']:4.0f}"
-              f"({w['floor_rss_mb']:.0f})")
-    print("targets: check <= 1.25x read; check peak RSS <= 400 MB and flat as the data doubles")
+        runs: dict[str, list[dict[str, Any]]] = {s: [] for s in SIDES}
+        for _ in range(repeat):  # interleaved, so that load from elsewhere hits every side
+            for side in SIDES:
+                runs[side].append(run_child(side, root, nfiles))
+        r, rs, c, w = (min(runs[s], key=lambda d: d["seconds"]) for s in SIDES)
+        rss = {s: min(d["peak_rss_mb"] for d in runs[s]) for s in SIDES}
+        rss_max = {s: max(d["peak_rss_mb"] for d in runs[s]) for s in SIDES}
+        print(
+            f"{gb:5.2f}GiB {c['rows']:11,} {r['seconds']:5.2f}s {rs['seconds']:5.2f}s"
+            f" {c['seconds']:5.2f}s {w['seconds']:5.2f}s"
+            f" {c['seconds'] / r['seconds']:8.2f}x {c['seconds'] / rs['seconds']:8.2f}x"
+            f" {w['seconds'] / r['seconds']:8.2f}x {w['seconds'] / rs['seconds']:8.2f}x"
+            f"  {rss['read']:6.0f} {rss['read-same']:4.0f} {rss['check']:4.0f}"
+            f" {rss['check-warm']:4.0f}({w['floor_rss_mb']:.0f})"
+        )
+        print(
+            f"{'':>21}highest peak RSS of the {repeat} runs: read {rss_max['read']:.0f}, same "
+            f"{rss_max['read-same']:.0f}, cold {rss_max['check']:.0f}, warm "
+            f"{rss_max['check-warm']:.0f} MB; skyfabric.drift import {c['import_s']:.2f} s"
+        )
+    print(
+        "targets: check <= 1.25x the pyarrow read; check peak RSS <= 400 MB and flat as the "
+        "data doubles"
+    )
 
 
 # -- 3. evidently ---------------------------------------------------------------------------------
@@ -273,8 +333,10 @@ def bench_evidently(root: Path, rows: int) -> None:
     t_ev = best(ev, 1)
     print(f"\n== PSI on {rows:,} vs {rows:,} rows, {len(COLUMNS)} columns, in memory")
     print(f"evidently {evidently.__version__} DataDriftPreset(psi) {t_ev:8.2f} s")
-    print(f"skyfabric fit_baseline + check      {t_sky:8.2f} s   "
-          f"skyfabric is {t_ev / t_sky:5.1f}x faster  (target >= 20x)")
+    print(
+        f"skyfabric fit_baseline + check      {t_sky:8.2f} s   "
+        f"skyfabric is {t_ev / t_sky:5.1f}x faster  (target >= 20x)"
+    )
 
 
 def main() -> None:
@@ -283,27 +345,31 @@ def main() -> None:
     )
     p.add_argument("--values", type=int, default=10_000_000, help="values for the kernel benchmark")
     p.add_argument("--size-gb", type=float, default=1.0, help="parquet size for end to end (GB)")
-    p.add_argument("--evidently-rows", type=int, default=1_000_000,
-                   help="rows per side for evidently")
+    p.add_argument(
+        "--evidently-rows", type=int, default=1_000_000, help="rows per side for evidently"
+    )
     p.add_argument("--dir", help="data directory (default: a temp dir, removed unless --keep)")
     p.add_argument("--keep", action="store_true", help="keep the generated data")
     p.add_argument("--skip-e2e", action="store_true")
     p.add_argument("--skip-evidently", action="store_true")
-    p.add_argument("--child", choices=["read", "read-tuned", "check", "check-warm"], help=argparse.SUPPRESS)
+    p.add_argument("--repeat", type=int, default=3, help="end-to-end runs per side (best kept)")
+    p.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     p.add_argument("--files", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args)
         return
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, pyarrow {pa.__version__}, "
-          f"numpy {np.__version__}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, pyarrow {pa.__version__}, "
+        f"numpy {np.__version__}"
+    )
     bench_kernel(args.values)
     if args.skip_e2e and args.skip_evidently:
         return
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="skyfabric-bench-"))
     try:
         if not args.skip_e2e:
-            bench_e2e(root, args.size_gb)
+            bench_e2e(root, args.size_gb, args.repeat)
         else:
             make_data(root, min(args.size_gb, 0.2))
         if not args.skip_evidently:

@@ -205,7 +205,7 @@ def test_fit_baseline_argument_errors_found_by_a_new_user() -> None:
     import pyarrow as pa
 
     from skyfabric.drift import fit_baseline
-    from skyfabric.errors import BaselineError, DriftError
+    from skyfabric.errors import BaselineError
 
     table = pa.table({"dep_delay": [1.0, 2.0, 3.0, None] * 50, "carrier": ["UA", "AA"] * 100})
     one = fit_baseline(table, "dep_delay")  # a single name, not its characters
@@ -215,6 +215,83 @@ def test_fit_baseline_argument_errors_found_by_a_new_user() -> None:
     for bad in (0, 1):
         with pytest.raises(BaselineError, match=">= 2"):
             fit_baseline(table, ["dep_delay"], bins=bad)
-    typed = pa.table({"dep_delay": ["late"] * 10})
-    with pytest.raises(DriftError, match="column 'dep_delay'"):
-        check(one, typed)
+    typed = pa.table({"dep_delay": ["late"] * 10})  # a type change is a status, not a crash
+    assert check(one, typed)["dep_delay"].status == "type_changed"
+
+
+def test_a_column_whose_type_changed_gets_its_own_status(tmp_path: Path, flights,
+                                                         baseline) -> None:
+    """Numbers that became strings and strings that became numbers are each reported as
+    ``type_changed`` (level significant); every other column is still computed."""
+    july = month(flights, 7).select(COLS)
+    retyped = july.set_column(
+        COLS.index("dep_delay"), "dep_delay", pa.compute.cast(july["dep_delay"], pa.string())
+    ).set_column(COLS.index("carrier"), "carrier", pa.array(np.arange(july.num_rows)))
+    pq.write_table(retyped, tmp_path / "retyped.parquet")
+    reference = check(baseline, july)
+    for src in (retyped, str(tmp_path / "retyped.parquet")):
+        result = check(baseline, src)
+        for name, was, now in (("dep_delay", "double", "string"), ("carrier", "string", "int64")):
+            col = result[name]
+            assert col.status == "type_changed" and col.psi is None and col.current is None
+            assert result.level(col) == "significant"
+            assert f"was {was} in the baseline" in col.note and f"now {now}" in col.note
+            assert "fix:" in col.note
+        for name in ("arr_delay", "distance", "air_time", "origin"):  # still computed, same numbers
+            assert result[name].psi == reference[name].psi
+            assert result[name].current == reference[name].current
+        assert result.worst_status == "significant"
+        again = DriftResult.from_dict(json.loads(result.to_json()))
+        assert again["dep_delay"].status == "type_changed"
+    # widths may change: int32 delays and float32 distances still go into the same edges
+    narrowed = july.set_column(
+        COLS.index("distance"), "distance", pa.compute.cast(july["distance"], pa.float32())
+    )
+    assert check(baseline, narrowed)["distance"].psi == reference["distance"].psi
+
+
+def test_an_empty_folder_is_a_clear_error_not_missing_columns(tmp_path: Path, lake,
+                                                              baseline) -> None:
+    fab, root = lake
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "only_marker").mkdir()
+    (tmp_path / "only_marker" / "_SUCCESS").write_text("")
+    (root / "flights" / "month=8").mkdir(exist_ok=True)
+    for src, kw in ((str(tmp_path / "empty"), {}), (str(tmp_path / "only_marker"), {}),
+                    ("fabric://lake/flights/month=8/", {"fabric": fab})):
+        with pytest.raises(ObjectNotFoundError, match="no data files were found under") as info:
+            check(baseline, src, **kw)
+        assert src in str(info.value) and "fix:" in str(info.value)
+        with pytest.raises(ObjectNotFoundError, match="no data files"):
+            fit_baseline(src, ["distance"], **kw)
+
+
+def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(tmp_path: Path, lake,
+                                                                     flights, baseline,
+                                                                     monkeypatch) -> None:
+    from skyfabric.drift import write_html, write_json
+
+    fab, root = lake
+    result = check(baseline, month(flights, 7))
+    out = tmp_path / "reports"
+    out.mkdir()
+    (root / "reports").mkdir(exist_ok=True)
+    calls = [(write_html, str(out), {}, "report.html"), (write_json, f"{out}/", {}, "drift.json"),
+             (write_html, "fabric://lake/reports/", {"fabric": fab}, "report.html"),
+             (write_html, "fabric://lake/reports", {"fabric": fab}, "report.html")]
+    for fn, url, kw, example in calls:
+        with pytest.raises(DriftError, match="is a directory") as info:
+            fn(result, url, **kw)
+        assert repr(url) in str(info.value) and f"/{example}" in str(info.value)
+    with pytest.raises(DriftError, match="is a directory"):
+        save_baseline(baseline, out)
+    assert list(out.iterdir()) == [] and list((root / "reports").iterdir()) == []
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+    def fail(*_args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", fail)  # a write that fails half-way
+    with pytest.raises(OSError, match="disk full"):
+        write_html(result, str(out / "r.html"))
+    assert list(out.iterdir()) == []

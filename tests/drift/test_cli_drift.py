@@ -131,3 +131,26 @@ def test_help_documents_exit_codes(lake) -> None:
     fragments = ("Exit codes", "0 no drift", "1 error", "2 usage", "3 moderate", "4 significant")
     for fragment in fragments:
         assert fragment in text, fragment
+
+
+def test_report_pointing_at_a_directory_fails_clearly_and_leaves_nothing(lake, baseline_url,
+                                                                         tmp_path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (lake / "store" / "dirreports").mkdir(exist_ok=True)
+    for target, folder in ((str(reports), reports),
+                           ("fabric://lake/dirreports/", lake / "store" / "dirreports")):
+        res = run(lake, "drift", "check", "--baseline", baseline_url,
+                  "fabric://lake/data/stable.parquet", "--report", target)
+        assert res.exit_code == EXIT_ERROR, res.output
+        text = " ".join(res.output.split())
+        assert "is a directory" in text and "fix: name the file" in text and "report.html" in text
+        assert list(folder.iterdir()) == []
+    assert not list(tmp_path.rglob("*.tmp-*"))
+
+
+def test_an_empty_prefix_says_no_data_files(lake, baseline_url) -> None:
+    (lake / "store" / "data" / "day=2").mkdir(exist_ok=True)
+    res = run(lake, "drift", "check", "--baseline", baseline_url, "fabric://lake/data/day=2/")
+    assert res.exit_code == EXIT_ERROR
+    assert "no data files were found under" in " ".join(res.output.split())

@@ -189,3 +189,12 @@ def test_cli_check_table(fab, table, config, tmp_path: Path) -> None:
     assert unknown.exit_code == EXIT_ERROR and "ns.events" in unknown.output
     bad_snap = run("table:ns.events@1")
     assert bad_snap.exit_code in (EXIT_ERROR, EXIT_USAGE) and "no snapshot 1" in bad_snap.output
+
+
+def test_table_source_import_paths() -> None:
+    """TableSource has its own module; the old import path keeps working."""
+    from skyfabric.drift import sources, table_source
+
+    assert sources.TableSource is table_source.TableSource is TableSource
+    with pytest.raises(AttributeError):
+        sources.NoSuchThing  # noqa: B018

@@ -8,7 +8,7 @@ category bins, and the kernel that fits the edges (linear count, arithmetic or b
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +26,58 @@ LINEAR_MAX_EDGES = 32
 
 
 _TEMPORAL_STORAGE = {32: np.dtype(np.int32), 64: np.dtype(np.int64)}
+
+
+def is_timelike(t: pa.DataType) -> bool:
+    """date, time, timestamp or duration: an int32/int64 storage (not intervals)."""
+    return (
+        pa.types.is_date(t)
+        or pa.types.is_time(t)
+        or pa.types.is_timestamp(t)
+        or pa.types.is_duration(t)
+    )
+
+
+def column_kind(t: pa.DataType) -> Literal["numeric", "categorical"] | None:
+    """The kind of bins a column of type ``t`` is fitted with, None when it has none."""
+    if pa.types.is_dictionary(t):
+        v = t.value_type
+        return "numeric" if pa.types.is_integer(v) or pa.types.is_floating(v) else "categorical"
+    if (
+        pa.types.is_boolean(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or str(t) == "string_view"
+    ):
+        return "categorical"
+    if (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or is_timelike(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_null(t)
+    ):
+        return "numeric"
+    return None  # intervals, binary, nested types...
+
+
+def type_mismatch(h: Histogram, t: pa.DataType) -> str | None:
+    """Why a column of type ``t`` cannot be compared with bins ``h``; None when it can.
+
+    Widths and units may change (int32 -> int64 -> double, string -> dictionary): values
+    still go into the same edges or categories. A change of kind cannot: numbers cast to
+    strings would all count as ``__other__``, strings have no place among numeric edges.
+    An all-null column (type ``null``) fits any bins (every row is missing); booleans fit
+    numeric edges as 0/1.
+    """
+    if isinstance(t, pa.ExtensionType):
+        t = t.storage_type
+    kind = column_kind(t)
+    if pa.types.is_null(t) or kind == h.kind or (h.kind == "numeric" and pa.types.is_boolean(t)):
+        return None
+    bins = "numeric bin edges" if h.kind == "numeric" else "categories"
+    now = "a type that cannot be binned" if kind is None else f"{kind} values"
+    return f"its values are now {t} ({now}), which cannot go into the baseline's {bins}"
 
 
 def _storage_dtype(t: pa.DataType) -> np.dtype | None:

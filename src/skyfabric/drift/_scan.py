@@ -13,7 +13,8 @@ reads one row group at a time (`pyarrow.dataset.ParquetFileFragment.split_by_row
 each row group's columns decoded by pyarrow's threads) from a background thread into a
 queue of ``depth`` batches; the thread blocks when the queue is full, so at most one row
 group being decoded plus ``depth`` batches exist at any time, however slow the consumer.
-Other datasets (object stores, CSV) use the scanner with a small readahead.
+Other datasets (object stores, CSV, datasets filtered with ``Dataset.filter``) use the scanner
+with a small readahead.
 """
 
 from __future__ import annotations
@@ -50,26 +51,35 @@ def scan_options(data: pads.Dataset) -> dict[str, Any]:
     return opts
 
 
-def _row_group_scan(data: pads.FileSystemDataset) -> bool:
-    """True for local parquet, where reading row group by row group costs nothing extra."""
-    return isinstance(data, pads.FileSystemDataset) and isinstance(
-        data.format, pads.ParquetFileFormat
-    ) and isinstance(data.filesystem, pafs.LocalFileSystem)
+def _row_group_scan(data: pads.Dataset) -> bool:
+    """True for unfiltered local parquet, where reading row group by row group costs nothing.
+
+    pyarrow does not list the fragments of a filtered dataset (``Dataset.filter``); those
+    keep its scanner.
+    """
+    return (
+        isinstance(data, pads.FileSystemDataset)
+        and isinstance(data.format, pads.ParquetFileFormat)
+        and isinstance(data.filesystem, pafs.LocalFileSystem)
+        and (getattr(data, "_scan_options", None) or {}).get("filter") is None
+    )
 
 
 def _row_groups(
     data: pads.FileSystemDataset, columns: list[str], batch_size: int
 ) -> Iterator[pa.RecordBatch]:
     """Batches of every row group of every file, in order, one row group scanned at a time."""
-    row_filter = (getattr(data, "_scan_options", None) or {}).get("filter")
     opts = {k: v for k, v in scan_options(data).items() if k != "fragment_readahead"}
-    for fragment in data.get_fragments(filter=row_filter):
-        for piece in fragment.split_by_row_group(filter=row_filter):
+    for fragment in data.get_fragments():
+        for piece in fragment.split_by_row_group():
             # schema=data.schema: a column missing from this file reads as nulls, and
             # partition values come from the fragment's path, exactly as the dataset scan
             yield from piece.to_batches(
-                schema=data.schema, columns=columns, filter=row_filter,
-                batch_size=batch_size, use_threads=True, **opts,
+                schema=data.schema,
+                columns=columns,
+                batch_size=batch_size,
+                use_threads=True,
+                **opts,
             )
 
 
@@ -135,7 +145,7 @@ def scan_batches(
     Local parquet: row group by row group, at most ``depth`` batches ahead (module
     docstring); otherwise ``Dataset.to_batches`` with `scan_options`.
     """
-    if _row_group_scan(data):  # type: ignore[arg-type]
+    if _row_group_scan(data):
         yield from _prefetch(_row_groups(data, columns, batch_size), depth)  # type: ignore[arg-type]
     else:
         yield from data.to_batches(

@@ -8,49 +8,18 @@ Apache DataSketches; frequent items: Anderson et al. (2017), DataSketches' imple
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import datasketches as dsk
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from skyfabric.drift._binning import is_timelike as _is_timelike
 from skyfabric.drift.histogram import Histogram, histogram
 
 MAX_EXACT_CATEGORIES = 100_000
 """Distinct values per categorical column counted exactly before switching to a sketch."""
-
-
-def _kind(t: pa.DataType) -> Literal["numeric", "categorical"] | None:
-    if pa.types.is_dictionary(t):
-        v = t.value_type
-        return "numeric" if pa.types.is_integer(v) or pa.types.is_floating(v) else "categorical"
-    if (
-        pa.types.is_boolean(t)
-        or pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_string_view(t)
-    ):
-        return "categorical"
-    if (
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or _is_timelike(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_null(t)
-    ):
-        return "numeric"
-    return None  # intervals, binary, nested types...
-
-
-def _is_timelike(t: pa.DataType) -> bool:
-    """date, time, timestamp or duration: an int32/int64 storage (not intervals)."""
-    return (
-        pa.types.is_date(t)
-        or pa.types.is_time(t)
-        or pa.types.is_timestamp(t)
-        or pa.types.is_duration(t)
-    )
 
 
 def _numeric_values(arr: pa.Array) -> tuple[np.ndarray, int]:

@@ -39,10 +39,10 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from skyfabric._version import __version__
+from skyfabric.drift._binning import column_kind as _kind
 from skyfabric.drift._summaries import (
     MAX_EXACT_CATEGORIES,
     _CategorySummary,
-    _kind,
     _NumericSummary,
 )
 from skyfabric.drift.histogram import Histogram, histogram_columns, iter_batches

@@ -14,7 +14,9 @@ level            statuses
 ``stable``       ``stable``; ``too_small`` (the sample cannot support a verdict)
 ``moderate``     ``moderate``
 ``significant``  ``significant``; ``missing_column`` (a column the baseline has is gone);
-                 ``empty`` (no rows arrived): both should page someone like big drift
+                 ``type_changed`` (its type no longer fits the baseline's bins: numbers
+                 became strings or the reverse); ``empty`` (no rows arrived): all should
+                 page someone like big drift
 ===============  =====================================================================
 
 ``constant`` and ``all_null`` columns take the level of their PSI when one is defined,
@@ -36,6 +38,8 @@ from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, open_source, read_text, 
 from skyfabric.errors import BaselineError, DriftError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from skyfabric.drift.baseline import Baseline
     from skyfabric.drift.psi import ColumnDrift
     from skyfabric.fabric import Fabric
@@ -45,7 +49,7 @@ __all__ = ["LEVELS", "DriftResult", "check", "fit_baseline", "load_baseline", "s
 Level = Literal["stable", "moderate", "significant"]
 LEVELS: tuple[Level, ...] = ("stable", "moderate", "significant")
 _FIXED_LEVEL = {"stable": 0, "too_small": 0, "moderate": 1, "significant": 2,
-                "missing_column": 2, "empty": 2}
+                "missing_column": 2, "type_changed": 2, "empty": 2}
 
 
 def _finite(x: Any) -> Any:
@@ -232,9 +236,14 @@ def check(
         )
     src = open_source(source, fabric=fabric)
     templates = baseline.templates()
-    counted = count(src, {c: templates[c] for c in names}, engine=engine, fabric=fabric,
-                    client=client, batch_size=batch_size, threads=threads, progress=progress)
+    changed = _type_changes(baseline, names, src.schema)
+    # a column whose type no longer fits its bins is reported, not counted: the others
+    # still get their numbers
+    counted = count(src, {c: templates[c] for c in names if c not in changed}, engine=engine,
+                    fabric=fabric, client=client, batch_size=batch_size, threads=threads,
+                    progress=progress)
     results = [
+        changed[c] if c in changed else
         compare(c, baseline.columns[c].histogram, counted.histograms.get(c), eps=eps,
                 moderate=moderate, significant=significant)
         for c in names
@@ -244,6 +253,28 @@ def check(
         eps=eps, moderate=moderate, significant=significant, engine=engine,
         seconds=time.perf_counter() - started,
     )
+
+
+def _type_changes(baseline: Baseline, names: list[str], schema: pa.Schema
+                  ) -> dict[str, ColumnDrift]:
+    """A ``type_changed`` result per column whose current type cannot go into its bins."""
+    from skyfabric.drift._binning import type_mismatch
+    from skyfabric.drift.psi import ColumnDrift
+
+    out = {}
+    for c in names:
+        if c not in schema.names:
+            continue
+        t = schema.field(c).type
+        col = baseline.columns[c]
+        why = type_mismatch(col.histogram, t)
+        if why is not None:
+            note = (f"column {c!r} changed type: it was {col.dtype} in the baseline and {why}; "
+                    f"fix: cast it back to {col.dtype} where the data is written, or refit the "
+                    "baseline on data of the new type")
+            out[c] = ColumnDrift(c, None, None, None, None, "type_changed", col.histogram, None,
+                                 note)
+    return out
 
 
 def fit_baseline(
@@ -296,7 +327,7 @@ def save_baseline(
     baseline: Baseline, url: str | os.PathLike[str], fabric: Fabric | None = None
 ) -> None:
     """Write ``baseline`` as JSON to a ``fabric://`` URL or a local path."""
-    write_text(os.fspath(url), baseline.to_json(), fabric=fabric)
+    write_text(os.fspath(url), baseline.to_json(), fabric=fabric, example="baseline.json")
 
 
 def load_baseline(url: str | os.PathLike[str], fabric: Fabric | None = None) -> Baseline:

@@ -44,7 +44,7 @@ from skyfabric.errors import DriftError
 __all__ = ["ColumnDrift", "Status", "chi2_isf", "chi2_sf", "compare", "js_distance", "psi"]
 
 Status = Literal["stable", "moderate", "significant", "too_small", "constant", "all_null",
-                 "empty", "missing_column"]
+                 "empty", "missing_column", "type_changed"]
 
 
 @dataclass
@@ -53,10 +53,11 @@ class ColumnDrift:
 
     Attributes:
         column: name. psi: PSI (dimensionless, >= 0, finite) or None when not computable
-        (``empty``, ``missing_column``). js_distance: Jensen-Shannon distance in [0, 1].
+        (``empty``, ``missing_column``, ``type_changed``). js_distance: Jensen-Shannon distance in [0, 1].
         expected_psi: mean PSI under no drift for these sample sizes, ``dof * (1/n + 1/m)``.
         p_value: chi-square p-value of ``psi`` under no drift. status: see `Status`.
-        baseline, current: the two histograms (``current`` None when the column is absent).
+        baseline, current: the two histograms (``current`` None when the column is absent
+        or its type changed so that it cannot be counted into the baseline's bins).
         note: a sentence for humans explaining non-threshold statuses.
         dof: degrees of freedom (non-empty bins in the union, minus 1).
         critical_psi: the PSI that no-drift samples of these sizes stay below with

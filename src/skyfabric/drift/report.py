@@ -50,6 +50,7 @@ STATUS_COLORS = {
     "all_null": "magenta",
     "empty": "magenta",
     "missing_column": "red",
+    "type_changed": "red",
 }
 _HTML_COLORS = {"green": "#1a7f37", "yellow": "#9a6700", "red": "#cf222e", "cyan": "#0969da",
                 "blue": "#0550ae", "magenta": "#8250df"}
@@ -241,9 +242,9 @@ def to_html(result: DriftResult, title: str | None = None) -> str:
 def write_html(result: DriftResult, url: str, fabric: Fabric | None = None,
                title: str | None = None) -> None:
     """Write `to_html` to a ``fabric://`` URL or a local path."""
-    write_text(url, to_html(result, title=title), fabric=fabric)
+    write_text(url, to_html(result, title=title), fabric=fabric, example="report.html")
 
 
 def write_json(result: DriftResult, url: str, fabric: Fabric | None = None) -> None:
     """Write ``result.to_json()`` to a ``fabric://`` URL or a local path."""
-    write_text(url, result.to_json(), fabric=fabric)
+    write_text(url, result.to_json(), fabric=fabric, example="drift.json")

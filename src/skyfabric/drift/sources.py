@@ -13,7 +13,8 @@ A *source* is one of:
   its data twice) sees the same rows even if a writer commits meanwhile. Batches stream
   through the table layer's scan (column projection, one data file's batches at a time,
   delete files applied); for the Dask engine the snapshot's data files become `FileTask`
-  records when that gives the same rows (see `TableSource.file_tasks`).
+  records when that gives the same rows (see `TableSource.file_tasks`). That source lives in
+  `skyfabric.drift.table_source` (imported on first use) and is re-exported here.
 
 `open_source` returns a `Source` that knows its display name, schema, and how to
 yield batches with a column projection; file-backed sources also list their files as
@@ -22,6 +23,7 @@ yield batches with a column projection; file-backed sources also list their file
 
 from __future__ import annotations
 
+import contextlib
 import glob as _glob
 import os
 from collections.abc import Iterator
@@ -35,8 +37,8 @@ from skyfabric.drift._scan import scan_batches
 from skyfabric.errors import DriftError, ObjectNotFoundError
 
 if TYPE_CHECKING:
+    from skyfabric.drift.table_source import TableSource
     from skyfabric.fabric import Fabric
-    from skyfabric.tables.table import Table as FabricTable
 
 __all__ = [
     "DEFAULT_BATCH_SIZE", "FileTask", "Source", "TableSource", "open_source", "read_text",
@@ -178,163 +180,21 @@ class Source:
         return tasks
 
 
+def __getattr__(name: str) -> Any:
+    # TableSource lives in its own module, which imports this one: re-exported lazily
+    if name == "TableSource":
+        from skyfabric.drift.table_source import TableSource
+
+        return TableSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _connect(fabric: Fabric | None) -> Fabric:
     if fabric is not None:
         return fabric
     from skyfabric.fabric import connect
 
     return connect()
-
-
-@dataclass
-class TableSource(Source):
-    """An Iceberg table at one pinned snapshot (``table:<namespace.name>[@snapshot_id]``).
-
-    Attributes:
-        data: the `skyfabric.tables.Table`.
-        snapshot_id: the snapshot every scan reads (None: the table was never written, so
-            it has no rows).
-    """
-
-    snapshot_id: int | None = None
-    _schema: pa.Schema | None = None
-
-    @property
-    def table(self) -> FabricTable:
-        """The `skyfabric.tables.Table` read."""
-        return self.data
-
-    @property
-    def schema(self) -> pa.Schema:
-        """Arrow schema of the table as of the pinned snapshot."""
-        if self._schema is None:
-            self._schema = self.table.scan(snapshot_id=self.snapshot_id).arrow_schema
-        return self._schema
-
-    @property
-    def reiterable(self) -> bool:
-        """Always True: every scan re-reads the pinned snapshot."""
-        return True
-
-    def batches(
-        self, columns: list[str], batch_size: int = DEFAULT_BATCH_SIZE
-    ) -> Iterator[pa.RecordBatch]:
-        """Yield batches of ``columns`` from the pinned snapshot, one data file at a time.
-
-        Only the projected columns are read (Iceberg column projection, delete files
-        applied); batches longer than ``batch_size`` rows are sliced (zero-copy).
-        """
-        if self.snapshot_id is None:
-            return
-        # an empty projection means "all columns" to pyiceberg: read the first column only
-        # and drop it, so that row counts still flow
-        read = columns or [self.schema.names[0]]
-        reader = self.table.scan(columns=read, snapshot_id=self.snapshot_id).to_batches()
-        for batch in reader:
-            batch = batch.select(columns)
-            for start in range(0, max(batch.num_rows, 1), batch_size):
-                yield batch.slice(start, batch_size)
-
-    def fit_input(self, columns: list[str] | None = None) -> Any:
-        """A streaming ``RecordBatchReader`` of ``columns`` (default: all) at the snapshot.
-
-        `Baseline.fit` reads it in one pass: exact quantiles while the values fit its memory
-        budget, a KLL sketch (rank error stated in the baseline) beyond it.
-        """
-        if self.snapshot_id is None:
-            return self.schema.empty_table()
-        names = self.present(columns) if columns else None
-        return self.table.scan(columns=names, snapshot_id=self.snapshot_id).to_batches()
-
-    def count_rows(self) -> int | None:
-        """Rows in the pinned snapshot (from manifest metadata when no deletes apply)."""
-        if self.snapshot_id is None:
-            return 0
-        return self.table.count(snapshot_id=self.snapshot_id)
-
-    def file_tasks(self) -> list[FileTask]:
-        """One `FileTask` per data file of the pinned snapshot, read through its store.
-
-        A data file alone gives the table's rows only when no delete file applies to it and
-        its columns are named as in the table; so this needs a table with a single schema
-        (never evolved), no delete files in the snapshot, and files in a configured store.
-
-        Raises:
-            DriftError: one of those conditions does not hold; the local engine reads the
-                table through Iceberg and handles all of them.
-        """
-        from skyfabric.tables._fileio import parse_location
-
-        if self.snapshot_id is None:
-            return []
-        ice = self.table.iceberg
-        fix = "fix: use engine='local' (it reads the table through Iceberg)"
-        if self.store is None:
-            raise DriftError(
-                f"the files of {self.name} ({self.table.native_location}) are in no configured "
-                f"store, so dask workers cannot open them; {fix}, or add a store holding them"
-            )
-        if len(ice.metadata.schemas) > 1:
-            raise DriftError(
-                f"the schema of {self.name} has evolved, so its data files alone do not give "
-                f"the table's columns; {fix}"
-            )
-        scan = ice.scan(snapshot_id=self.snapshot_id)
-        schema = self.schema
-        tasks = []
-        for task in scan.plan_files():
-            if task.delete_files:
-                raise DriftError(
-                    f"{self.name} has delete files (rows deleted or updated in place), which "
-                    f"dask workers reading data files directly would not apply; {fix}"
-                )
-            loc = parse_location(task.file.file_path)
-            if loc is None:  # pragma: no cover - the store was found, so the scheme is known
-                raise DriftError(f"cannot map {task.file.file_path} to a store; {fix}")
-            path = loc.path if loc.kind in ("local", "memory") else loc.path.lstrip("/")
-            tasks.append(FileTask(path=path, format="parquet", store=self.store, schema=schema))
-        return tasks
-
-
-def _parse_table_name(spec: str) -> tuple[str, int | None]:
-    """``"ns.name@123"`` -> ``("ns.name", 123)``; ``"ns.name"`` -> ``("ns.name", None)``.
-
-    Raises:
-        DriftError: empty name, or a snapshot that is not an integer id.
-    """
-    name, at, snap = spec.partition("@")
-    name = name.strip()
-    if not name:
-        raise DriftError(
-            f"the source {TABLE_PREFIX}{spec} names no table; fix: write "
-            f"{TABLE_PREFIX}<namespace.name>[@snapshot_id]"
-        )
-    if not at:
-        return name, None
-    try:
-        return name, int(snap.strip())
-    except ValueError:
-        raise DriftError(
-            f"the snapshot {snap!r} in {TABLE_PREFIX}{spec} is not a snapshot id (an integer); "
-            f"fix: pick one from `skyfabric tables snapshots {name}` or table.snapshots()"
-        ) from None
-
-
-def _open_table(name: str, fabric: Fabric | None) -> Source:
-    """Open ``table:<namespace.name>[@snapshot_id]`` at its current or the given snapshot.
-
-    Raises:
-        TableNotFoundError: no such table (the message names the closest existing ones).
-        SnapshotNotFoundError: the table has no snapshot with that id.
-        DriftError: the text after ``@`` is not an integer.
-    """
-    table_name, snapshot_id = _parse_table_name(name)
-    table = _connect(fabric).table(table_name)
-    scan = table.scan(snapshot_id=snapshot_id)  # raises SnapshotNotFoundError
-    pinned = scan.snapshot_id
-    display = f"{TABLE_PREFIX}{table.name}" + (f"@{pinned}" if pinned is not None else "")
-    return TableSource(display, table, store=table.store, snapshot_id=pinned,
-                       _schema=scan.arrow_schema)
 
 
 def _local_dataset(path: str) -> pads.Dataset:
@@ -354,6 +214,25 @@ def _local_dataset(path: str) -> pads.Dataset:
     return pads.dataset(path, format=fmt, partitioning="hive")
 
 
+def _require_files(data: pads.Dataset, url: str) -> pads.Dataset:
+    """``data`` when it has files; an existing but empty folder or prefix is an error.
+
+    Without this an empty prefix opens as a dataset with no columns, and every baseline
+    column would read as ``missing_column``, blaming the schema for what is missing data.
+
+    Raises:
+        ObjectNotFoundError: no data file under ``url``.
+    """
+    if isinstance(data, pads.FileSystemDataset) and not data.files:
+        fmt = data.format.default_extname or "data"
+        raise ObjectNotFoundError(
+            f"no data files were found under {url!r}: it exists, but holds no {fmt} file "
+            "(names starting with '_' or '.', such as _SUCCESS, are skipped); fix: check the "
+            "URL (partition, date) and that the job writing the data has finished"
+        )
+    return data
+
+
 def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
     """Open ``source`` (see the module docstring for the accepted kinds) without reading it.
 
@@ -362,7 +241,7 @@ def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
         fabric: the Fabric resolving ``fabric://`` URLs; default ``skyfabric.connect()``.
 
     Raises:
-        ObjectNotFoundError: nothing exists at the URL or path.
+        ObjectNotFoundError: nothing exists at the URL or path, or no data file under it.
         UnknownStoreError: the URL names a store that is not configured.
         TableNotFoundError, SnapshotNotFoundError: a ``table:`` source names an unknown table
             or snapshot.
@@ -374,13 +253,16 @@ def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
         source = os.fspath(source)
     if isinstance(source, str):
         if source.startswith(TABLE_PREFIX):
-            return _open_table(source[len(TABLE_PREFIX) :], fabric)
+            from skyfabric.drift.table_source import open_table
+
+            return open_table(source[len(TABLE_PREFIX) :], fabric)
         if source.startswith(FABRIC_PREFIX):
             from skyfabric.storage.paths import parse
 
             fab = _connect(fabric)
-            return Source(source, fab.dataset(source), store=parse(source).store)
-        return Source(source, _local_dataset(source))
+            return Source(source, _require_files(fab.dataset(source), source),
+                          store=parse(source).store)
+        return Source(source, _require_files(_local_dataset(source), source))
     if isinstance(source, pads.Dataset):
         files = getattr(source, "files", None)
         name = f"<dataset of {len(files)} files>" if files is not None else "<pyarrow dataset>"
@@ -402,22 +284,47 @@ def _parent_and_fs(url: str, fabric: Fabric | None) -> tuple[Any, str]:
     return fsspec.filesystem("file"), os.path.abspath(os.path.expanduser(url))
 
 
-def write_text(url: str, text: str, *, fabric: Fabric | None = None) -> None:
+def _not_a_directory(url: str, is_dir: bool, example: str) -> None:
+    if is_dir or url.endswith(("/", os.sep)):
+        raise DriftError(
+            f"cannot write to {url!r}: it is a directory (or ends with '/'), and the output "
+            f"is one file; fix: name the file, e.g. {url.rstrip('/' + os.sep)}/{example}"
+        )
+
+
+def write_text(
+    url: str, text: str, *, fabric: Fabric | None = None, example: str = "output.txt"
+) -> None:
     """Write UTF-8 ``text`` to a ``fabric://`` URL or a local path (parents created).
 
     Local files are written to a temporary name and renamed, so a reader never sees half a
-    file; object stores publish an object only when its upload completes.
+    file, and the temporary is removed if anything fails; object stores publish an object
+    only when its upload completes.
+
+    Args:
+        example: a file name suggested in the error when ``url`` is a directory.
+
+    Raises:
+        DriftError: ``url`` is an existing directory or ends with ``/``; nothing is written.
+        OSError: the file cannot be written (permissions, disk full).
     """
     data = text.encode("utf-8")
     if not url.startswith(FABRIC_PREFIX):
         path = os.path.abspath(os.path.expanduser(url))
+        _not_a_directory(url, os.path.isdir(path), example)
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+            raise
         return
     fs, path = _parent_and_fs(url, fabric)
+    _not_a_directory(url, fs.isdir(path), example)
     parent = path.rsplit("/", 1)[0]
     fs.makedirs(parent, exist_ok=True)
     fs.pipe_file(path, data)
