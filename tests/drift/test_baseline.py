@@ -96,8 +96,9 @@ def test_heavy_ties_merge_edges_and_report() -> None:
 
 
 def test_constant_and_all_null_columns() -> None:
-    t = pa.table({"c": pa.array([3] * 50, pa.int32()), "n": pa.nulls(50, pa.float64()),
-                  "z": pa.nulls(50)})
+    t = pa.table(
+        {"c": pa.array([3] * 50, pa.int32()), "n": pa.nulls(50, pa.float64()), "z": pa.nulls(50)}
+    )
     b = Baseline.fit(t)
     c = b.columns["c"]
     assert c.histogram.edges.tolist() == [-np.inf, 3.0, np.nextafter(3.0, np.inf), np.inf]
@@ -111,12 +112,18 @@ def test_constant_and_all_null_columns() -> None:
 def test_int8_timestamp_and_bool_columns() -> None:
     rng = np.random.default_rng(1)
     ts = pa.array(rng.integers(1_356_998_400, 1_388_534_400, 1000) * 10**6, pa.timestamp("us"))
-    t = pa.table({"i8": pa.array(rng.integers(-128, 128, 1000).astype(np.int8)), "ts": ts,
-                  "flag": pa.array(rng.random(1000) < 0.2, mask=rng.random(1000) < 0.1)})
+    t = pa.table(
+        {
+            "i8": pa.array(rng.integers(-128, 128, 1000).astype(np.int8)),
+            "ts": ts,
+            "flag": pa.array(rng.random(1000) < 0.2, mask=rng.random(1000) < 0.1),
+        }
+    )
     b = Baseline.fit(t)
     ts_int = ts.view(pa.int64()).to_numpy()
-    np.testing.assert_array_equal(b.columns["ts"].histogram.edges,
-                                  ref_edges(ts_int.astype(np.float64), 10))
+    np.testing.assert_array_equal(
+        b.columns["ts"].histogram.edges, ref_edges(ts_int.astype(np.float64), 10)
+    )
     assert b.columns["i8"].dtype == "int8" and b.columns["ts"].dtype == "timestamp[us]"
     flag = b.columns["flag"].histogram
     assert flag.kind == "categorical" and set(flag.categories) == {"false", "true"}
@@ -155,8 +162,10 @@ def test_dataset_source(q1: pa.Table, tmp_path: Path) -> None:
     b = Baseline.fit(ds, ["dep_delay", "carrier"], threads=2)
     ref = Baseline.fit(q1, ["dep_delay", "carrier"])
     assert b.columns["dep_delay"].histogram == ref.columns["dep_delay"].histogram
-    assert b.columns["carrier"].histogram.counts.tolist() == \
-        ref.columns["carrier"].histogram.counts.tolist()
+    assert (
+        b.columns["carrier"].histogram.counts.tolist()
+        == ref.columns["carrier"].histogram.counts.tolist()
+    )
     assert b.rows == q1.num_rows and "part-" in b.source
 
 
@@ -180,8 +189,14 @@ def test_fixture_v1_still_loads() -> None:
     b = Baseline.from_json((FIXTURES / "baseline_v1.json").read_text())
     assert b.format_version == 1 and b.rows == 400 and b.bins == 10
     assert b.source == "fabric://lake/flights/month=1/"
-    assert list(b.columns) == ["dep_delay", "distance", "time_hour", "carrier", "origin",
-                               "cancelled"]
+    assert list(b.columns) == [
+        "dep_delay",
+        "distance",
+        "time_hour",
+        "carrier",
+        "origin",
+        "cancelled",
+    ]
     dep = b.columns["dep_delay"].histogram
     assert dep.edges[1] == -28.699999999999996 and dep.missing == 26 and dep.total == 400
     assert b.columns["time_hour"].dtype == "timestamp[us, tz=America/New_York]"
@@ -193,10 +208,23 @@ def test_fixture_v1_still_loads() -> None:
 
 
 def test_minimal_v1_document_loads_and_newer_is_refused() -> None:
-    minimal = {"format_version": 1, "rows": 3, "columns": {"x": {
-        "name": "x", "dtype": "double", "binning": "quantile",
-        "histogram": {"kind": "numeric", "edges": ["-Infinity", 0, "Infinity"],
-                      "counts": [1, 2]}}}, "future_field": {"kept": True}}
+    minimal = {
+        "format_version": 1,
+        "rows": 3,
+        "columns": {
+            "x": {
+                "name": "x",
+                "dtype": "double",
+                "binning": "quantile",
+                "histogram": {
+                    "kind": "numeric",
+                    "edges": ["-Infinity", 0, "Infinity"],
+                    "counts": [1, 2],
+                },
+            }
+        },
+        "future_field": {"kept": True},
+    }
     b = Baseline.from_json(json.dumps(minimal))
     assert b.columns["x"].histogram == Histogram("numeric", [-np.inf, 0.0, np.inf], None, [1, 2])
     assert json.loads(b.to_json())["future_field"] == {"kept": True}

@@ -43,8 +43,12 @@ def lake(tmp_path_factory: pytest.TempPathFactory, flights: pa.Table):
         d = root / "flights" / f"month={m}"
         d.mkdir(parents=True)
         pq.write_table(month(flights, m).drop_columns(["month"]), d / "part-0.parquet")
-    fab = skyfabric.connect({"stores": {"lake": {"kind": "local", "path": str(root)}},
-                             "drift": {"moderate": 0.05, "significant": 0.2}})
+    fab = skyfabric.connect(
+        {
+            "stores": {"lake": {"kind": "local", "path": str(root)}},
+            "drift": {"moderate": 0.05, "significant": 0.2},
+        }
+    )
     return fab, root
 
 
@@ -89,8 +93,9 @@ def test_dask_engine_matches_local(lake, baseline) -> None:
     distributed = pytest.importorskip("distributed")
     fab, _ = lake
     local = check(baseline, "fabric://lake/flights/", fabric=fab)
-    cluster = distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                       dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+    )
     with cluster, distributed.Client(cluster) as c:
         remote = check(baseline, "fabric://lake/flights/", fabric=fab, engine="dask", client=c)
     assert remote.rows == local.rows
@@ -104,8 +109,9 @@ def test_thresholds_default_from_config(lake, baseline) -> None:
     fab, _ = lake
     result = check(baseline, "fabric://lake/flights/month=7/", fabric=fab)
     assert (result.moderate, result.significant, result.eps) == (0.05, 0.2, 1e-4)
-    strict = check(baseline, "fabric://lake/flights/month=7/", fabric=fab, moderate=0.002,
-                   significant=0.003)
+    strict = check(
+        baseline, "fabric://lake/flights/month=7/", fabric=fab, moderate=0.002, significant=0.003
+    )
     assert strict.worst_status == "significant" and strict.exceeds("moderate")
     with pytest.raises(DriftError, match="moderate <= significant"):
         check(baseline, "fabric://lake/flights/month=7/", fabric=fab, moderate=0.3, significant=0.2)
@@ -175,7 +181,7 @@ def test_save_and_load_baseline_any_store(tmp_path: Path, lake, baseline) -> Non
         assert loaded.to_json() == baseline.to_json()
     july = check("fabric://lake/baselines/q1.json", "fabric://lake/flights/month=7/", fabric=fab)
     assert july.baseline_source == "q1"
-    (tmp_path / "bad.json").write_text("{\"not\": \"a baseline\"}")
+    (tmp_path / "bad.json").write_text('{"not": "a baseline"}')
     with pytest.raises(BaselineError):
         load_baseline(tmp_path / "bad.json")
     with pytest.raises(ObjectNotFoundError):
@@ -219,8 +225,7 @@ def test_fit_baseline_argument_errors_found_by_a_new_user() -> None:
     assert check(one, typed)["dep_delay"].status == "type_changed"
 
 
-def test_a_column_whose_type_changed_gets_its_own_status(tmp_path: Path, flights,
-                                                         baseline) -> None:
+def test_a_column_whose_type_changed_gets_its_own_status(tmp_path: Path, flights, baseline) -> None:
     """Numbers that became strings and strings that became numbers are each reported as
     ``type_changed`` (level significant); every other column is still computed."""
     july = month(flights, 7).select(COLS)
@@ -250,15 +255,19 @@ def test_a_column_whose_type_changed_gets_its_own_status(tmp_path: Path, flights
     assert check(baseline, narrowed)["distance"].psi == reference["distance"].psi
 
 
-def test_an_empty_folder_is_a_clear_error_not_missing_columns(tmp_path: Path, lake,
-                                                              baseline) -> None:
+def test_an_empty_folder_is_a_clear_error_not_missing_columns(
+    tmp_path: Path, lake, baseline
+) -> None:
     fab, root = lake
     (tmp_path / "empty").mkdir()
     (tmp_path / "only_marker").mkdir()
     (tmp_path / "only_marker" / "_SUCCESS").write_text("")
     (root / "flights" / "month=8").mkdir(exist_ok=True)
-    for src, kw in ((str(tmp_path / "empty"), {}), (str(tmp_path / "only_marker"), {}),
-                    ("fabric://lake/flights/month=8/", {"fabric": fab})):
+    for src, kw in (
+        (str(tmp_path / "empty"), {}),
+        (str(tmp_path / "only_marker"), {}),
+        ("fabric://lake/flights/month=8/", {"fabric": fab}),
+    ):
         with pytest.raises(ObjectNotFoundError, match="no data files were found under") as info:
             check(baseline, src, **kw)
         assert src in str(info.value) and "fix:" in str(info.value)
@@ -266,9 +275,9 @@ def test_an_empty_folder_is_a_clear_error_not_missing_columns(tmp_path: Path, la
             fit_baseline(src, ["distance"], **kw)
 
 
-def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(tmp_path: Path, lake,
-                                                                     flights, baseline,
-                                                                     monkeypatch) -> None:
+def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(
+    tmp_path: Path, lake, flights, baseline, monkeypatch
+) -> None:
     from skyfabric.drift import write_html, write_json
 
     fab, root = lake
@@ -276,9 +285,12 @@ def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(tmp_path: Pa
     out = tmp_path / "reports"
     out.mkdir()
     (root / "reports").mkdir(exist_ok=True)
-    calls = [(write_html, str(out), {}, "report.html"), (write_json, f"{out}/", {}, "drift.json"),
-             (write_html, "fabric://lake/reports/", {"fabric": fab}, "report.html"),
-             (write_html, "fabric://lake/reports", {"fabric": fab}, "report.html")]
+    calls = [
+        (write_html, str(out), {}, "report.html"),
+        (write_json, f"{out}/", {}, "drift.json"),
+        (write_html, "fabric://lake/reports/", {"fabric": fab}, "report.html"),
+        (write_html, "fabric://lake/reports", {"fabric": fab}, "report.html"),
+    ]
     for fn, url, kw, example in calls:
         with pytest.raises(DriftError, match="is a directory") as info:
             fn(result, url, **kw)

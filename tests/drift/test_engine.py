@@ -89,12 +89,15 @@ def test_threads_over_files_equal(lake, templates, reference, threads, batch_siz
     assert_same(got.histograms, reference)
 
 
-@pytest.mark.parametrize("source", ["fabric://lake/flights/", "fabric://lake/flights/*/*.parquet",
-                                    "LOCAL", "LOCAL_GLOB"])
+@pytest.mark.parametrize(
+    "source", ["fabric://lake/flights/", "fabric://lake/flights/*/*.parquet", "LOCAL", "LOCAL_GLOB"]
+)
 def test_sources_give_same_counts(lake, templates, reference, source) -> None:
     fab, root = lake
-    source = {"LOCAL": str(root / "flights"),
-              "LOCAL_GLOB": str(root / "flights" / "month=*" / "*.parquet")}.get(source, source)
+    source = {
+        "LOCAL": str(root / "flights"),
+        "LOCAL_GLOB": str(root / "flights" / "month=*" / "*.parquet"),
+    }.get(source, source)
     got = count(open_source(source, fabric=fab), templates, threads=2)
     # a glob lists files without hive discovery, so it has no month column to count
     assert ("month" in got.histograms) == ("*" not in source)
@@ -106,8 +109,13 @@ def test_sources_give_same_counts(lake, templates, reference, source) -> None:
 def test_progress_reports_every_row(lake, templates) -> None:
     fab, _ = lake
     seen: list[int] = []
-    count_local(open_source("fabric://lake/flights/month=7/", fabric=fab), templates,
-                batch_size=1000, threads=2, progress=seen.append)
+    count_local(
+        open_source("fabric://lake/flights/month=7/", fabric=fab),
+        templates,
+        batch_size=1000,
+        threads=2,
+        progress=seen.append,
+    )
     assert sum(seen) == 29_425
 
 
@@ -125,8 +133,9 @@ def test_count_file_adds_partition_values(lake, templates) -> None:
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                       dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+    )
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
@@ -134,8 +143,13 @@ def client():
 
 def test_dask_equals_local(lake, templates, reference, client) -> None:
     fab, root = lake
-    got = count_dask(open_source("fabric://lake/flights/", fabric=fab), templates, fabric=fab,
-                     client=client, batch_size=2048)
+    got = count_dask(
+        open_source("fabric://lake/flights/", fabric=fab),
+        templates,
+        fabric=fab,
+        client=client,
+        batch_size=2048,
+    )
     assert got.rows == 336_776
     assert_same(got.histograms, reference)
     local_path = count(open_source(str(root / "flights")), templates, engine="dask", client=client)

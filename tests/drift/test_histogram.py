@@ -23,8 +23,7 @@ INF = np.inf
 RNG = np.random.default_rng(7)
 
 
-def ref_counts(values: np.ndarray, valid: np.ndarray, edges: np.ndarray
-               ) -> tuple[np.ndarray, int]:
+def ref_counts(values: np.ndarray, valid: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, int]:
     """Independent reference: searchsorted(edges, x, 'right') - 1, +inf in the last bin."""
     nbins = len(edges) - 1
     x = values.astype(np.float64)
@@ -87,8 +86,9 @@ def test_json_round_trip_is_exact_and_strict() -> None:
     cat = Histogram("categorical", categories=["é", "", "a b"], counts=[1, 2, 3, 4])
     assert Histogram.from_dict(json.loads(json.dumps(cat.to_dict()))) == cat
     with pytest.raises(DriftError):
-        Histogram.from_dict({"kind": "numeric", "edges": ["-Infinity", "NaN", "Infinity"],
-                             "counts": [0, 0]})
+        Histogram.from_dict(
+            {"kind": "numeric", "edges": ["-Infinity", "NaN", "Infinity"], "counts": [0, 0]}
+        )
 
 
 # --- bin semantics ------------------------------------------------------------------------
@@ -106,9 +106,22 @@ def test_infinities_nan_and_nulls() -> None:
     assert h.counts.tolist() == [1, 0, 3] and h.missing == 2 and h.total == 6
 
 
-@pytest.mark.parametrize("typ", [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(),
-                                 pa.uint16(), pa.uint32(), pa.uint64(), pa.float32(),
-                                 pa.float64(), pa.float16()])
+@pytest.mark.parametrize(
+    "typ",
+    [
+        pa.int8(),
+        pa.int16(),
+        pa.int32(),
+        pa.int64(),
+        pa.uint8(),
+        pa.uint16(),
+        pa.uint32(),
+        pa.uint64(),
+        pa.float32(),
+        pa.float64(),
+        pa.float16(),
+    ],
+)
 def test_numeric_widths(typ: pa.DataType) -> None:
     raw = RNG.integers(0, 100, 2000)
     mask = RNG.random(2000) < 0.1
@@ -178,8 +191,9 @@ def test_plain_strings(typ: pa.DataType) -> None:
     assert h.missing == sl.count(None)
 
 
-@pytest.mark.parametrize("index_type", [pa.int8(), pa.uint8(), pa.int16(), pa.int32(),
-                                        pa.int64(), pa.uint32()])
+@pytest.mark.parametrize(
+    "index_type", [pa.int8(), pa.uint8(), pa.int16(), pa.int32(), pa.int64(), pa.uint32()]
+)
 def test_dictionary_strings_with_null_indices_and_null_entries(index_type: pa.DataType) -> None:
     dictionary = pa.array(["EWR", None, "JFK", "LGA", "XXX"])
     idx = RNG.integers(0, 5, 1000)
@@ -198,8 +212,9 @@ def test_dictionary_strings_with_null_indices_and_null_entries(index_type: pa.Da
 
 
 def test_dictionary_of_numbers_into_numeric_edges() -> None:
-    arr = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, None, 2], pa.int8()),
-                                         pa.array([1.0, np.nan, 7.0]))
+    arr = pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, 2, None, 2], pa.int8()), pa.array([1.0, np.nan, 7.0])
+    )
     h = histogram(arr, numeric(5.0))
     assert h.counts.tolist() == [1, 2] and h.missing == 2
 
@@ -237,9 +252,11 @@ def test_many_bins_search_and_uniform_paths(inner: np.ndarray) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    values=hnp.arrays(np.float64, st.integers(0, 300),
-                      elements=st.one_of(st.floats(-1e6, 1e6),
-                                         st.sampled_from([np.nan, INF, -INF]))),
+    values=hnp.arrays(
+        np.float64,
+        st.integers(0, 300),
+        elements=st.one_of(st.floats(-1e6, 1e6), st.sampled_from([np.nan, INF, -INF])),
+    ),
     null_p=st.floats(0, 1),
     inner=st.lists(st.floats(-1e6, 1e6), min_size=0, max_size=40, unique=True),
     start=st.integers(0, 40),
@@ -247,9 +264,15 @@ def test_many_bins_search_and_uniform_paths(inner: np.ndarray) -> None:
     as_int=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_property_counts_match_searchsorted(values: np.ndarray, null_p: float,
-                                            inner: list[float], start: int, stop_back: int,
-                                            as_int: bool, seed: int) -> None:
+def test_property_counts_match_searchsorted(
+    values: np.ndarray,
+    null_p: float,
+    inner: list[float],
+    start: int,
+    stop_back: int,
+    as_int: bool,
+    seed: int,
+) -> None:
     rng = np.random.default_rng(seed)
     if as_int:
         values = np.nan_to_num(values, nan=0.0, posinf=1e6, neginf=-1e6).astype(np.int64)
@@ -273,23 +296,30 @@ def test_property_counts_match_searchsorted(values: np.ndarray, null_p: float,
 def table() -> pa.Table:
     n = 50_000
     x = RNG.standard_normal(n)
-    return pa.table({
-        "x": pa.array(x, mask=RNG.random(n) < 0.05),
-        "i": pa.array(RNG.integers(-50, 50, n).astype(np.int8)),
-        "s": pa.array(RNG.choice(["a", "b", "c", "d"], n)).dictionary_encode(),
-        "b": pa.array(RNG.random(n) < 0.3),
-    })
+    return pa.table(
+        {
+            "x": pa.array(x, mask=RNG.random(n) < 0.05),
+            "i": pa.array(RNG.integers(-50, 50, n).astype(np.int8)),
+            "s": pa.array(RNG.choice(["a", "b", "c", "d"], n)).dictionary_encode(),
+            "b": pa.array(RNG.random(n) < 0.3),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def templates() -> dict[str, Histogram]:
-    return {"x": numeric(-1.0, 0.0, 0.5, 2.0), "i": numeric(-10.0, 0.0, 10.0),
-            "s": Histogram.categorical(["a", "b"]),
-            "b": Histogram.categorical(["false", "true"]), "absent": numeric(0.0)}
+    return {
+        "x": numeric(-1.0, 0.0, 0.5, 2.0),
+        "i": numeric(-10.0, 0.0, 10.0),
+        "s": Histogram.categorical(["a", "b"]),
+        "b": Histogram.categorical(["false", "true"]),
+        "absent": numeric(0.0),
+    }
 
 
-def test_sources_and_splits_give_identical_counts(table: pa.Table, tmp_path,
-                                                  templates: dict[str, Histogram]) -> None:
+def test_sources_and_splits_give_identical_counts(
+    table: pa.Table, tmp_path, templates: dict[str, Histogram]
+) -> None:
     one = histogram_columns(table.combine_chunks(), templates)
     assert set(one) == {"x", "i", "s", "b"}  # a column absent from the source is left out
     for name in one:
@@ -298,8 +328,9 @@ def test_sources_and_splits_give_identical_counts(table: pa.Table, tmp_path,
     with_empty = [batches[0].slice(0, 0), *batches, batches[0].slice(0, 0)]
     (tmp_path / "ds").mkdir()
     for k, start in enumerate(range(0, table.num_rows, 7000)):
-        pq.write_table(table.slice(start, 7000), tmp_path / "ds" / f"part-{k}.parquet",
-                       row_group_size=3000)
+        pq.write_table(
+            table.slice(start, 7000), tmp_path / "ds" / f"part-{k}.parquet", row_group_size=3000
+        )
     sources = {
         "batches": with_empty,
         "reader": pa.RecordBatchReader.from_batches(table.schema, iter(with_empty)),

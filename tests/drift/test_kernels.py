@@ -21,8 +21,9 @@ def _ref_bins(values: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return b
 
 
-def _ref_counts(values: np.ndarray, inner: np.ndarray, valid: np.ndarray | None = None
-                ) -> np.ndarray:
+def _ref_counts(
+    values: np.ndarray, inner: np.ndarray, valid: np.ndarray | None = None
+) -> np.ndarray:
     b = _ref_bins(values, inner)
     if valid is not None:
         b = np.where(valid, b, len(inner) + 1)
@@ -33,8 +34,9 @@ def _from_ge(n_ok: int, ge: np.ndarray) -> np.ndarray:
     return -np.diff(np.concatenate(([n_ok], ge, [0])))
 
 
-def _arrow_with_nulls(values: np.ndarray, offset: int, length: int
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _arrow_with_nulls(
+    values: np.ndarray, offset: int, length: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """(values view, bitmap bytes, validity reference, bit offset) of a sliced Arrow array."""
     mask = RNG.random(len(values)) < 0.3
     arr = pa.array(values, mask=mask).slice(offset, length)
@@ -62,8 +64,9 @@ def test_count_ge_matches_searchsorted(m: int, dtype: type) -> None:
     np.testing.assert_array_equal(_from_ge(n_ok, ge), ref[: m + 1])
 
 
-@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
-                                   np.uint32, np.uint64])
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+)
 def test_count_ge_integers(dtype: type) -> None:
     info = np.iinfo(dtype)
     values = RNG.integers(info.min, info.max, 4000, dtype=dtype, endpoint=True)
@@ -133,9 +136,15 @@ def test_count_uniform_exact_on_edges(bins: int) -> None:
     lo, hi = -3.3, 7.1
     edges = _uniform_edges(lo, hi, bins)
     inner = edges[1:-1]
-    values = np.concatenate([
-        FLOATS * 4, inner, np.nextafter(inner, -np.inf), np.nextafter(inner, np.inf), [lo, hi],
-    ])
+    values = np.concatenate(
+        [
+            FLOATS * 4,
+            inner,
+            np.nextafter(inner, -np.inf),
+            np.nextafter(inner, np.inf),
+            [lo, hi],
+        ]
+    )
     out = np.zeros(bins + 1, np.int64)
     K.count_uniform(values, lo, bins / (hi - lo), edges, out)
     np.testing.assert_array_equal(out, _ref_counts(values, inner))
@@ -147,8 +156,9 @@ def test_count_lut_clamps_garbage_under_nulls() -> None:
     garbage = indices.copy()
     garbage[mask] = -7  # whatever bytes a writer left under a null slot
     garbage[mask & (RNG.random(3000) < 0.5)] = 120
-    arr = pa.Array.from_buffers(pa.int8(), 3000, [pa.array(~mask).buffers()[1],
-                                                 pa.py_buffer(garbage.tobytes())])
+    arr = pa.Array.from_buffers(
+        pa.int8(), 3000, [pa.array(~mask).buffers()[1], pa.py_buffer(garbage.tobytes())]
+    )
     arr = arr.slice(11, 2900)
     bufs = arr.buffers()
     view = np.frombuffer(bufs[1], np.int8, count=11 + 2900)[11:]
@@ -176,8 +186,9 @@ def test_count_bool_bit_packed(offset: int) -> None:
 
     arr = pa.array(values, mask=mask).slice(offset, n)
     bufs = arr.buffers()
-    n_true, n_valid = K.count_bool_masked(np.frombuffer(bufs[1], np.uint8), offset,
-                                          np.frombuffer(bufs[0], np.uint8), offset, n)
+    n_true, n_valid = K.count_bool_masked(
+        np.frombuffer(bufs[1], np.uint8), offset, np.frombuffer(bufs[0], np.uint8), offset, n
+    )
     valid = ~mask[offset : offset + n]
     assert (n_true, n_valid) == ((values[offset : offset + n] & valid).sum(), valid.sum())
 

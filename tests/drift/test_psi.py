@@ -38,8 +38,7 @@ def ref_numeric(base: np.ndarray, cur: np.ndarray, bins: int = 10) -> tuple[np.n
 
     def props(x: np.ndarray) -> np.ndarray:
         ok = ~np.isnan(x)
-        counts = np.bincount(np.searchsorted(inner, x[ok], side="right"),
-                             minlength=len(inner) + 1)
+        counts = np.bincount(np.searchsorted(inner, x[ok], side="right"), minlength=len(inner) + 1)
         return np.append(counts, (~ok).sum()) / len(x)
 
     return props(base), props(cur)
@@ -221,8 +220,9 @@ def test_constant_all_null_empty_and_missing_column() -> None:
 def test_heavy_ties_and_categorical_statuses() -> None:
     x = np.concatenate([np.zeros(7000), np.arange(3000.0)])
     base = Baseline.fit(pa.table({"x": x})).columns["x"].histogram
-    same = compare("x", base, _hist(np.concatenate([np.zeros(700), np.arange(0.0, 3000, 10)]),
-                                    base.edges))
+    same = compare(
+        "x", base, _hist(np.concatenate([np.zeros(700), np.arange(0.0, 3000, 10)]), base.edges)
+    )
     assert same.status == "stable"
     shifted = compare("x", base, _hist(np.arange(1000.0), base.edges))
     assert shifted.status == "significant"
@@ -263,7 +263,6 @@ def test_property_psi_finite_non_negative_js_bounded(e: list[int], seed: int) ->
     d = compare("x", he, ha)
     assert math.isfinite(d.psi) and d.psi >= 0
     assert 0 <= d.js_distance <= 1
-    assert d.psi == pytest.approx(ref_psi(he.proportions(), ha.proportions()), rel=1e-9,
-                                  abs=1e-15)
+    assert d.psi == pytest.approx(ref_psi(he.proportions(), ha.proportions()), rel=1e-9, abs=1e-15)
     assert psi(he, he) == 0.0 and compare("x", he, he).js_distance == 0.0
     assert 0 <= d.p_value <= 1

@@ -46,8 +46,10 @@ def test_quickstart_end_to_end_and_idempotent(fresh: Path) -> None:
         assert all(c["psi"] is not None for c in cols)
     assert "dep_delay" in res.stdout and "carrier" in res.stdout and "..." not in res.stdout
     assert "reports/flights-2013-MM.html" in res.stdout
-    command = ("skyfabric drift check --baseline fabric://local/baselines/flights.json "
-               "table:flights.flights")
+    command = (
+        "skyfabric drift check --baseline fabric://local/baselines/flights.json "
+        "table:flights.flights"
+    )
     assert command in res.stdout
     table = skyfabric.connect().table("flights.flights")
     assert table.count() == 336_776 and table.partitioning == ["month"]
@@ -55,8 +57,11 @@ def test_quickstart_end_to_end_and_idempotent(fresh: Path) -> None:
     assert len(table_files) == 12
 
     def plain_files() -> list[Path]:  # Iceberg file names are new on each commit
-        return sorted(p.relative_to(lake) for p in lake.rglob("*")
-                      if p.is_file() and p.relative_to(lake).parts[0] != "warehouse")
+        return sorted(
+            p.relative_to(lake)
+            for p in lake.rglob("*")
+            if p.is_file() and p.relative_to(lake).parts[0] != "warehouse"
+        )
 
     files_before = plain_files()
     again = CliRunner().invoke(app, ["quickstart"])

@@ -22,17 +22,21 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def result():
     rng = np.random.default_rng(0)
     n = 5000
-    base = pa.table({
-        "x": rng.normal(size=n),
-        "<script>alert(1)</script>": rng.normal(size=n),
-        "cat": pa.array(rng.choice(["a", "<b>&", "c"], n)),
-        "gone": rng.normal(size=n),
-    })
-    cur = pa.table({
-        "x": pa.array(np.where(rng.random(n) < 0.1, np.nan, rng.normal(1.0, size=n))),
-        "<script>alert(1)</script>": rng.normal(size=n),
-        "cat": pa.array(rng.choice(["a", "<b>&", "zzz"], n)),
-    })
+    base = pa.table(
+        {
+            "x": rng.normal(size=n),
+            "<script>alert(1)</script>": rng.normal(size=n),
+            "cat": pa.array(rng.choice(["a", "<b>&", "c"], n)),
+            "gone": rng.normal(size=n),
+        }
+    )
+    cur = pa.table(
+        {
+            "x": pa.array(np.where(rng.random(n) < 0.1, np.nan, rng.normal(1.0, size=n))),
+            "<script>alert(1)</script>": rng.normal(size=n),
+            "cat": pa.array(rng.choice(["a", "<b>&", "zzz"], n)),
+        }
+    )
     return check(fit_baseline(base), cur)
 
 
@@ -91,8 +95,10 @@ def test_matplotlib_not_imported_by_the_package() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, skyfabric.drift; "
-            "print([m for m in ('matplotlib', 'dask', 'distributed') if m in sys.modules])")
+    code = (
+        "import sys, skyfabric.drift; "
+        "print([m for m in ('matplotlib', 'dask', 'distributed') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -100,12 +106,28 @@ def test_matplotlib_not_imported_by_the_package() -> None:
 def test_drift_public_surface() -> None:
     import skyfabric.drift as drift
 
-    assert sorted(drift.__all__) == sorted([
-        "Baseline", "ColumnBaseline", "ColumnDrift", "DriftResult", "Histogram", "check",
-        "compare", "fit_baseline", "histogram", "histogram_columns", "load_baseline",
-        "plot_column", "psi", "render_table", "save_baseline", "to_html", "write_html",
-        "write_json",
-    ])
+    assert sorted(drift.__all__) == sorted(
+        [
+            "Baseline",
+            "ColumnBaseline",
+            "ColumnDrift",
+            "DriftResult",
+            "Histogram",
+            "check",
+            "compare",
+            "fit_baseline",
+            "histogram",
+            "histogram_columns",
+            "load_baseline",
+            "plot_column",
+            "psi",
+            "render_table",
+            "save_baseline",
+            "to_html",
+            "write_html",
+            "write_json",
+        ]
+    )
     for name in drift.__all__:
         assert hasattr(drift, name)
     assert callable(drift.psi)

@@ -34,12 +34,14 @@ def rows(seed: int, size: int, shift: float = 0.0) -> pa.Table:
     x = rng.normal(shift, size=size)
     mask = rng.random(size) < 0.05
     cats = np.array(["AA", "B6", "DL", "UA", "WN"])
-    return pa.table({
-        "x": pa.array(x, mask=mask),
-        "n": pa.array(rng.integers(0, 50, size), pa.int32()),
-        "c": pa.array(cats[rng.integers(0, 5, size)]),
-        "part": pa.array(np.where(rng.random(size) < 0.5, "east", "west")),
-    })
+    return pa.table(
+        {
+            "x": pa.array(x, mask=mask),
+            "n": pa.array(rng.integers(0, 50, size), pa.int32()),
+            "c": pa.array(cats[rng.integers(0, 5, size)]),
+            "part": pa.array(np.where(rng.random(size) < 0.5, "east", "west")),
+        }
+    )
 
 
 @pytest.fixture
@@ -47,8 +49,11 @@ def config(tmp_path: Path) -> dict[str, Any]:
     """A local store ``lake`` and a SQLite catalog, both under the test's tmp dir."""
     return {
         "stores": {"lake": {"kind": "local", "path": str(tmp_path / "lake")}},
-        "catalog": {"kind": "sql", "uri": f"sqlite:///{tmp_path / 'catalog.db'}",
-                    "warehouse": "fabric://lake/warehouse"},
+        "catalog": {
+            "kind": "sql",
+            "uri": f"sqlite:///{tmp_path / 'catalog.db'}",
+            "warehouse": "fabric://lake/warehouse",
+        },
     }
 
 
@@ -139,8 +144,9 @@ def test_empty_table(fab) -> None:
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(processes=True, n_workers=1, threads_per_worker=2,
-                                       dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        processes=True, n_workers=1, threads_per_worker=2, dashboard_address=None
+    )
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
@@ -175,8 +181,18 @@ def test_cli_check_table(fab, table, config, tmp_path: Path) -> None:
     save_baseline(fit_baseline(first, COLS, bins=8), "fabric://lake/baselines/b.json", fab)
 
     def run(*args: str) -> Any:
-        return CliRunner().invoke(app, ["--config", str(cfg), "drift", "check", "--baseline",
-                                        "fabric://lake/baselines/b.json", *args])
+        return CliRunner().invoke(
+            app,
+            [
+                "--config",
+                str(cfg),
+                "drift",
+                "check",
+                "--baseline",
+                "fabric://lake/baselines/b.json",
+                *args,
+            ],
+        )
 
     res = run(f"table:ns.events@{first_id}", "--json")
     assert res.exit_code == EXIT_OK, res.output

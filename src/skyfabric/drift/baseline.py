@@ -80,9 +80,15 @@ class ColumnBaseline:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (see `Baseline.to_json`)."""
-        return {"name": self.name, "dtype": self.dtype, "binning": self.binning,
-                "merged_edges": self.merged_edges, "rank_error": self.rank_error,
-                "note": self.note, "histogram": self.histogram.to_dict()}
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "binning": self.binning,
+            "merged_edges": self.merged_edges,
+            "rank_error": self.rank_error,
+            "note": self.note,
+            "histogram": self.histogram.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ColumnBaseline:
@@ -90,11 +96,15 @@ class ColumnBaseline:
         rank_error = d.get("rank_error")
         if d.get("binning") not in ("quantile", "uniform", "categorical"):
             raise BaselineError(f"column {d.get('name')!r}: unknown binning {d.get('binning')!r}")
-        return cls(name=str(d["name"]), dtype=str(d["dtype"]),
-                   histogram=Histogram.from_dict(d["histogram"]), binning=d["binning"],
-                   merged_edges=int(d.get("merged_edges", 0)),
-                   rank_error=None if rank_error is None else float(rank_error),
-                   note=str(d.get("note", "")))
+        return cls(
+            name=str(d["name"]),
+            dtype=str(d["dtype"]),
+            histogram=Histogram.from_dict(d["histogram"]),
+            binning=d["binning"],
+            merged_edges=int(d.get("merged_edges", 0)),
+            rank_error=None if rank_error is None else float(rank_error),
+            note=str(d.get("note", "")),
+        )
 
 
 @dataclass
@@ -118,10 +128,19 @@ class Baseline:
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def fit(cls, source: Any, columns: list[str] | None = None, *, bins: int = 10,
-            binning: Literal["quantile", "uniform"] = "quantile", top_k: int = 50,
-            memory_budget_bytes: int = 256 * 2**20, source_name: str | None = None,
-            sketch_k: int = 200, threads: int = 1) -> Baseline:
+    def fit(
+        cls,
+        source: Any,
+        columns: list[str] | None = None,
+        *,
+        bins: int = 10,
+        binning: Literal["quantile", "uniform"] = "quantile",
+        top_k: int = 50,
+        memory_budget_bytes: int = 256 * 2**20,
+        source_name: str | None = None,
+        sketch_k: int = 200,
+        threads: int = 1,
+    ) -> Baseline:
         """Fit bins on ``source`` and count it into them.
 
         Args:
@@ -174,23 +193,31 @@ class Baseline:
             raise BaselineError("the baseline source yielded no batches; a baseline needs rows")
         if rows == 0:
             raise BaselineError("the baseline source has no rows; a baseline needs data")
-        fitted = {name: _fit_column(name, dtypes[name], s, bins, binning, top_k)
-                  for name, s in summaries.items()}
+        fitted = {
+            name: _fit_column(name, dtypes[name], s, bins, binning, top_k)
+            for name, s in summaries.items()
+        }
         if reiterable:
-            counted = histogram_columns(source, {n: c.histogram for n, c in fitted.items()},
-                                        threads=threads)
+            counted = histogram_columns(
+                source, {n: c.histogram for n, c in fitted.items()}, threads=threads
+            )
             for name, col in fitted.items():
                 col.histogram = counted[name]
         else:
             for name, col in fitted.items():
                 col.histogram = _one_pass_counts(summaries[name], col)
                 if col.rank_error is not None:
-                    col.note = (col.note + "; " if col.note else "") + \
-                        "counts from the sketch (one-shot source): approximate within rank_error"
-        return cls(columns=fitted, rows=rows, source=source_name or _describe(source),
-                   created_at=datetime.now(UTC).isoformat(timespec="seconds").replace(
-                       "+00:00", "Z"),
-                   skyfabric_version=__version__, bins=bins)
+                    col.note = (
+                        col.note + "; " if col.note else ""
+                    ) + "counts from the sketch (one-shot source): approximate within rank_error"
+        return cls(
+            columns=fitted,
+            rows=rows,
+            source=source_name or _describe(source),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            skyfabric_version=__version__,
+            bins=bins,
+        )
 
     def templates(self) -> dict[str, Histogram]:
         """Column name -> empty histogram with this baseline's bins, to count current data."""
@@ -198,10 +225,16 @@ class Baseline:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict; see `to_json`."""
-        return {**self.extra, "format_version": self.format_version,
-                "skyfabric_version": self.skyfabric_version, "created_at": self.created_at,
-                "source": self.source, "rows": self.rows, "bins": self.bins,
-                "columns": {name: c.to_dict() for name, c in self.columns.items()}}
+        return {
+            **self.extra,
+            "format_version": self.format_version,
+            "skyfabric_version": self.skyfabric_version,
+            "created_at": self.created_at,
+            "source": self.source,
+            "rows": self.rows,
+            "bins": self.bins,
+            "columns": {name: c.to_dict() for name, c in self.columns.items()},
+        }
 
     def to_json(self, indent: int | None = 2) -> str:
         """Strict JSON (no bare NaN/Infinity): floats written with ``repr`` so they load back
@@ -241,22 +274,36 @@ class Baseline:
             raise BaselineError(
                 f"baseline format_version {version} was written by skyfabric "
                 f"{d.get('skyfabric_version', '?')}; this is {__version__}, which reads up to "
-                f"{FORMAT_VERSION}: upgrade skyfabric")
-        known = {"format_version", "skyfabric_version", "created_at", "source", "rows", "bins",
-                 "columns"}
+                f"{FORMAT_VERSION}: upgrade skyfabric"
+            )
+        known = {
+            "format_version",
+            "skyfabric_version",
+            "created_at",
+            "source",
+            "rows",
+            "bins",
+            "columns",
+        }
         try:
             columns = {str(k): ColumnBaseline.from_dict(v) for k, v in d["columns"].items()}
-            return cls(columns=columns, rows=int(d["rows"]), source=str(d.get("source", "")),
-                       created_at=str(d.get("created_at", "")),
-                       skyfabric_version=str(d.get("skyfabric_version", "")),
-                       bins=int(d.get("bins", 0)), format_version=version,
-                       extra={k: v for k, v in d.items() if k not in known})
+            return cls(
+                columns=columns,
+                rows=int(d["rows"]),
+                source=str(d.get("source", "")),
+                created_at=str(d.get("created_at", "")),
+                skyfabric_version=str(d.get("skyfabric_version", "")),
+                bins=int(d.get("bins", 0)),
+                format_version=version,
+                extra={k: v for k, v in d.items() if k not in known},
+            )
         except (KeyError, TypeError, ValueError, AttributeError, DriftError) as exc:
             raise BaselineError(f"invalid baseline JSON: {exc!r}") from exc
 
 
-def _summaries_for(schema: pa.Schema, columns: list[str] | None, sketch_k: int
-                   ) -> tuple[dict[str, _NumericSummary | _CategorySummary], dict[str, str]]:
+def _summaries_for(
+    schema: pa.Schema, columns: list[str] | None, sketch_k: int
+) -> tuple[dict[str, _NumericSummary | _CategorySummary], dict[str, str]]:
     names = schema.names
     if columns is not None:
         absent = [c for c in columns if c not in names]
@@ -269,8 +316,10 @@ def _summaries_for(schema: pa.Schema, columns: list[str] | None, sketch_k: int
         kind = _kind(t)
         if kind is None:
             if columns is not None:
-                raise BaselineError(f"column {name!r} has type {t}, which cannot be binned; "
-                                    "use numeric, temporal, bool, string or dictionary columns")
+                raise BaselineError(
+                    f"column {name!r} has type {t}, which cannot be binned; "
+                    "use numeric, temporal, bool, string or dictionary columns"
+                )
             continue
         summaries[name] = _NumericSummary(sketch_k) if kind == "numeric" else _CategorySummary()
         dtypes[name] = str(t)
@@ -288,19 +337,35 @@ def _enforce_budget(summaries: dict[str, Any], budget: int) -> None:
         s.spill()
 
 
-def _fit_column(name: str, dtype: str, s: _NumericSummary | _CategorySummary, bins: int,
-                binning: str, top_k: int) -> ColumnBaseline:
+def _fit_column(
+    name: str,
+    dtype: str,
+    s: _NumericSummary | _CategorySummary,
+    bins: int,
+    binning: str,
+    top_k: int,
+) -> ColumnBaseline:
     if isinstance(s, _CategorySummary):
-        note = "" if s.sketch is None else \
-            f"more than {MAX_EXACT_CATEGORIES} distinct values: top-K from a frequent-items sketch"
+        note = (
+            ""
+            if s.sketch is None
+            else f"more than {MAX_EXACT_CATEGORIES} distinct values: top-K from a frequent-items sketch"
+        )
         cats = [k for k, _ in s.top(top_k)]
         return ColumnBaseline(name, dtype, Histogram.categorical(cats), "categorical", note=note)
     edges, merged, note = s.edges(bins, binning)
     rank_error = None
     if s.sketch is not None:
         rank_error = float(s.sketch.normalized_rank_error(False))
-    return ColumnBaseline(name, dtype, Histogram.numeric(edges), binning,  # type: ignore[arg-type]
-                          merged_edges=merged, rank_error=rank_error, note=note)
+    return ColumnBaseline(
+        name,
+        dtype,
+        Histogram.numeric(edges),
+        binning,  # type: ignore[arg-type]
+        merged_edges=merged,
+        rank_error=rank_error,
+        note=note,
+    )
 
 
 def _one_pass_counts(s: _NumericSummary | _CategorySummary, col: ColumnBaseline) -> Histogram:

@@ -48,8 +48,15 @@ __all__ = ["LEVELS", "DriftResult", "check", "fit_baseline", "load_baseline", "s
 
 Level = Literal["stable", "moderate", "significant"]
 LEVELS: tuple[Level, ...] = ("stable", "moderate", "significant")
-_FIXED_LEVEL = {"stable": 0, "too_small": 0, "moderate": 1, "significant": 2,
-                "missing_column": 2, "type_changed": 2, "empty": 2}
+_FIXED_LEVEL = {
+    "stable": 0,
+    "too_small": 0,
+    "moderate": 1,
+    "significant": 2,
+    "missing_column": 2,
+    "type_changed": 2,
+    "empty": 2,
+}
 
 
 def _finite(x: Any) -> Any:
@@ -137,7 +144,9 @@ class DriftResult:
             "rows": self.rows,
             "worst_status": self.worst_status,
             "thresholds": {
-                "eps": self.eps, "moderate": self.moderate, "significant": self.significant
+                "eps": self.eps,
+                "moderate": self.moderate,
+                "significant": self.significant,
             },
             "engine": self.engine,
             "seconds": round(self.seconds, 4),
@@ -156,20 +165,33 @@ class DriftResult:
 
         cols = [
             ColumnDrift(
-                column=c["column"], psi=c["psi"], js_distance=c["js_distance"],
-                expected_psi=c["expected_psi"], p_value=c["p_value"], status=c["status"],
+                column=c["column"],
+                psi=c["psi"],
+                js_distance=c["js_distance"],
+                expected_psi=c["expected_psi"],
+                p_value=c["p_value"],
+                status=c["status"],
                 baseline=Histogram.from_dict(c["baseline"]),
                 current=Histogram.from_dict(c["current"]) if c["current"] is not None else None,
-                note=c["note"], dof=c.get("dof"), critical_psi=c.get("critical_psi"),
+                note=c["note"],
+                dof=c.get("dof"),
+                critical_psi=c.get("critical_psi"),
             )
             for c in data["columns"]
         ]
         th = data.get("thresholds", {})
-        return cls(columns=cols, rows=data["rows"], source=data["source"],
-                   baseline_source=data["baseline_source"], created_at=data["created_at"],
-                   eps=th.get("eps", 1e-4), moderate=th.get("moderate", 0.1),
-                   significant=th.get("significant", 0.25), engine=data.get("engine", "local"),
-                   seconds=data.get("seconds", 0.0))
+        return cls(
+            columns=cols,
+            rows=data["rows"],
+            source=data["source"],
+            baseline_source=data["baseline_source"],
+            created_at=data["created_at"],
+            eps=th.get("eps", 1e-4),
+            moderate=th.get("moderate", 0.1),
+            significant=th.get("significant", 0.25),
+            engine=data.get("engine", "local"),
+            seconds=data.get("seconds", 0.0),
+        )
 
 
 def _drift_defaults(fabric: Fabric | None) -> Any:
@@ -239,24 +261,45 @@ def check(
     changed = _type_changes(baseline, names, src.schema)
     # a column whose type no longer fits its bins is reported, not counted: the others
     # still get their numbers
-    counted = count(src, {c: templates[c] for c in names if c not in changed}, engine=engine,
-                    fabric=fabric, client=client, batch_size=batch_size, threads=threads,
-                    progress=progress)
+    counted = count(
+        src,
+        {c: templates[c] for c in names if c not in changed},
+        engine=engine,
+        fabric=fabric,
+        client=client,
+        batch_size=batch_size,
+        threads=threads,
+        progress=progress,
+    )
     results = [
-        changed[c] if c in changed else
-        compare(c, baseline.columns[c].histogram, counted.histograms.get(c), eps=eps,
-                moderate=moderate, significant=significant)
+        changed[c]
+        if c in changed
+        else compare(
+            c,
+            baseline.columns[c].histogram,
+            counted.histograms.get(c),
+            eps=eps,
+            moderate=moderate,
+            significant=significant,
+        )
         for c in names
     ]
     return DriftResult(
-        columns=results, rows=counted.rows, source=src.name, baseline_source=baseline.source,
-        eps=eps, moderate=moderate, significant=significant, engine=engine,
+        columns=results,
+        rows=counted.rows,
+        source=src.name,
+        baseline_source=baseline.source,
+        eps=eps,
+        moderate=moderate,
+        significant=significant,
+        engine=engine,
         seconds=time.perf_counter() - started,
     )
 
 
-def _type_changes(baseline: Baseline, names: list[str], schema: pa.Schema
-                  ) -> dict[str, ColumnDrift]:
+def _type_changes(
+    baseline: Baseline, names: list[str], schema: pa.Schema
+) -> dict[str, ColumnDrift]:
     """A ``type_changed`` result per column whose current type cannot go into its bins."""
     from skyfabric.drift._binning import type_mismatch
     from skyfabric.drift.psi import ColumnDrift
@@ -269,11 +312,14 @@ def _type_changes(baseline: Baseline, names: list[str], schema: pa.Schema
         col = baseline.columns[c]
         why = type_mismatch(col.histogram, t)
         if why is not None:
-            note = (f"column {c!r} changed type: it was {col.dtype} in the baseline and {why}; "
-                    f"fix: cast it back to {col.dtype} where the data is written, or refit the "
-                    "baseline on data of the new type")
-            out[c] = ColumnDrift(c, None, None, None, None, "type_changed", col.histogram, None,
-                                 note)
+            note = (
+                f"column {c!r} changed type: it was {col.dtype} in the baseline and {why}; "
+                f"fix: cast it back to {col.dtype} where the data is written, or refit the "
+                "baseline on data of the new type"
+            )
+            out[c] = ColumnDrift(
+                c, None, None, None, None, "type_changed", col.histogram, None, note
+            )
     return out
 
 
@@ -317,9 +363,14 @@ def fit_baseline(
                 f"{', '.join(src.schema.names)}); fix: check the column names"
             )
     return Baseline.fit(
-        src.fit_input(columns), columns, bins=defaults.bins if bins is None else bins, binning=binning,
-        top_k=top_k or defaults.top_k, memory_budget_bytes=memory_budget_bytes,
-        source_name=source_name or src.name, threads=threads or os.cpu_count() or 1,
+        src.fit_input(columns),
+        columns,
+        bins=defaults.bins if bins is None else bins,
+        binning=binning,
+        top_k=top_k or defaults.top_k,
+        memory_budget_bytes=memory_budget_bytes,
+        source_name=source_name or src.name,
+        threads=threads or os.cpu_count() or 1,
     )
 
 

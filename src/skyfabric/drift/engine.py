@@ -295,6 +295,12 @@ def count(
             source, templates, batch_size=batch_size, threads=threads, progress=progress
         )
     if engine == "dask":
-        return count_dask(source, templates, fabric=fabric, client=client,
-                          batch_size=batch_size, progress=progress)
+        return count_dask(
+            source,
+            templates,
+            fabric=fabric,
+            client=client,
+            batch_size=batch_size,
+            progress=progress,
+        )
     raise DriftError(f"unknown drift engine {engine!r}; fix: use 'local' or 'dask'")

@@ -183,8 +183,13 @@ class Histogram:
                 "cannot add histograms with different bins: "
                 f"{self.kind} {self._bins_repr()} vs {other.kind} {other._bins_repr()}"
             )
-        return Histogram(self.kind, self.edges, self.categories,
-                         self.counts + other.counts, self.missing + other.missing)
+        return Histogram(
+            self.kind,
+            self.edges,
+            self.categories,
+            self.counts + other.counts,
+            self.missing + other.missing,
+        )
 
     def __radd__(self, other: Any) -> Histogram:  # lets sum(histograms) start from 0
         if isinstance(other, int) and other == 0:
@@ -194,8 +199,11 @@ class Histogram:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Histogram):
             return NotImplemented
-        return (self.same_bins(other) and self.missing == other.missing
-                and bool(np.array_equal(self.counts, other.counts)))
+        return (
+            self.same_bins(other)
+            and self.missing == other.missing
+            and bool(np.array_equal(self.counts, other.counts))
+        )
 
     __hash__ = None  # type: ignore[assignment]  # mutable counts
 
@@ -217,7 +225,8 @@ class Histogram:
         """Inverse of `to_dict`. Raises DriftError naming the bad field."""
         counts = d.get("counts")
         if not isinstance(counts, list) or not all(
-                isinstance(c, int) and not isinstance(c, bool) for c in counts):
+            isinstance(c, int) and not isinstance(c, bool) for c in counts
+        ):
             raise DriftError(f"histogram counts must be a list of integers, got {counts!r}")
         try:
             edges = d.get("edges")
@@ -251,8 +260,9 @@ def histogram(data: pa.Array | pa.ChunkedArray | np.ndarray, like: Histogram) ->
     return Histogram(like.kind, like.edges, like.categories, counts, missing)
 
 
-def iter_batches(source: Any, columns: list[str] | None = None
-                 ) -> tuple[list[str] | None, Iterator[pa.RecordBatch]]:
+def iter_batches(
+    source: Any, columns: list[str] | None = None
+) -> tuple[list[str] | None, Iterator[pa.RecordBatch]]:
     """(column names of the source or None if unknown, batches projected on ``columns``).
 
     Accepts a RecordBatch, Table, RecordBatchReader, ``pyarrow.dataset.Dataset`` (scanned in
@@ -280,12 +290,15 @@ def iter_batches(source: Any, columns: list[str] | None = None
         return names, (b.select(keep(names)) for b in source)
     if isinstance(source, Iterable):
         return None, (b.select(keep(b.schema.names)) for b in source)
-    raise DriftError(f"cannot read batches from {type(source).__name__}; pass a pyarrow "
-                     "RecordBatch, Table, RecordBatchReader, Dataset or an iterable of batches")
+    raise DriftError(
+        f"cannot read batches from {type(source).__name__}; pass a pyarrow "
+        "RecordBatch, Table, RecordBatchReader, Dataset or an iterable of batches"
+    )
 
 
-def histogram_columns(source: Any, templates: Mapping[str, Histogram], *,
-                      threads: int = 1) -> dict[str, Histogram]:
+def histogram_columns(
+    source: Any, templates: Mapping[str, Histogram], *, threads: int = 1
+) -> dict[str, Histogram]:
     """Histograms of several columns, reading ``source`` batch by batch (memory: one batch
     per thread). Columns absent from the source are left out of the result; when the source
     has no schema and yields no batch, every column gets an empty histogram.
@@ -350,8 +363,12 @@ def load_kernels(templates: Mapping[str, Histogram], schema: pa.Schema) -> None:
             _binning.load_kernels(_plan(h), t)
 
 
-def _map_batches(fn: Callable[[pa.RecordBatch], Any], batches: Iterator[pa.RecordBatch],
-                 sink: Callable[[Any], None], threads: int) -> None:
+def _map_batches(
+    fn: Callable[[pa.RecordBatch], Any],
+    batches: Iterator[pa.RecordBatch],
+    sink: Callable[[Any], None],
+    threads: int,
+) -> None:
     """sink(fn(batch)) for every batch, on ``threads`` threads with a bounded window."""
     if threads <= 1:
         for batch in batches:

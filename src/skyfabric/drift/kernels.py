@@ -55,7 +55,6 @@ __all__ = [
 ]
 
 
-
 def _skip_scipy_blas_probe() -> None:
     """Keep numba's one-time set-up in this process from importing scipy.linalg.
 

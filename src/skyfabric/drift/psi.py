@@ -43,8 +43,17 @@ from skyfabric.errors import DriftError
 
 __all__ = ["ColumnDrift", "Status", "chi2_isf", "chi2_sf", "compare", "js_distance", "psi"]
 
-Status = Literal["stable", "moderate", "significant", "too_small", "constant", "all_null",
-                 "empty", "missing_column", "type_changed"]
+Status = Literal[
+    "stable",
+    "moderate",
+    "significant",
+    "too_small",
+    "constant",
+    "all_null",
+    "empty",
+    "missing_column",
+    "type_changed",
+]
 
 
 @dataclass
@@ -78,17 +87,27 @@ class ColumnDrift:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (finite floats, histograms via ``Histogram.to_dict``)."""
-        return {"column": self.column, "status": self.status, "psi": self.psi,
-                "js_distance": self.js_distance, "expected_psi": self.expected_psi,
-                "p_value": self.p_value, "dof": self.dof, "critical_psi": self.critical_psi,
-                "note": self.note, "baseline": self.baseline.to_dict(),
-                "current": None if self.current is None else self.current.to_dict()}
+        return {
+            "column": self.column,
+            "status": self.status,
+            "psi": self.psi,
+            "js_distance": self.js_distance,
+            "expected_psi": self.expected_psi,
+            "p_value": self.p_value,
+            "dof": self.dof,
+            "critical_psi": self.critical_psi,
+            "note": self.note,
+            "baseline": self.baseline.to_dict(),
+            "current": None if self.current is None else self.current.to_dict(),
+        }
 
 
 def _check_pair(expected: Histogram, actual: Histogram) -> None:
     if not expected.same_bins(actual):
-        raise DriftError("PSI needs histograms with the same bins; count the current data with "
-                         "the baseline's templates (Baseline.templates())")
+        raise DriftError(
+            "PSI needs histograms with the same bins; count the current data with "
+            "the baseline's templates (Baseline.templates())"
+        )
     for name, h in (("expected", expected), ("actual", actual)):
         if h.total == 0:
             raise DriftError(f"the {name} histogram is empty; PSI needs at least one row")
@@ -190,9 +209,16 @@ def chi2_isf(p: float, dof: int) -> float:
     return (lo + hi) / 2
 
 
-def compare(column: str, expected: Histogram, actual: Histogram | None, *, eps: float = 1e-4,
-            moderate: float = 0.1, significant: float = 0.25,
-            confidence: float = 0.95) -> ColumnDrift:
+def compare(
+    column: str,
+    expected: Histogram,
+    actual: Histogram | None,
+    *,
+    eps: float = 1e-4,
+    moderate: float = 0.1,
+    significant: float = 0.25,
+    confidence: float = 0.95,
+) -> ColumnDrift:
     """PSI, JS distance, no-drift expectation, p-value and a status for one column.
 
     Status, first match wins: ``missing_column`` (actual is None), ``empty`` (no rows in the
@@ -210,26 +236,48 @@ def compare(column: str, expected: Histogram, actual: Histogram | None, *, eps: 
     if not 0 < confidence < 1:
         raise DriftError(f"confidence must be in (0, 1), got {confidence!r}")
     if actual is None:
-        return ColumnDrift(column, None, None, None, None, "missing_column", expected, None,
-                           f"column {column!r} is not in the current data")
+        return ColumnDrift(
+            column,
+            None,
+            None,
+            None,
+            None,
+            "missing_column",
+            expected,
+            None,
+            f"column {column!r} is not in the current data",
+        )
     if not expected.same_bins(actual):
-        raise DriftError(f"column {column!r}: current histogram has different bins than the "
-                         "baseline; count it with Baseline.templates()")
+        raise DriftError(
+            f"column {column!r}: current histogram has different bins than the "
+            "baseline; count it with Baseline.templates()"
+        )
     n, m = expected.total, actual.total
     if n == 0 or m == 0:
         which = "baseline" if n == 0 else "current data"
-        return ColumnDrift(column, None, None, None, None, "empty", expected, actual,
-                           f"the {which} has no rows for column {column!r}; PSI is undefined")
+        return ColumnDrift(
+            column,
+            None,
+            None,
+            None,
+            None,
+            "empty",
+            expected,
+            actual,
+            f"the {which} has no rows for column {column!r}; PSI is undefined",
+        )
     value = psi(expected, actual, eps=eps)
     js = js_distance(expected, actual)
-    union = (np.append(expected.counts, expected.missing)
-             + np.append(actual.counts, actual.missing)) > 0
+    union = (
+        np.append(expected.counts, expected.missing) + np.append(actual.counts, actual.missing)
+    ) > 0
     dof = int(union.sum()) - 1
     scale = 1 / n + 1 / m
     p_value = chi2_sf(value / scale, dof) if dof > 0 else 1.0
     critical = chi2_isf(1 - confidence, dof) * scale if dof > 0 else 0.0
-    result = ColumnDrift(column, value, js, dof * scale, p_value, "stable", expected, actual,
-                         "", dof, critical)
+    result = ColumnDrift(
+        column, value, js, dof * scale, p_value, "stable", expected, actual, "", dof, critical
+    )
     e_values, a_values = int(expected.counts.sum()), int(actual.counts.sum())
     notes = []
     if e_values == 0 and a_values == 0:
@@ -246,7 +294,8 @@ def compare(column: str, expected: Histogram, actual: Histogram | None, *, eps: 
             f"sample too small for the thresholds: with n={n} baseline and m={m} current rows "
             f"and {dof + 1} non-empty bins, PSI without any drift averages {dof * scale:.3g} and "
             f"stays below {critical:.3g} with {confidence:.0%} probability, at or above the "
-            f"moderate threshold {moderate}; observed PSI {value:.3g} (p = {p_value:.3g})")
+            f"moderate threshold {moderate}; observed PSI {value:.3g} (p = {p_value:.3g})"
+        )
     elif value >= significant:
         result.status = "significant"
     elif value >= moderate:
@@ -254,7 +303,9 @@ def compare(column: str, expected: Histogram, actual: Histogram | None, *, eps: 
     if int(np.count_nonzero(expected.counts)) == 1:
         if result.status == "stable":
             result.status = "constant"
-        notes.append("the baseline is constant (all its values fall in one bin); PSI only "
-                     "sees values leaving that bin and changes in the missing rate")
+        notes.append(
+            "the baseline is constant (all its values fall in one bin); PSI only "
+            "sees values leaving that bin and changes in the missing rate"
+        )
     result.note = "; ".join(notes)
     return result

@@ -39,14 +39,28 @@ if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
 
 __all__ = [
-    "FLIGHT_COLUMNS", "TABLE_NAME", "QuickstartResult", "flights_table", "load_flights",
-    "load_table", "parse_months", "pick_store", "run",
+    "FLIGHT_COLUMNS",
+    "TABLE_NAME",
+    "QuickstartResult",
+    "flights_table",
+    "load_flights",
+    "load_table",
+    "parse_months",
+    "pick_store",
+    "run",
 ]
 
 #: Columns tracked by the quickstart: numeric with nulls, numeric, and categorical.
 FLIGHT_COLUMNS = [
-    "dep_time", "dep_delay", "arr_delay", "air_time", "distance", "hour",
-    "carrier", "origin", "dest",
+    "dep_time",
+    "dep_delay",
+    "arr_delay",
+    "air_time",
+    "distance",
+    "hour",
+    "carrier",
+    "origin",
+    "dest",
 ]
 FLIGHT_ROWS = 336_776
 #: The Iceberg table the quickstart writes (namespace ``flights``).
@@ -178,8 +192,9 @@ def load_table(fabric: Fabric, store: str, table: pa.Table | None = None) -> str
     table = flights_table() if table is None else table
     with contextlib.suppress(TableNotFoundError):
         fabric.drop_table(TABLE_NAME, purge=True)
-    created = fabric.create_table(TABLE_NAME, table, partition_by=["month"],
-                                  location=_table_location(fabric, store))
+    created = fabric.create_table(
+        TABLE_NAME, table, partition_by=["month"], location=_table_location(fabric, store)
+    )
     return created.location
 
 
@@ -215,14 +230,24 @@ def run(
         table_location, table_note = None, str(exc)
     dataset = fabric.dataset(f"{root}/flights/")
     q = dataset.filter(pads.field("month").isin(months))
-    label = f"{root}/flights/ month {months[0]}-{months[-1]}" if len(months) > 1 else (
-        f"{root}/flights/month={months[0]}/")
+    label = (
+        f"{root}/flights/ month {months[0]}-{months[-1]}"
+        if len(months) > 1
+        else (f"{root}/flights/month={months[0]}/")
+    )
     baseline = fit_baseline(q, columns, fabric=fabric, source_name=label)
     baseline_url = f"{root}/baselines/flights.json"
     save_baseline(baseline, baseline_url, fabric)
-    out = QuickstartResult(store, rows, baseline_url, months, baseline,
-                           table=TABLE_NAME if table_location else None,
-                           table_location=table_location, table_note=table_note)
+    out = QuickstartResult(
+        store,
+        rows,
+        baseline_url,
+        months,
+        baseline,
+        table=TABLE_NAME if table_location else None,
+        table_location=table_location,
+        table_note=table_note,
+    )
     for month in range(months[-1] + 1, 13):
         result = check(baseline, f"{root}/flights/month={month}/", fabric=fabric)
         html_url = f"{root}/reports/flights-2013-{month:02d}.html"

@@ -52,15 +52,21 @@ STATUS_COLORS = {
     "missing_column": "red",
     "type_changed": "red",
 }
-_HTML_COLORS = {"green": "#1a7f37", "yellow": "#9a6700", "red": "#cf222e", "cyan": "#0969da",
-                "blue": "#0550ae", "magenta": "#8250df"}
+_HTML_COLORS = {
+    "green": "#1a7f37",
+    "yellow": "#9a6700",
+    "red": "#cf222e",
+    "cyan": "#0969da",
+    "blue": "#0550ae",
+    "magenta": "#8250df",
+}
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
     """A number for display: ``None``/NaN as an em dash, tiny p-values in scientific form."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "—"
-    if x != 0 and abs(x) < 10 ** -digits:
+    if x != 0 and abs(x) < 10**-digits:
         return f"{x:.1e}"
     return f"{x:.{digits}f}"
 
@@ -119,13 +125,25 @@ def render_table(result: DriftResult, title: str | None = None) -> Table:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title or f"drift of {result.source} vs {result.baseline_source}",
-                  title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-                  collapse_padding=True)
+    table = Table(
+        title=title or f"drift of {result.source} vs {result.baseline_source}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+        collapse_padding=True,
+    )
     # E[PSI]: expected PSI under no drift for these sample sizes; p: chi-square p-value
-    for name, justify in [("column", "left"), ("status", "left"), ("PSI", "right"),
-                          ("E[PSI]", "right"), ("p", "right"), ("JS", "right"),
-                          ("n base", "right"), ("n cur", "right")]:
+    for name, justify in [
+        ("column", "left"),
+        ("status", "left"),
+        ("PSI", "right"),
+        ("E[PSI]", "right"),
+        ("p", "right"),
+        ("JS", "right"),
+        ("n base", "right"),
+        ("n cur", "right"),
+    ]:
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     table.add_column("note", overflow="fold")
     for c in result.columns:
@@ -158,10 +176,16 @@ def figure_column(col: ColumnDrift) -> Any:
     ax = fig.add_subplot()
     x = np.arange(n)
     ax.bar(x - 0.2, base, width=0.4, label="baseline", color="#8c959f")
-    ax.bar(x + 0.2, cur, width=0.4, label="current", color=_HTML_COLORS.get(
-        STATUS_COLORS.get(col.status, "blue"), "#0550ae"))
-    ax.set_xticks(x, labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center",
-                  fontsize=8)
+    ax.bar(
+        x + 0.2,
+        cur,
+        width=0.4,
+        label="current",
+        color=_HTML_COLORS.get(STATUS_COLORS.get(col.status, "blue"), "#0550ae"),
+    )
+    ax.set_xticks(
+        x, labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center", fontsize=8
+    )
     ax.set_ylabel("proportion of rows")
     ax.set_title(f"{col.column}: PSI {fmt(col.psi)} ({col.status})", fontsize=10)
     ax.legend(fontsize=8)
@@ -195,21 +219,39 @@ def to_html(result: DriftResult, title: str | None = None) -> str:
     e = html.escape
     title = title or f"skyfabric drift: {result.source}"
     summary = [
-        ("current data", result.source), ("baseline", result.baseline_source),
-        ("checked at", result.created_at), ("rows scanned", f"{result.rows:,}"),
-        ("thresholds", f"moderate >= {result.moderate}, significant >= {result.significant}, "
-                       f"eps = {result.eps}"),
+        ("current data", result.source),
+        ("baseline", result.baseline_source),
+        ("checked at", result.created_at),
+        ("rows scanned", f"{result.rows:,}"),
+        (
+            "thresholds",
+            f"moderate >= {result.moderate}, significant >= {result.significant}, "
+            f"eps = {result.eps}",
+        ),
         ("engine", f"{result.engine} ({result.seconds:.2f} s)"),
     ]
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{e(title)}</h1>",
         f"<p>Worst drift level: {_status_html(result.worst_status)}</p><dl>",
         *(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in summary),
         "</dl><table><thead><tr>",
-        *(f"<th>{h}</th>" for h in ["column", "status", "PSI", "E[PSI] no drift", "p-value",
-                                    "JS distance", "rows baseline", "rows current", "note"]),
+        *(
+            f"<th>{h}</th>"
+            for h in [
+                "column",
+                "status",
+                "PSI",
+                "E[PSI] no drift",
+                "p-value",
+                "JS distance",
+                "rows baseline",
+                "rows current",
+                "note",
+            ]
+        ),
         "</tr></thead><tbody>",
     ]
     for c in result.columns:
@@ -239,8 +281,9 @@ def to_html(result: DriftResult, title: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def write_html(result: DriftResult, url: str, fabric: Fabric | None = None,
-               title: str | None = None) -> None:
+def write_html(
+    result: DriftResult, url: str, fabric: Fabric | None = None, title: str | None = None
+) -> None:
     """Write `to_html` to a ``fabric://`` URL or a local path."""
     write_text(url, to_html(result, title=title), fabric=fabric, example="report.html")
 

@@ -41,7 +41,12 @@ if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
 
 __all__ = [
-    "DEFAULT_BATCH_SIZE", "FileTask", "Source", "TableSource", "open_source", "read_text",
+    "DEFAULT_BATCH_SIZE",
+    "FileTask",
+    "Source",
+    "TableSource",
+    "open_source",
+    "read_text",
     "write_text",
 ]
 
@@ -165,16 +170,23 @@ class Source:
                 "engine='local', or pass a fabric:// URL or a path to parquet files"
             )
         fmt = data.format.default_extname or "parquet"
-        frags = [(f.path, dict(pads.get_partition_keys(f.partition_expression) or {}))
-                 for f in data.get_fragments()]
+        frags = [
+            (f.path, dict(pads.get_partition_keys(f.partition_expression) or {}))
+            for f in data.get_fragments()
+        ]
         # partition fields are the keys the fragments' paths carry (``data.partitioning`` is
         # not reliable: for a single file it reports the file's own schema)
         part_names = {k for _, part in frags for k in part}
         file_schema = pa.schema([f for f in data.schema if f.name not in part_names])
         tasks = [
-            FileTask(path=path, format=fmt, store=self.store,
-                     filesystem=None if self.store else data.filesystem, partition=part,
-                     schema=file_schema)
+            FileTask(
+                path=path,
+                format=fmt,
+                store=self.store,
+                filesystem=None if self.store else data.filesystem,
+                partition=part,
+                schema=file_schema,
+            )
             for path, part in frags
         ]
         return tasks
@@ -260,8 +272,9 @@ def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
             from skyfabric.storage.paths import parse
 
             fab = _connect(fabric)
-            return Source(source, _require_files(fab.dataset(source), source),
-                          store=parse(source).store)
+            return Source(
+                source, _require_files(fab.dataset(source), source), store=parse(source).store
+            )
         return Source(source, _require_files(_local_dataset(source), source))
     if isinstance(source, pads.Dataset):
         files = getattr(source, "files", None)

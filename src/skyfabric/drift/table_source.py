@@ -182,5 +182,6 @@ def open_table(name: str, fabric: Fabric | None) -> TableSource:
     scan = table.scan(snapshot_id=snapshot_id)  # raises SnapshotNotFoundError
     pinned = scan.snapshot_id
     display = f"{TABLE_PREFIX}{table.name}" + (f"@{pinned}" if pinned is not None else "")
-    return TableSource(display, table, store=table.store, snapshot_id=pinned,
-                       _schema=scan.arrow_schema)
+    return TableSource(
+        display, table, store=table.store, snapshot_id=pinned, _schema=scan.arrow_schema
+    )
