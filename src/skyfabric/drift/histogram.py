@@ -281,8 +281,11 @@ def iter_batches(
         names = source.schema.names
         return names, iter(source.select(keep(names)).to_batches())
     if isinstance(source, pads.Dataset):
+        from skyfabric.drift._scan import scan_batches
+
         names = source.schema.names
-        return names, iter(source.to_batches(columns=keep(names)))
+        # the bounded scan of `check`: pyarrow's own scanner buffers ~1 GB ahead on 1 GB
+        return names, scan_batches(source, keep(names), batch_size=131_072)
     if not isinstance(source, pa.RecordBatchReader) and hasattr(source, "__arrow_c_stream__"):
         source = pa.RecordBatchReader.from_stream(source)
     if isinstance(source, pa.RecordBatchReader):
