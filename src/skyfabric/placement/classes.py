@@ -215,9 +215,8 @@ def _s3_multipart_copy(store: Store, bucket: str, key: str, storage_class: str, 
         "Metadata": head.get("Metadata") or {},
     }
     create.update({h: head[h] for h in _S3_HEADERS if head.get(h) is not None})
-    if (
-        head.get("ServerSideEncryption") == "aws:kms"
-    ):  # else the bucket default applies, as in CopyObject
+    # SSE-S3 or none: the bucket default applies, as for CopyObject; a KMS key is kept.
+    if head.get("ServerSideEncryption") == "aws:kms":
         create["ServerSideEncryption"] = "aws:kms"
         for h in ("SSEKMSKeyId", "BucketKeyEnabled"):
             if head.get(h) is not None:
@@ -227,7 +226,14 @@ def _s3_multipart_copy(store: Store, bucket: str, key: str, storage_class: str, 
     source: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if head.get("VersionId") and head["VersionId"] != "null":
         source["VersionId"] = head["VersionId"]  # every part from the same version
-    upload_id = fs.call_s3("create_multipart_upload", **create)["UploadId"]
+    try:
+        upload_id = fs.call_s3("create_multipart_upload", **create)["UploadId"]
+    except Exception as exc:
+        raise StorageClassError(
+            f"{where}: CreateMultipartUpload for class {storage_class} failed "
+            f"({redact(f'{type(exc).__name__}: {exc}')}); nothing changed. Fix: check "
+            "s3:PutObject permission and that the store supports the class"
+        ) from exc
     common = {
         "Bucket": bucket,
         "Key": key,

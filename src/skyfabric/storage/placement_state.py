@@ -76,7 +76,7 @@ def _current(path: Path) -> _Parsed | None:
     """The parsed index at ``path`` (``None``: no index); call with `_index_lock` held."""
     try:
         st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # absent (nothing ever moved) or unreadable: reads behave as without it
         return None
     key = str(path)
     cur = _indexes.get(key)
@@ -89,9 +89,12 @@ def _current(path: Path) -> _Parsed | None:
         return cur
     if cur is None or (cur.dev, cur.ino) != (st.st_dev, st.st_ino) or st.st_size < cur.offset:
         cur = _Parsed(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)  # new or rewritten file
-    with path.open("rb") as f:
-        f.seek(cur.offset)
-        data = f.read()
+    try:
+        with path.open("rb") as f:
+            f.seek(cur.offset)
+            data = f.read()
+    except OSError:
+        return _indexes.get(key)  # e.g. no read permission: what was parsed before, if anything
     # Only whole lines: a line being appended right now is parsed on the next change.
     end = data.rfind(b"\n") + 1
     for line in data[:end].splitlines():
