@@ -258,3 +258,16 @@ def test_age_of_time_partitions_is_their_time_range(
     assert [m.src.rsplit("/", 2)[-2] for m in plan.moves] == ["ts_day=2026-01-10"]
     assert placement.apply(plan).ok
     assert fab.table("sensors.daily").to_arrow().sort_by("v").equals(data.sort_by("v"))
+
+
+def test_residency_applies_to_table_moves(make_bucket: Callable[..., dict], tmp_path: Path) -> None:
+    from skyfabric.placement import ResidencyError
+
+    hot = {**make_bucket("local"), "region": "eu-west-1"}
+    cold = {**make_bucket("local"), "region": "us-east-1"}
+    fab = skyfabric.connect(config(hot, cold, tmp_path))
+    make_table(fab)
+    residency = [{"match": "fabric://hot/warehouse/sensors/**", "regions": ["eu"]}]
+    placement = Placement(fab, {"rules": [RULE], "residency": residency}, state_dir=tmp_path / "s")
+    with pytest.raises(ResidencyError, match="us-east-1"):
+        placement.plan()

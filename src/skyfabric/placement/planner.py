@@ -110,7 +110,7 @@ def _check_residency(
         compiled.append((spec, store, glob_regex(key_glob)))
     bad: list[str] = []
     for move in moves:
-        if move.action != "move":
+        if move.action == "class":  # stays in its store
             continue
         src_store, _, src_key = move.src[len(PREFIX) :].partition("/")
         dst_store = move.dst[len(PREFIX) :].partition("/")[0]
