@@ -5,7 +5,10 @@ Reads and writes 200 MB, as one object and as 1,000 objects of 200 kB, through
 Prints each time and the ratio fabric / s3fs (target <= 1.05). Each measurement is the best
 of ``--repeat`` runs, alternating the two sides so drift in the server's speed hits both.
 
-    python benchmarks/bench_storage.py [--mb 200] [--objects 1000] [--repeat 3]
+    python benchmarks/bench_storage.py [--mb 200] [--objects 1000] [--repeat 3] [--access-rule]
+
+``--access-rule`` adds a placement rule with ``not_accessed_for`` over the whole store, so
+every fabric read also goes through the access log (``access.jsonl`` in a temporary state dir).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +44,11 @@ def main() -> None:
         "--objects", type=int, default=1000, help="object count of the small-object case"
     )
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--access-rule",
+        action="store_true",
+        help="a not_accessed_for rule covers the store: reads are access-logged",
+    )
     args = parser.parse_args()
 
     isolate_environment()
@@ -65,6 +74,13 @@ def main() -> None:
                 }
             }
         }
+        if args.access_rule:
+            state = tempfile.mkdtemp(prefix="bench-placement-")
+            idle = {"name": "idle", "match": "fabric://lake/**", "not_accessed_for": "30d"}
+            config["placement"] = {
+                "state_dir": state,
+                "rules": [{**idle, "storage_class": "STANDARD_IA"}],
+            }
         fab = skyfabric.connect(config)
         raw = s3fs.S3FileSystem(
             key=os.environ[S3_KEY_ENV],
@@ -122,6 +138,12 @@ def main() -> None:
             worst = max(worst, ratio)
             print(f"{label:<36} {t_fab:9.3f} {t_raw:9.3f} {ratio:7.3f}")
         print(f"worst ratio fabric/s3fs: {worst:.3f}")
+        if args.access_rule:
+            from skyfabric.storage.placement_state import flush_access
+
+            flush_access()
+            lines = (Path(state) / "access.jsonl").read_text().count("\n")
+            print(f"access log: {lines} lines (one per object read, once per 5 minutes)")
 
 
 if __name__ == "__main__":
