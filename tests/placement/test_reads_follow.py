@@ -88,6 +88,10 @@ def test_reads_follow_a_move(src_kind: str, dst_kind: str, make_bucket, tmp_path
     local = tmp_path / "b.bin"
     fs.get_file(old, str(local))
     assert local.read_bytes() == b"0123456789"
+    fs.cp_file(old, "fabric://hot/t/copy.bin")  # the source followed, the copy where asked
+    fs.cp_file(old, "fabric://cold/t/copy.bin")
+    assert fs.cat_file("fabric://hot/t/copy.bin") == fs.cat_file("fabric://cold/t/copy.bin")
+    assert "moved_to" not in fs.info("fabric://hot/t/copy.bin")
 
     # pandas and pyarrow, through fsspec, at the old URL
     back = pd.read_parquet("fabric://hot/t/a.parquet", storage_options={"config": config})

@@ -11,10 +11,10 @@ The filesystem pickles as its configuration (``storage_options={"config": ...}``
 clients are rebuilt lazily in each process.
 
 Reads follow moved objects: when a read (``open`` for reading, ``cat``/``cat_file``,
-``info`` and so ``exists``/``isfile``/``size``, ``get_file``, ``modified``) finds nothing at
-a URL, the placement location index (``locations.jsonl`` in the configured placement
-``state_dir``, default ``<data dir>/placement``) is consulted and the call is redone where the
-object lives now, through any chain of moves. Only a miss pays for it (one ``stat`` of the
+``info`` and so ``exists``/``isfile``/``size``, ``get_file``, ``modified``, the source of
+``cp_file``) finds nothing at a URL, the placement location index (``locations.jsonl`` in
+the configured placement ``state_dir``, default ``<data dir>/placement``) is consulted and the
+call is redone where the object lives now, through any chain of moves. Only a miss pays for it (one ``stat`` of the
 index when it has not changed). Writes and deletes never redirect, and listings (``ls``,
 ``find``, ``glob``) show moved objects where they are now. Reads of objects that a placement
 rule with ``not_accessed_for`` covers are appended to the placement ``access.jsonl`` (see
@@ -436,6 +436,17 @@ class FabricFileSystem(AbstractFileSystem):
         self._note_read(fp)
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        """Copy one object; a source that moved is read where it is now (``path2`` is
+        written as given: writes never redirect)."""
+        try:
+            self._cp_file(path1, path2, **kwargs)
+        except FileNotFoundError:
+            moved = self._moved(parse(self._strip_protocol(path1)))
+            if moved is None:
+                raise
+            self._cp_file(moved[1].path, path2, **kwargs)
+
+    def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         s1, _fp1, n1 = self.route(self._strip_protocol(path1))
         s2, _fp2, n2 = self.route(self._strip_protocol(path2))
         if s1.name == s2.name:
