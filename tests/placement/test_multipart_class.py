@@ -175,3 +175,23 @@ def test_mover_changes_class_of_a_single_put_object_over_the_threshold(
     store = fab.store("a")
     assert read_class(store, store.native_path("big/one.bin")) == "STANDARD_IA"
     assert md5(fab.fs.cat_file("fabric://a/big/one.bin")) == md5(data)
+
+
+def test_single_copy_keeps_the_kms_key(make_bucket, make_placement) -> None:
+    fab, _ = make_placement({"a": make_bucket("s3")}, [])
+    store = fab.store("a")
+    native = store.native_path("k/enc.bin")
+    bucket, _, key = native.partition("/")
+    store.fs.call_s3(
+        "put_object",
+        Bucket=bucket,
+        Key=key,
+        Body=b"secret rows",
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId="arn:aws:kms:us-east-1:123456789012:key/team-ml",
+    )
+    set_class(store, native, "STANDARD_IA", 11)
+    head = _head(store, native)
+    assert head["StorageClass"] == "STANDARD_IA"
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"].endswith("key/team-ml")

@@ -65,6 +65,18 @@ _S3_HEADERS = (
 )
 
 
+def _kms(head: dict[str, Any]) -> dict[str, Any]:
+    """Encryption arguments that keep an object's KMS key through a copy onto itself (SSE-S3
+    or none: nothing, the bucket default applies, as it did when the object was written)."""
+    if head.get("ServerSideEncryption") != "aws:kms":
+        return {}
+    out: dict[str, Any] = {"ServerSideEncryption": "aws:kms"}
+    for h in ("SSEKMSKeyId", "BucketKeyEnabled"):
+        if head.get(h) is not None:
+            out[h] = head[h]
+    return out
+
+
 def _split(native: str) -> tuple[str, str]:
     bucket, _, key = native.lstrip("/").partition("/")
     return bucket, key
@@ -108,6 +120,8 @@ def set_class(store: Store, native: str, storage_class: str, size: int) -> None:
         if size > S3_MULTIPART_THRESHOLD:
             _s3_multipart_copy(store, bucket, key, storage_class, size)
             return
+        # CopyObject re-encrypts with the bucket default unless told the object's KMS key.
+        head = store.fs.call_s3("head_object", Bucket=bucket, Key=key)
         store.fs.call_s3(
             "copy_object",
             Bucket=bucket,
@@ -115,6 +129,7 @@ def set_class(store: Store, native: str, storage_class: str, size: int) -> None:
             CopySource={"Bucket": bucket, "Key": key},
             StorageClass=storage_class,
             MetadataDirective="COPY",
+            **_kms(head),
         )
         return
     if store.kind == "gcs":
@@ -215,12 +230,7 @@ def _s3_multipart_copy(store: Store, bucket: str, key: str, storage_class: str, 
         "Metadata": head.get("Metadata") or {},
     }
     create.update({h: head[h] for h in _S3_HEADERS if head.get(h) is not None})
-    # SSE-S3 or none: the bucket default applies, as for CopyObject; a KMS key is kept.
-    if head.get("ServerSideEncryption") == "aws:kms":
-        create["ServerSideEncryption"] = "aws:kms"
-        for h in ("SSEKMSKeyId", "BucketKeyEnabled"):
-            if head.get(h) is not None:
-                create[h] = head[h]
+    create.update(_kms(head))
     if tags:
         create["Tagging"] = urlencode([(t["Key"], t["Value"]) for t in tags])
     source: dict[str, Any] = {"Bucket": bucket, "Key": key}
