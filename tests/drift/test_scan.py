@@ -188,3 +188,25 @@ def test_parallel_readers_keep_the_dataset_order(hive: Path, monkeypatch) -> Non
         monkeypatch.setattr(scan, "READERS", readers)
         many = pa.Table.from_batches(list(scan_batches(ds, ["x", "y", "month"], 1_000, depth=1)))
         assert many.equals(one)
+
+
+def test_abandoned_scans_stop_every_reader(hive: Path, monkeypatch) -> None:
+    import gc
+
+    import skyfabric.drift._scan as scan
+
+    monkeypatch.setattr(scan, "READERS", 3)
+    ds = pads.dataset(hive, format="parquet", partitioning="hive")
+    before = threading.active_count()
+    it = scan_batches(ds, ["x"], 500, depth=1)
+    next(it)  # three readers started; only the first one consumed
+    it.close()
+    assert threading.active_count() == before
+    it = scan_batches(ds, ["x"], 500, depth=1)
+    next(it)
+    del it  # dropped without close()
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert threading.active_count() == before

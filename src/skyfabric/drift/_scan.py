@@ -105,16 +105,53 @@ _DONE = object()
 _PIECE_END = object()
 
 
-def _prefetch(batches: Iterator[Any], depth: int) -> Iterator[Any]:
-    """Yield ``batches``, produced by a background thread at most ``depth`` batches ahead.
+class _Prefetch:
+    """Iterate ``batches`` produced by a background thread at most ``depth`` batches ahead.
 
     The thread starts at once (not at the first ``next``). Errors raised while reading are
-    re-raised in the consumer; a consumer that stops early (``close()``, an exception, or
-    dropping the iterator) stops the thread after the batch it is reading.
+    re-raised in the consumer. `close` (also called at the end, on an error, and when the
+    iterator is garbage collected) stops the thread after the batch it is reading.
     """
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
+    def __init__(self, batches: Iterator[Any], depth: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        # the thread gets the queue, the event and the source, never self: so that dropping
+        # this iterator lets __del__ stop it
+        self._thread = threading.Thread(
+            target=_produce,
+            args=(batches, self._queue, self._stop),
+            name="skyfabric-scan",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def __iter__(self) -> _Prefetch:
+        return self
+
+    def __next__(self) -> Any:
+        if self._stop.is_set():
+            raise StopIteration
+        item = self._queue.get()
+        if item is _DONE:
+            self.close()
+            raise StopIteration
+        if isinstance(item, _Failed):
+            self.close()
+            raise item.exc
+        return item
+
+    def close(self) -> None:
+        """Stop the producer and wait for it (at most the batch it is reading)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __del__(self) -> None:
+        self._stop.set()  # no join here: the thread ends by itself within ~50 ms
+
+
+def _produce(batches: Iterator[Any], q: queue.Queue[Any], stop: threading.Event) -> None:
     def put(item: Any) -> bool:
         while not stop.is_set():
             try:
@@ -124,36 +161,22 @@ def _prefetch(batches: Iterator[Any], depth: int) -> Iterator[Any]:
                 continue
         return False
 
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if not put(batch):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(_Failed(exc))
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
+    try:
+        for batch in batches:
+            if not put(batch):
+                return
+        put(_DONE)
+    except BaseException as exc:  # handed to the consumer, which raises it
+        put(_Failed(exc))
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
-    thread = threading.Thread(target=produce, name="skyfabric-scan", daemon=True)
-    thread.start()
 
-    def consume() -> Iterator[Any]:
-        try:
-            while True:
-                item = q.get()
-                if item is _DONE:
-                    return
-                if isinstance(item, _Failed):
-                    raise item.exc
-                yield item
-        finally:
-            stop.set()
-            thread.join()
-
-    return consume()
+def _prefetch(batches: Iterator[Any], depth: int) -> _Prefetch:
+    """``batches``, read by a background thread at most ``depth`` batches ahead."""
+    return _Prefetch(batches, depth)
 
 
 def _ordered(streams: list[Iterator[Any]], pieces: int, depth: int) -> Iterator[pa.RecordBatch]:
@@ -172,8 +195,8 @@ def _ordered(streams: list[Iterator[Any]], pieces: int, depth: int) -> Iterator[
                     break
                 yield item
     finally:
-        for r in readers:
-            r.close()  # type: ignore[attr-defined]
+        for r in readers:  # also those never reached, whose threads are already reading
+            r.close()
 
 
 def scan_batches(
