@@ -210,3 +210,18 @@ def test_abandoned_scans_stop_every_reader(hive: Path, monkeypatch) -> None:
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.02)
     assert threading.active_count() == before
+
+
+def test_the_benchmark_peer_runs_the_scan_without_skyfabric() -> None:
+    """bench_drift.py's "same" peer loads _scan.py alone: pyarrow only, no skyfabric, no
+    numba, so its time and memory are pyarrow's own."""
+    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_drift.py"
+    code = (
+        "import runpy, sys\n"
+        f"ns = runpy.run_path({str(bench)!r}, run_name='bench')\n"
+        "scan = ns['_load_scan_module']()\n"
+        "assert callable(scan.scan_batches)\n"
+        "print(sorted(m for m in ('skyfabric', 'numba') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
