@@ -36,8 +36,8 @@ QUEUE_DEPTH = 4
 pyarrow busy while a batch is counted (two row groups of 256 Ki rows at 128 Ki-row batches)."""
 READERS = 1
 """Row groups read at once, each decoded by pyarrow's threads. Measured with 2 CPUs on 1 GB of
-local parquet (8 columns): two readers read ~10-20% faster than one, but a drift check then
-peaked at 400-430 MB instead of 360-390 MB, over the 400 MB budget; so one, by default."""
+local parquet (8 columns): two readers read in ~0.45 s where one takes ~0.6 s, but a drift
+check then peaks at 380-410 MB instead of 330-370 MB, against a 400 MB budget; so one."""
 
 
 def scan_options(data: pads.Dataset) -> dict[str, Any]:
