@@ -307,3 +307,22 @@ def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(
     with pytest.raises(OSError, match="disk full"):
         write_html(result, str(out / "r.html"))
     assert list(out.iterdir()) == []
+
+
+def test_a_temporal_unit_change_is_a_type_change() -> None:
+    """Timestamps are binned by their integer storage: milliseconds read as microseconds
+    would all land in the top bin, so a unit change is reported, not measured as drift."""
+    rng = np.random.default_rng(5)
+    ms = rng.integers(1_600_000_000_000, 1_700_000_000_000, 5_000)
+    base = fit_baseline(
+        pa.table({"t": pa.array(ms, pa.timestamp("ms")), "x": rng.normal(size=5_000)})
+    )
+    same = check(
+        base, pa.table({"t": pa.array(ms, pa.timestamp("ms")), "x": rng.normal(size=5_000)})
+    )
+    assert same["t"].status == "stable"
+    micro = pa.table({"t": pa.array(ms * 1000, pa.timestamp("us")), "x": rng.normal(size=5_000)})
+    result = check(base, micro)
+    assert result["t"].status == "type_changed" and "timestamp[us]" in result["t"].note
+    assert "was timestamp[ms] in the baseline" in result["t"].note
+    assert result["x"].status in ("stable", "too_small")

@@ -61,20 +61,36 @@ def column_kind(t: pa.DataType) -> Literal["numeric", "categorical"] | None:
     return None  # intervals, binary, nested types...
 
 
-def type_mismatch(h: Histogram, t: pa.DataType) -> str | None:
+_TEMPORAL_PREFIXES = ("date", "time", "timestamp", "duration")
+
+
+def type_mismatch(h: Histogram, t: pa.DataType, baseline_type: str | None = None) -> str | None:
     """Why a column of type ``t`` cannot be compared with bins ``h``; None when it can.
 
-    Widths and units may change (int32 -> int64 -> double, string -> dictionary): values
-    still go into the same edges or categories. A change of kind cannot: numbers cast to
-    strings would all count as ``__other__``, strings have no place among numeric edges.
-    An all-null column (type ``null``) fits any bins (every row is missing); booleans fit
-    numeric edges as 0/1.
+    Widths may change (int32 -> int64 -> double, string -> dictionary): values still go into
+    the same edges or categories. A change of kind cannot: numbers cast to strings would all
+    count as ``__other__``, strings have no place among numeric edges. Nor can a change of
+    temporal type or unit when ``baseline_type`` (the baseline's Arrow type string) is known:
+    dates, times, timestamps and durations are binned by their integer storage, so
+    ``timestamp[ms]`` -> ``timestamp[us]`` would multiply every value by 1000. An all-null
+    column (type ``null``) fits any bins (every row is missing); booleans fit numeric edges
+    as 0/1.
     """
     if isinstance(t, pa.ExtensionType):
         t = t.storage_type
-    kind = column_kind(t)
-    if pa.types.is_null(t) or kind == h.kind or (h.kind == "numeric" and pa.types.is_boolean(t)):
+    if pa.types.is_null(t):
         return None
+    kind = column_kind(t)
+    if kind == h.kind or (h.kind == "numeric" and pa.types.is_boolean(t)):
+        was_temporal = baseline_type is not None and baseline_type.startswith(_TEMPORAL_PREFIXES)
+        if baseline_type is None or not (was_temporal or is_timelike(t)):
+            return None
+        if str(t) == baseline_type:
+            return None
+        return (
+            f"its values are now {t}, and dates, times and durations are binned by their "
+            "integer storage, so values of another temporal type or unit land in the wrong bins"
+        )
     bins = "numeric bin edges" if h.kind == "numeric" else "categories"
     now = "a type that cannot be binned" if kind is None else f"{kind} values"
     return f"its values are now {t} ({now}), which cannot go into the baseline's {bins}"

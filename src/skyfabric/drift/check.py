@@ -310,7 +310,7 @@ def _type_changes(
             continue
         t = schema.field(c).type
         col = baseline.columns[c]
-        why = type_mismatch(col.histogram, t)
+        why = type_mismatch(col.histogram, t, col.dtype)
         if why is not None:
             note = (
                 f"column {c!r} changed type: it was {col.dtype} in the baseline and {why}; "
