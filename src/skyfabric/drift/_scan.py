@@ -57,10 +57,11 @@ def scan_options(data: pads.Dataset) -> dict[str, Any]:
 
 
 def _row_group_scan(data: pads.Dataset) -> bool:
-    """True for unfiltered local parquet, where reading row group by row group costs nothing.
+    """True for unfiltered local parquet: the data the row-group scan reads.
 
-    pyarrow does not list the fragments of a filtered dataset (``Dataset.filter``); those
-    keep its scanner.
+    Local only: on an object store, a request per row group and no readahead across them
+    would cost latency (not measured yet). pyarrow does not list the fragments of a filtered
+    dataset (``Dataset.filter``); those keep its scanner too.
     """
     return (
         isinstance(data, pads.FileSystemDataset)
@@ -77,6 +78,7 @@ def _row_groups(
     ``i, i + workers, ...`` (in dataset order), one at a time, and yields `_PIECE_END` after
     each of them."""
     opts = {k: v for k, v in scan_options(data).items() if k != "fragment_readahead"}
+    # every footer is read here, before the first batch: ~5 ms for 20 local files
     pieces = [p for fragment in data.get_fragments() for p in fragment.split_by_row_group()]
 
     def stream(first: int) -> Iterator[Any]:
