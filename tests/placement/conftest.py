@@ -1,9 +1,8 @@
-"""Helpers for the placement tests: a fabric over fresh stores and a Placement on it."""
+"""Fixtures of the placement tests: a fabric over fresh stores and a Placement on it
+(data helpers are in ``placement_data``)."""
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,30 +12,6 @@ import typer
 
 import skyfabric
 from skyfabric.placement import Placement
-
-DAY = 86400.0
-LATER = 40 * DAY  # "now" for plans: far enough that `older_than = "30d"` matches
-
-
-def later() -> float:
-    return time.time() + LATER
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def seed(fab: Any, store: str, prefix: str, n: int, size: int = 1500) -> dict[str, bytes]:
-    """Write ``n`` objects of random bytes under ``fabric://store/prefix``; key -> bytes."""
-    import os
-
-    out = {}
-    for i in range(n):
-        key = f"{prefix}/part-{i:03d}.bin"
-        data = os.urandom(size + i)
-        fab.fs.pipe_file(f"fabric://{store}/{key}", data)
-        out[key] = data
-    return out
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from placement_data import DAY
 
 import skyfabric
-from conftest import DAY
 from skyfabric.storage import placement_state
 from skyfabric.storage.placement_state import flush_access
 

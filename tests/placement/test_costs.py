@@ -6,8 +6,8 @@ import tempfile
 import time
 
 import pytest
+from placement_data import DAY
 
-from conftest import DAY
 from skyfabric.config import load_config
 from skyfabric.placement import Placement, ResidencyError
 from skyfabric.placement.costs import GB, PriceTable, provider_of
@@ -42,7 +42,9 @@ def _plan(rules: list[dict], facts: list[ObjectFacts], now: float, **settings: o
     import skyfabric
 
     p = Placement(
-        skyfabric.connect({"stores": STORES}), {"rules": rules, **settings}, state_dir=tempfile.mkdtemp()
+        skyfabric.connect({"stores": STORES}),
+        {"rules": rules, **settings},
+        state_dir=tempfile.mkdtemp(),
     )
     return build_plan(_stores(), p.rules, p.prices, p.settings.residency, now=now, objects=facts)
 

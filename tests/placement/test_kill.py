@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from placement_data import LATER, md5, seed
 
 import skyfabric
-from conftest import LATER, md5, seed
 from skyfabric.placement import CRASH_ENV, Placement
 from skyfabric.placement.classes import read_class
 from skyfabric.storage.transfer import PARTIAL_MARKER

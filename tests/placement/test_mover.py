@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from placement_data import later, md5, seed
 
-from conftest import later, md5, seed
 from skyfabric.placement.classes import read_class
 
 pytestmark = pytest.mark.xdist_group("servers")
@@ -154,3 +154,48 @@ def test_source_changed_after_copy_is_kept(make_bucket, make_placement, monkeypa
     assert rerun.ok and len(rerun.recovered) == 1
     assert not fab.fs.exists(f"fabric://a/{key}")
     assert fab.fs.cat_file(f"fabric://b/{key}") == b"a newer version written during the move"
+
+
+def test_object_rewritten_after_a_class_change_is_changed_again(
+    make_bucket, make_placement
+) -> None:
+    """Found by a new user: the move id ignored the object's version, so the journal's
+    `done` hid every later change of an object rewritten at the same key."""
+    rule = {
+        "name": "ia",
+        "match": "fabric://a/m/**",
+        "older_than": "30d",
+        "storage_class": "STANDARD_IA",
+    }
+    fab, placement = make_placement({"a": make_bucket("s3")}, [rule])
+    fab.fs.pipe_file("fabric://a/m/model.bin", b"v1")
+    assert placement.apply(placement.plan(now=later())).ok
+    fab.fs.pipe_file("fabric://a/m/model.bin", b"v2 rewritten")  # STANDARD again
+    plan = placement.plan(now=later())
+    assert len(plan.moves) == 1
+    result = placement.apply(plan)
+    assert result.ok and len(result.done) == 1
+    store = fab.store("a")
+    assert read_class(store, store.native_path("m/model.bin")) == "STANDARD_IA"
+
+
+def test_dry_run_counts_what_recovery_would_finish(make_bucket, make_placement) -> None:
+    fab, placement = make_placement(
+        {"a": make_bucket("local"), "b": make_bucket("local")}, [_rule()]
+    )
+    seed(fab, "a", "t", 2)
+    plan = placement.plan(now=later())
+    placement.journal.record(plan.moves[0].id, "intent", move=plan.moves[0].to_dict())
+    dry = placement.apply(plan, dry_run=True)
+    assert dry.recovered == [plan.moves[0].id] and dry.done == [plan.moves[1].id]
+    real = placement.apply(plan)
+    assert real.recovered == dry.recovered and real.done == dry.done
+
+
+def test_unreachable_store_is_one_clear_error(make_bucket, make_placement) -> None:
+    from skyfabric.errors import StoreUnreachableError
+
+    dead = {**make_bucket("minio"), "endpoint": "http://127.0.0.1:9"}
+    _fab, placement = make_placement({"a": dead, "b": make_bucket("local")}, [_rule()])
+    with pytest.raises(StoreUnreachableError, match=r"cannot list store 'a'.*fix: check"):
+        placement.plan()

@@ -8,8 +8,8 @@ import os
 from typing import Any
 
 import pytest
+from placement_data import later, md5
 
-from conftest import later, md5
 from skyfabric.placement import StorageClassError, classes
 from skyfabric.placement.classes import part_ranges, read_class, set_class
 

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from placement_data import md5, seed
 from typer.testing import CliRunner
 
 import skyfabric
-from conftest import md5, seed
 from skyfabric.cli.placement_cmds import parse_size
 
 AS_OF = "2100-01-01"
@@ -80,7 +80,7 @@ def test_plan_apply_status_log(env: Path, cli_app) -> None:
     assert "done 4" in runner.invoke(cli_app, [*base, "status"]).output
 
     log = runner.invoke(cli_app, [*base, "log", "--json"])
-    records = [json.loads(line) for line in log.stdout.splitlines()]
+    records = json.loads(log.stdout)
     assert len(records) == 4 and all(r["md5"] and r["who"] for r in records)
     text = runner.invoke(cli_app, [*base, "log", "--limit", "1"]).output
     assert text.count("\n") == 1 and "move fabric://hot/t/" in text

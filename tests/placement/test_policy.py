@@ -6,9 +6,9 @@ import tempfile
 import time
 
 import pytest
+from placement_data import DAY
 
 import skyfabric
-from conftest import DAY
 from skyfabric.placement import Placement, RuleError
 from skyfabric.placement.policy import ObjectFacts, glob_regex, literal_prefix, parse_duration
 
@@ -21,7 +21,9 @@ STORES = {
 
 def _placement(rules: list[dict], **extra: object) -> Placement:
     return Placement(
-        skyfabric.connect({"stores": STORES}), {"rules": rules, **extra}, state_dir=tempfile.mkdtemp()
+        skyfabric.connect({"stores": STORES}),
+        {"rules": rules, **extra},
+        state_dir=tempfile.mkdtemp(),
     )
 
 

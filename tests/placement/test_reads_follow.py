@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from placement_data import DAY, later
 
 import skyfabric
-from conftest import DAY, later
 from skyfabric.errors import ObjectNotFoundError
 
 pytestmark = pytest.mark.xdist_group("servers")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 
+from placement_data import later
+
 import skyfabric
-from conftest import later
 from skyfabric.placement import Placement
 
 N = 100_000

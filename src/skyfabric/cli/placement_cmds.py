@@ -17,7 +17,8 @@ from skyfabric.cli._common import EXIT_FAILED, console, fabric, fabric_errors, p
 __all__ = ["register"]
 
 _CODES = (
-    "Exit codes: 0 success; 1 a move failed; 2 invalid rules/configuration or residency refusal."
+    "Exit codes: 0 success; 1 a move failed (apply) or a store could not be reached; "
+    "2 invalid rules/configuration or residency refusal."
 )
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNIT = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
@@ -137,6 +138,7 @@ def apply_cmd(
 @placement_app.command("status", epilog=_CODES)
 def status_cmd(
     ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="Show at most N moves of each list (0: all).")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Journal summary: moves in flight, done and failed."""
@@ -147,32 +149,42 @@ def status_cmd(
         return
     counts = ", ".join(f"{k} {v}" for k, v in sorted(status["counts"].items())) or "no moves yet"
     typer.echo(f"journal {status['state_dir']}: {counts}")
-    for item in status["in_flight"]:
-        typer.echo(f"  in flight [{item['state']}] {item['src']} -> {item['dst']}")
-    for item in status["failed"]:
-        typer.echo(f"  failed {item['src']}: {item['error']}")
+    lines = {
+        "in_flight": [
+            f"  in flight [{i['state']}] {i['src']} -> {i['dst']}" for i in status["in_flight"]
+        ],
+        "failed": [
+            f"  failed{' (retried by the next apply)' if i['retried'] else ''} {i['src']}: "
+            f"{i['error']}"
+            for i in status["failed"]
+        ],
+    }
+    for shown in lines.values():
+        for line in shown[: limit or None]:
+            typer.echo(line)
+        if limit and len(shown) > limit:
+            typer.echo(f"  ... {len(shown) - limit} more (--limit 0 shows all, --json lists all)")
 
 
 @placement_app.command("log", epilog=_CODES)
 def log_cmd(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="Last N records (0: all).")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as a JSON array.")] = False,
 ) -> None:
     """The audit log: who moved what, from, to, bytes, checksum, when."""
-    import json
-
     with fabric_errors():
         records = _placement(ctx).log(limit or None)
+    if as_json:
+        print_json(records)
+        return
     for rec in records:
-        if as_json:
-            typer.echo(json.dumps(rec, default=str))
-        else:
-            when = datetime.fromtimestamp(rec["time"]).isoformat(timespec="seconds")
-            target = rec["dst"] if rec["action"] != "class" else rec["dst_class"]
-            typer.echo(
-                f"{when} {rec['who']} {rec['action']} {rec['src']} -> {target} {rec['bytes']} B md5={rec['md5']}"
-            )
+        when = datetime.fromtimestamp(rec["time"]).isoformat(timespec="seconds")
+        target = rec["dst"] if rec["action"] != "class" else rec["dst_class"]
+        typer.echo(
+            f"{when} {rec['who']} {rec['action']} {rec['src']} -> {target} "
+            f"{rec['bytes']} B md5={rec['md5']}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -45,8 +45,13 @@ class Move:
 
     @property
     def id(self) -> str:
-        """Stable id of the move (hash of source, destination and target class)."""
-        text = f"{self.action}\0{self.src}\0{self.dst}\0{self.dst_class}"
+        """Stable id of the move: a hash of the source, destination and target class, and of
+        the source's size and modification time, so an object rewritten at the same key after
+        a move is a new move, not one the journal already has as done."""
+        text = (
+            f"{self.action}\0{self.src}\0{self.dst}\0{self.dst_class}"
+            f"\0{self.bytes}\0{self.modified:.6f}"
+        )
         return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
 
     @property

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from skyfabric.errors import StoreUnreachableError, redact
 from skyfabric.placement.classes import access_time, modified_time, read_class
 from skyfabric.placement.costs import PriceTable, default_class
 from skyfabric.placement.errors import ResidencyError
@@ -60,6 +61,15 @@ def _tags_fn(store: Store, native: str, info: dict[str, Any]) -> Callable[[], di
     return fetch
 
 
+def _unreachable(store: str, prefix: str, exc: BaseException) -> StoreUnreachableError:
+    lines = str(exc).strip().splitlines() or [""]
+    why = redact(f"{type(exc).__name__}: {lines[0][:300]}")
+    return StoreUnreachableError(
+        f"cannot list store {store!r} under {prefix or '/'!r} ({why}); fix: check the store's "
+        "endpoint, bucket and credentials in skyfabric.toml (`skyfabric stores` tries each one)"
+    )
+
+
 def list_objects(
     stores: Mapping[str, Store], rules: list[Rule], accessed: AccessLookup | None = None
 ) -> list[ObjectFacts]:
@@ -73,6 +83,8 @@ def list_objects(
                 found = store.fs.find(native_root, detail=True)
             except FileNotFoundError:
                 continue
+            except Exception as exc:  # botocore/azure/aiohttp errors are not OSErrors
+                raise _unreachable(store_name, prefix, exc) from None
             for native, info in found.items():
                 if (
                     info.get("type") not in (None, "file")

@@ -377,7 +377,7 @@ def _check_table_rule(spec: PlacementRuleConfig, where: str) -> None:
         raise RuleError(
             f"{where}.storage_class {spec.storage_class!r} is offline (restore before read), and "
             "files reachable from a live snapshot never go offline; fix: use an online class "
-            "(e.g. STANDARD_IA, COLDLINE, Cool), or expire the snapshots first"
+            "(e.g. STANDARD_IA, COLDLINE, Cool)"
         )
     if spec.partition is not None:
         parse_partition(spec.partition, f"{where}.partition")
@@ -397,9 +397,15 @@ def parse_partition(text: str, where: str) -> Any:
         ) from None
     try:
         return parse(text)
-    except Exception as exc:  # pyparsing's ParseException and friends
+    except Exception as exc:  # pyparsing's ParseException (its text lists the grammar)
+        col = getattr(exc, "col", None)
+        at = (
+            f"cannot read it from character {col}: {text[col - 1 :]!r}"
+            if col
+            else type(exc).__name__
+        )
         raise RuleError(
-            f"{where} {text!r} is not a row filter ({type(exc).__name__}: {exc}); "
+            f"{where} {text!r} is not a row filter ({at}); "
             'fix: write e.g. "month <= 3" or "ts < \'2026-01-01T00:00:00+00:00\'"'
         ) from None
 

@@ -127,7 +127,8 @@ class Placement:
         return self.apply(Plan())
 
     def status(self) -> dict[str, Any]:
-        """Journal summary: counts by state and the unfinished and failed moves."""
+        """Journal summary: counts by state, the moves in flight (the next apply finishes
+        them) and the failed ones (``retried``: the next apply tries again)."""
         moves = self.journal.moves()
         counts: dict[str, int] = {}
         for entry in moves.values():
@@ -144,9 +145,16 @@ class Placement:
                     "dst": v.get("move", {}).get("dst"),
                 }
                 for k, v in sorted(unfinished.items())
+                if v.get("state") != "failed"
             ],
+            # `retried`: the copy is journaled, so the next apply picks the move up again.
             "failed": [
-                {"id": k, "src": v.get("move", {}).get("src"), "error": v.get("error")}
+                {
+                    "id": k,
+                    "src": v.get("move", {}).get("src"),
+                    "error": v.get("error"),
+                    "retried": k in unfinished,
+                }
                 for k, v in sorted(moves.items())
                 if v.get("state") == "failed"
             ],

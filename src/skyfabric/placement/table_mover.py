@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from skyfabric.errors import FabricError, redact
+from skyfabric.errors import redact
 from skyfabric.placement.errors import MoveError
 from skyfabric.placement.plan import Move
 
@@ -42,9 +42,10 @@ class TableMoves:
         self.relocate = relocate
 
     def _fail(self, move: Move, exc: BaseException, result: ApplyResult, md5: str | None) -> None:
+        """Journal ``move`` failed. With an MD5 it stays unfinished (the next run re-verifies
+        the copy and commits); with ``None`` it is over (the journal's MD5 is cleared)."""
         msg = redact(f"{type(exc).__name__}: {exc}")
-        # With the MD5 the journal keeps it unfinished: the next run re-verifies and commits.
-        self.mover.journal.record(move.id, "failed", error=msg, **({"md5": md5} if md5 else {}))
+        self.mover.journal.record(move.id, "failed", error=msg, md5=md5)
         with self.mover._lock:
             result.failed[move.id] = msg
 
@@ -84,7 +85,10 @@ class TableMoves:
             move, state, md5 = item
             try:
                 got = self._copy(move, state, md5, progress)
-            except (FabricError, OSError) as exc:
+            except MoveError as exc:  # gone or not ours: retrying cannot help
+                self._fail(move, exc, result, None)
+                return
+            except Exception as exc:  # any client error: the journaled copy is retried
                 self._fail(move, exc, result, md5)
                 return
             with self.mover._lock:

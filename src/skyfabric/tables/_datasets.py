@@ -10,6 +10,7 @@ from skyfabric.errors import ObjectNotFoundError
 from skyfabric.storage.paths import PREFIX, parse
 from skyfabric.tables._maintenance import _key, _mtime
 from skyfabric.tables._model import DatasetInfo
+from skyfabric.tables._relocate import roots_of
 from skyfabric.tables.errors import SchemaMismatchError, TableError
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def _iceberg_entries(service: TableService, store: str | None) -> tuple[list[Dat
             holder = service.store_of_table(tbl)
         except TableError:
             holder = None
-        roots.append(_key(tbl.location()))
+        # Files placement moved to other stores are the table's too, not datasets of their own.
+        roots += [_key(tbl.location()), *(_key(r) for r in roots_of(tbl))]
         if store is not None and (holder is None or holder.name != store):
             continue
         snap = tbl.current_snapshot()

@@ -150,14 +150,11 @@ def store_for_location(
         TableError: two stores hold the location equally well (the same bucket name on two
             endpoints) and ``preferred`` names neither.
     """
-    loc = parse_location(location)
-    if loc is None:
-        return None
-    if preferred in stores and stores[preferred].kind == loc.kind:
-        root = stores[preferred].root.strip("/")
-        if _under(loc.path, root) or root.split("/", 1)[0] == loc.bucket:
-            return stores[preferred]
     best = candidate_stores(stores, location)
+    # Only a tie-breaker: a table's home store must not claim files placement moved to
+    # another store in the same bucket or under the same parent directory.
+    if preferred is not None and any(s.name == preferred for s in best):
+        return stores[preferred]
     if len(best) > 1:
         from skyfabric.tables.errors import TableError
 

@@ -82,7 +82,7 @@ class RelocateResult:
 
 def _partition_evaluators(tbl: IcebergTable, row_filter: BooleanExpression | None) -> Any:
     """spec id -> (DataFile.partition -> bool) for files whose every row satisfies the filter."""
-    from pyiceberg.expressions import AlwaysTrue
+    from pyiceberg.expressions import AlwaysFalse, AlwaysTrue
     from pyiceberg.expressions.visitors import expression_evaluator, strict_projection
     from pyiceberg.schema import Schema
 
@@ -96,8 +96,23 @@ def _partition_evaluators(tbl: IcebergTable, row_filter: BooleanExpression | Non
         # matches (``ts < X`` with day(ts) partitions leaves X's own day where it is).
         projected = strict_projection(schema, spec, case_sensitive=True)(row_filter)
         part_schema = Schema(*spec.partition_type(schema).fields)
-        out[spec_id] = expression_evaluator(part_schema, projected, case_sensitive=True)
+        out[spec_id] = _Evaluator(
+            expression_evaluator(part_schema, projected, case_sensitive=True),
+            decides_nothing=isinstance(projected, AlwaysFalse),
+        )
     return out
+
+
+class _Evaluator:
+    """A partition evaluator that knows whether its projection is plain false (the filter
+    says nothing about this spec's partition values)."""
+
+    def __init__(self, fn: Any, decides_nothing: bool = False) -> None:
+        self.fn = fn
+        self.decides_nothing = decides_nothing
+
+    def __call__(self, partition: Any) -> bool:
+        return bool(self.fn(partition))
 
 
 def _end_ms(transform: Any, source_type: Any, value: Any) -> int | None:
@@ -166,14 +181,24 @@ def live_data_files(
     snap = tbl.current_snapshot()
     if snap is None:
         return []
+    name = ".".join(tbl.name())
     try:
         evaluators = _partition_evaluators(tbl, row_filter)
     except ValueError as exc:  # pyiceberg's binding error names the unknown field
         columns = ", ".join(f.name for f in tbl.schema().fields)
         raise TableError(
-            f"partition filter {row_filter} does not fit table {'.'.join(tbl.name())}: {exc}; "
-            f"columns: {columns}"
+            f"partition filter {row_filter} does not fit table {name}: {exc}; columns: "
+            f"{columns} (timestamps are written with a zone, e.g. '2026-01-01T00:00:00+00:00')"
         ) from exc
+    if row_filter is not None and all(
+        getattr(e, "decides_nothing", False) for e in evaluators.values()
+    ):
+        parts = sorted({str(f) for s in tbl.specs().values() for f in s.fields})
+        raise TableError(
+            f"partition filter {row_filter} of table {name} names no partition source column, so "
+            f"no data file's partition can prove it; partitioning: {', '.join(parts) or 'none'}. "
+            "Fix: filter on the partition columns (or drop `partition` to select every file)"
+        )
     timestamps = {s.snapshot_id: s.timestamp_ms for s in tbl.metadata.snapshots}
     specs = tbl.specs()
     data: list[tuple[int, Any, Any]] = []  # (spec id, manifest entry, data file)
