@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from skyfabric.config import FabricConfig, PlacementRuleConfig
 from skyfabric.placement.errors import RuleError
 from skyfabric.storage.paths import PREFIX
+from skyfabric.storage.placement_state import glob_regex
 
 __all__ = [
     "OFFLINE_CLASSES",
@@ -143,29 +144,6 @@ def settings_from_config(
             for e in exc.errors()
         )
         raise RuleError(f"invalid [placement] settings: {problems}") from None
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a key glob (``**`` any depth, ``*`` one segment, ``?`` one char) to a regex."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
 
 
 def split_pattern(pattern: str, where: str) -> tuple[str, str]:

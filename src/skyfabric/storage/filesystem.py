@@ -279,8 +279,9 @@ class FabricFileSystem(AbstractFileSystem):
                 f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
             )
         reading = "r" in mode
-        try:
-            f = store.fs.open(
+
+        def native_open(store: Store, native: str) -> Any:
+            return store.fs.open(
                 native,
                 mode=mode,
                 block_size=block_size,
@@ -288,20 +289,16 @@ class FabricFileSystem(AbstractFileSystem):
                 cache_options=cache_options,
                 **kwargs,
             )
+
+        try:
+            f = native_open(store, native)
         except FileNotFoundError:
             moved = self._moved(fp) if reading else None  # writes never redirect
             if moved is None:
                 raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
             asked, (store, fp, native) = fp, moved
             try:
-                f = store.fs.open(
-                    native,
-                    mode=mode,
-                    block_size=block_size,
-                    autocommit=autocommit,
-                    cache_options=cache_options,
-                    **kwargs,
-                )
+                f = native_open(store, native)
             except FileNotFoundError:
                 raise _gone(asked, fp) from None
         if reading:
