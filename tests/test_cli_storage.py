@@ -308,3 +308,13 @@ def test_real_subprocess_python_dash_m(config: Path, tmp_path: Path) -> None:
     assert [s["name"] for s in stores["stores"]] == ["a", "b", "m"]
     failed = sub("cp", "fabric://a/dir/none", "fabric://b/none")
     assert failed.returncode == 1 and b"no object or prefix at fabric://a/dir/none" in failed.stderr
+
+
+def test_unknown_store_beside_a_local_path_lists_only_configured_stores(
+    config: Path, tmp_path: Path
+) -> None:
+    local = tmp_path / "up.txt"
+    local.write_bytes(b"x")
+    result = run(config, "cp", str(local), "fabric://nope/up.txt")
+    assert result.exit_code == 2, result.output
+    assert "unknown store 'nope'" in result.stderr and "local-src" not in result.stderr

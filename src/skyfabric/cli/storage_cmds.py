@@ -37,10 +37,11 @@ from skyfabric.config import LocalStoreConfig
 from skyfabric.errors import FabricError, ObjectNotFoundError, redact
 from skyfabric.storage import transfer
 from skyfabric.storage.filesystem import FabricFileSystem
+from skyfabric.storage.paths import parse
 
 __all__ = ["register"]
 
-PREFIX = "fabric://"
+PREFIX = "fabric://"  # == skyfabric.storage.paths.PREFIX
 CAT_CHUNK = 8 * 2**20  # bytes per read when streaming `cat` to stdout
 PROBE_TIMEOUT = 5.0  # seconds `stores` waits for a store before calling it unreachable
 _CODES = ("Exit codes: 0 success; 1 an object failed, or a store or object could not be "
@@ -262,6 +263,9 @@ class _Sides:
     def url(self, arg: str, *, role: str, tree: bool) -> str:
         """The fabric URL for ``arg``; ``tree``: the path is a prefix (cp -r, sync)."""
         if arg.startswith(PREFIX):
+            # Checked against the configured stores, before any ad-hoc one joins them (an
+            # unknown-store error must not offer "local-src" as a store to use).
+            self.fab.fs.store(parse(arg).store)
             return arg
         path = Path(arg).expanduser().absolute()
         as_dir = tree or arg.endswith(("/", os.sep)) or path.is_dir()
