@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from skyfabric._config_errors import _format_validation_error
 from skyfabric.errors import ConfigError
 
 __all__ = [
@@ -46,8 +47,6 @@ __all__ = [
 APP_NAME = "skyfabric"
 CONFIG_ENV = "SKYFABRIC_CONFIG"
 DATA_DIR_ENV = "SKYFABRIC_DATA_DIR"
-_KINDS = ("s3", "gcs", "azure", "local", "memory")
-_SECRETISH = re.compile(r"secret|password|token|key|connection_string|sas", re.IGNORECASE)
 _STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 # S3/GCS bucket rules (lowercase, digits, dots, dashes, 3-63 chars); Azure containers are a subset.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
@@ -354,40 +353,6 @@ def default_config() -> FabricConfig:
             warehouse="fabric://local/warehouse",
         ),
     )
-
-
-def _format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration in {source}:"]
-    for err in exc.errors():
-        parts = [str(p) for p in err["loc"]]
-        if len(parts) > 2 and parts[0] == "stores" and parts[2] in _KINDS:
-            del parts[2]  # pydantic puts the union tag (the kind) into the location
-        loc = ".".join(parts)
-        value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        msg = err["msg"].removeprefix("Value error, ")
-        if repr(value) in msg:
-            shown = ""  # the message already quotes the value
-        if err["type"] == "extra_forbidden":
-            shown = ""  # never echo: an unknown key may hold a pasted secret
-            msg = "unknown key; fix: remove it or check its spelling against the configuration reference"
-            if _SECRETISH.search(parts[-1]):
-                msg = (
-                    "unknown key, and secrets never go in the file; fix: put the value in an "
-                    "environment variable and name it with the `*_env` key (e.g. secret_key_env)"
-                )
-        elif err["type"] == "union_tag_invalid":
-            tag = (err.get("ctx") or {}).get("tag")
-            msg = f"unknown store kind {tag!r}; fix: use one of {', '.join(_KINDS)}"
-            shown = ""
-        elif err["type"] == "union_tag_not_found":
-            msg = f"the store has no `kind`; fix: add kind = one of {', '.join(_KINDS)}"
-            shown = ""
-        elif err["type"] == "missing":
-            shown = ""
-            msg = "required key is missing; fix: add it"
-        lines.append(f"  {loc}: {msg}{shown}")
-    return "\n".join(lines)
 
 
 def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> FabricConfig:

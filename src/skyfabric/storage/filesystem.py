@@ -10,35 +10,21 @@ objects, so reads and writes cost what they cost through s3fs/gcsfs/adlfs direct
 The filesystem pickles as its configuration (``storage_options={"config": ...}``); native
 clients are rebuilt lazily in each process.
 
-Reads follow moved objects: when a read (``open`` for reading, ``cat``/``cat_file``,
-``info`` and so ``exists``/``isfile``/``size``, ``get_file``, ``modified``, the source of
-``cp_file``) finds nothing at a URL, the placement location index (``locations.jsonl`` in
-the configured placement ``state_dir``, default ``<data dir>/placement``) is consulted and the
-call is redone where the object lives now, through any chain of moves. Only a miss pays for it (one ``stat`` of the
-index when it has not changed). Writes and deletes never redirect, and listings (``ls``,
-``find``, ``glob``) show moved objects where they are now. Reads of objects that a placement
-rule with ``not_accessed_for`` covers are appended to the placement ``access.jsonl`` (see
-`skyfabric.storage.placement_state`).
+Reads follow objects that placement moved, and reads covered by a ``not_accessed_for`` rule
+are noted: see `skyfabric.storage._follow`.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from skyfabric.config import FabricConfig, data_dir, load_config
+from skyfabric.config import FabricConfig, load_config
 from skyfabric.errors import InvalidPathError, ObjectNotFoundError, UnknownStoreError
+from skyfabric.storage._follow import FollowMoves, _gone
 from skyfabric.storage.paths import PREFIX, PROTOCOL, FabricPath, is_partial, parse, strip_protocol
-from skyfabric.storage.placement_state import (
-    ACCESS_FILE,
-    LOCATIONS_FILE,
-    AccessWatch,
-    locate,
-    record_access,
-)
 from skyfabric.storage.stores import Store
 
 __all__ = ["FabricFileSystem"]
@@ -51,14 +37,7 @@ def _close_matches(name: str, choices: list[str]) -> str:
     return f" Did you mean {', '.join(near)}?" if near else ""
 
 
-def _gone(old: FabricPath, new: FabricPath) -> ObjectNotFoundError:
-    return ObjectNotFoundError(
-        f"no object at {PREFIX}{old.path}; the placement location index says it moved to "
-        f"{PREFIX}{new.path}, where there is none either. Fix: check `skyfabric placement log`"
-    )
-
-
-class FabricFileSystem(AbstractFileSystem):
+class FabricFileSystem(FollowMoves, AbstractFileSystem):
     """fsspec filesystem for ``fabric://<store>/<key>`` URLs.
 
     Args:
@@ -86,18 +65,7 @@ class FabricFileSystem(AbstractFileSystem):
         self.stores: dict[str, Store] = {
             name: Store(name, cfg) for name, cfg in self.config.stores.items()
         }
-        placement = self.config.placement
-        # The same directory `Placement` uses by default; resolved in each process (pickles
-        # carry the configuration, not this path).
-        self.placement_dir: Path = Path(
-            placement.state_dir or data_dir() / "placement"
-        ).expanduser()
-        self._locations = self.placement_dir / LOCATIONS_FILE
-        self._access_log = self.placement_dir / ACCESS_FILE
-        watch = AccessWatch(
-            [r.match for r in placement.rules if r.not_accessed_for and r.match], set(self.stores)
-        )
-        self._watched = watch.by_store  # empty without not_accessed_for rules: reads log nothing
+        self._init_follow()
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -131,33 +99,6 @@ class FabricFileSystem(AbstractFileSystem):
         fp = parse(path)
         store = self.store(fp.store)
         return store, fp, store.native_path(fp.key)
-
-    def moved(self, path: str) -> str | None:
-        """The current URL of the object first written at ``path``, when the placement
-        location index says it moved (following chains); ``None`` when it never moved."""
-        url = PREFIX + parse(path).path
-        now = locate(self._locations, url)
-        return None if now == url else now
-
-    def _moved(self, fp: FabricPath) -> tuple[Store, FabricPath, str] | None:
-        """`route` of where ``fp`` moved to, or ``None`` (never moved, or moved to a store this
-        configuration does not name)."""
-        if not fp.key:
-            return None
-        url = PREFIX + fp.path
-        now = locate(self._locations, url)
-        if now == url:
-            return None
-        try:
-            return self.route(now)
-        except (UnknownStoreError, InvalidPathError):
-            return None
-
-    def _note_read(self, fp: FabricPath) -> None:
-        # One dict lookup for stores no not_accessed_for rule covers.
-        regex = self._watched.get(fp.store)
-        if regex is not None and regex.match(fp.key):
-            record_access(self._access_log, PREFIX + fp.path)
 
     def _entry(self, store: Store, info: dict[str, Any]) -> dict[str, Any]:
         out = dict(info)
@@ -329,22 +270,6 @@ class FabricFileSystem(AbstractFileSystem):
         self._note_read(fp)
         return data
 
-    def _cat_moved(
-        self,
-        asked: FabricPath,
-        moved: tuple[Store, FabricPath, str],
-        start: int | None,
-        end: int | None,
-        **kwargs: Any,
-    ) -> bytes:
-        store, fp, native = moved
-        try:
-            data = store.fs.cat_file(native, start=start, end=end, **kwargs)
-        except FileNotFoundError:
-            raise _gone(asked, fp) from None
-        self._note_read(fp)
-        return bytes(data)
-
     def pipe_file(self, path: str, value: bytes, **kwargs: Any) -> None:
         store, fp, native = self.route(self._strip_protocol(path))
         if not fp.key:
@@ -403,45 +328,9 @@ class FabricFileSystem(AbstractFileSystem):
             raise first_error
         return out
 
-    def _cat_missing(self, fp: FabricPath, **kwargs: Any) -> bytes | Exception:
-        """The bytes of a moved object, or the error to report for ``fp``."""
-        moved = self._moved(fp)
-        if moved is None:
-            return ObjectNotFoundError(f"no object at {PREFIX}{fp.path}")
-        try:
-            return self._cat_moved(fp, moved, None, None, **kwargs)
-        except ObjectNotFoundError as exc:
-            return exc
-
     def put_file(self, lpath: str, rpath: str, **kwargs: Any) -> None:
         store, _fp, native = self.route(self._strip_protocol(rpath))
         store.fs.put_file(lpath, native, **kwargs)
-
-    def get_file(self, rpath: str, lpath: str, **kwargs: Any) -> None:
-        store, fp, native = self.route(self._strip_protocol(rpath))
-        try:
-            store.fs.get_file(native, lpath, **kwargs)
-        except FileNotFoundError:
-            moved = self._moved(fp)
-            if moved is None:
-                raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
-            asked, (store, fp, native) = fp, moved
-            try:
-                store.fs.get_file(native, lpath, **kwargs)
-            except FileNotFoundError:
-                raise _gone(asked, fp) from None
-        self._note_read(fp)
-
-    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
-        """Copy one object; a source that moved is read where it is now (``path2`` is
-        written as given: writes never redirect)."""
-        try:
-            self._cp_file(path1, path2, **kwargs)
-        except FileNotFoundError:
-            moved = self._moved(parse(self._strip_protocol(path1)))
-            if moved is None:
-                raise
-            self._cp_file(moved[1].path, path2, **kwargs)
 
     def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         s1, _fp1, n1 = self.route(self._strip_protocol(path1))
@@ -519,16 +408,6 @@ class FabricFileSystem(AbstractFileSystem):
         store, fp, native = self.route(self._strip_protocol(path))
         if fp.key and store.kind in ("local", "memory"):
             store.fs.makedirs(native, exist_ok=exist_ok)
-
-    def modified(self, path: str) -> Any:
-        store, fp, native = self.route(self._strip_protocol(path))
-        try:
-            return store.fs.modified(native)
-        except FileNotFoundError:
-            moved = self._moved(fp)
-            if moved is None:
-                raise
-        return moved[0].fs.modified(moved[2])
 
     def invalidate_cache(self, path: str | None = None) -> None:
         for store in self.stores.values():

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from fsspec.spec import AbstractBufferedFile
@@ -37,6 +36,7 @@ from skyfabric.errors import (
 )
 from skyfabric.storage.checksums import CHUNK, native_md5, stream_md5
 from skyfabric.storage.paths import PARTIAL_MARKER, PREFIX, is_partial, parse
+from skyfabric.storage.sync_plan import _target, plan_sync
 
 if TYPE_CHECKING:
     from skyfabric.storage.filesystem import FabricFileSystem
@@ -256,11 +256,6 @@ def copy_object(
     ) from last
 
 
-def _target(src_root: str, src_path: str, dst_root: str) -> str:
-    rel = src_path[len(src_root) :].lstrip("/")
-    return f"{dst_root.rstrip('/')}/{rel}" if rel else dst_root
-
-
 def _run(
     fs: FabricFileSystem,
     pairs: list[tuple[str, str, int]],
@@ -355,50 +350,6 @@ def copy(
     return TransferResult(_run(fs, [(src_path, dst_path, int(info.get("size") or 0))], 1, progress))
 
 
-def _same(
-    src_info: dict[str, Any],
-    dst_info: dict[str, Any],
-    checksum: bool,
-    fs: FabricFileSystem,
-    src: str,
-    dst: str,
-) -> bool:
-    if int(src_info.get("size") or 0) != int(dst_info.get("size") or 0):
-        return False
-    a, b = native_md5(src_info), native_md5(dst_info)
-    if a and b:
-        return a == b
-    if checksum:
-        s_store, _, s_native = fs.route(src)
-        d_store, _, d_native = fs.route(dst)
-        return stream_md5(s_store.fs, s_native) == stream_md5(d_store.fs, d_native)
-    # Same size, no comparable digest: like `aws s3 sync`, copy when the source is newer.
-    try:
-        return _mtime(dst_info, fs, dst) >= _mtime(src_info, fs, src)
-    except (NotImplementedError, KeyError, TypeError, ValueError):
-        return True
-
-
-# Where each fsspec implementation puts the modification time in its listings.
-_MTIME_KEYS = ("LastModified", "last_modified", "updated", "mtime")
-
-
-def _mtime(info: dict[str, Any], fs: FabricFileSystem, path: str) -> datetime:
-    """Modification time (aware, UTC) from a listing entry, asking the store only when the
-    entry has none: a sync of many unchanged objects then costs no request per object."""
-    for key in _MTIME_KEYS:
-        value = info.get(key)
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
-        if isinstance(value, int | float):
-            return datetime.fromtimestamp(value, tz=UTC)
-        if isinstance(value, str) and value:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    found = fs.modified(path)
-    return found if found.tzinfo else found.replace(tzinfo=UTC)
-
-
 def sync(
     fs: FabricFileSystem,
     src: str,
@@ -425,31 +376,21 @@ def sync(
     if not src_list and not fs.exists(src_path):
         raise ObjectNotFoundError(f"nothing at {PREFIX}{src_path} to sync")
     dst_list = _listing(fs, dst_path)
+    plan = plan_sync(fs, src_path, dst_path, src_list, dst_list, checksum=checksum, delete=delete)
     results: list[ObjectResult] = []
     pairs: list[tuple[str, str, int]] = []
-    wanted: set[str] = set()
-    for name, info in sorted(src_list.items()):
-        if is_partial(name):
-            continue
-        target = _target(src_path, name, dst_path)
-        wanted.add(target)
-        size = int(info.get("size") or 0)
-        existing = dst_list.get(target)
-        if existing is not None and _same(info, existing, checksum, fs, name, target):
+    for name, target, size, differs in plan.objects:
+        if not differs:
             results.append(ObjectResult(str(parse(name)), str(parse(target)), "skipped", size))
         elif dry_run:
             results.append(ObjectResult(str(parse(name)), str(parse(target)), "would_copy", size))
         else:
             pairs.append((name, target, size))
     results.extend(_run(fs, pairs, workers, progress))
-    if delete:
-        for name, info in sorted(dst_list.items()):
-            if name in wanted:
-                continue
-            size = int(info.get("size") or 0)
-            if dry_run:
-                results.append(ObjectResult("", str(parse(name)), "would_delete", size))
-                continue
-            fs.rm_file(name)
-            results.append(ObjectResult("", str(parse(name)), "deleted", size))
+    for name, size in plan.deletions:
+        if dry_run:
+            results.append(ObjectResult("", str(parse(name)), "would_delete", size))
+            continue
+        fs.rm_file(name)
+        results.append(ObjectResult("", str(parse(name)), "deleted", size))
     return TransferResult(results)
