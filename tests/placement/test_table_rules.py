@@ -335,3 +335,119 @@ def test_partition_filter_on_a_non_partition_column_is_an_error(
     with pytest.raises(RuleError, match="is not a row filter") as info:
         Placement(fab, {"rules": [{**RULE, "partition": "month <=< 3"}]}, state_dir=tmp_path / "s")
     assert len(str(info.value)) < 300  # not pyparsing's whole grammar
+
+
+def test_files_of_an_earlier_partition_spec_are_skipped(
+    make_bucket: Callable[..., dict], tmp_path: Path
+) -> None:
+    """Found by a new user: pyiceberg commits added files under the current spec, so a moved
+    day(ts) file of a table since re-partitioned by month(ts) got a wrong partition."""
+    from datetime import UTC, datetime
+
+    fab = skyfabric.connect(config(make_bucket("local"), make_bucket("local"), tmp_path))
+    when = [datetime(2026, m, 1, tzinfo=UTC) for m in (1, 2, 3)]
+    data = pa.table({"ts": pa.array(when, pa.timestamp("us", tz="UTC")), "v": [1, 2, 3]})
+    table = fab.create_table("ev.evo", data, partition_by=["day(ts)"])
+    with table.update_partitioning() as spec:
+        spec.add_field("ts", "month", "ts_month")
+        spec.remove_field("ts_day")
+    table.append(
+        pa.table(
+            {
+                "ts": pa.array([datetime(2026, 1, 15, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
+                "v": [4],
+            }
+        )
+    )
+    rule = {
+        "name": "q1",
+        "table": "ev.evo",
+        "partition": "ts < '2026-04-01T00:00:00+00:00'",
+        "target": "cold",
+    }
+    placement = Placement(fab, {"rules": [rule]}, state_dir=tmp_path / "s")
+    plan = placement.plan()
+    assert len(plan.moves) == 1 and "ts_month=2026-01" in plan.moves[0].src
+    assert len(plan.skipped) == 3 and all(
+        "earlier partition spec" in s["reason"] for s in plan.skipped
+    )
+    assert placement.apply(plan).ok
+    t = fab.table("ev.evo")
+    got = t.scan("ts < '2026-02-01T00:00:00+00:00'").to_arrow()["v"].to_pylist()
+    assert sorted(got) == [1, 4]
+    from skyfabric.tables._relocate import roots_of
+
+    assert len(roots_of(t.iceberg)) == 1
+
+
+def test_object_rule_over_an_overlapping_store_keeps_table_files(
+    make_bucket: Callable[..., dict], tmp_path: Path
+) -> None:
+    """Found by a new user: a store rooted at the bucket reached the table's files under
+    other fabric:// URLs, and the guard compared URLs."""
+    base = make_bucket("minio")
+    hot = {**base, "prefix": "hot"}
+    fab = skyfabric.connect(
+        config(hot, make_bucket("local"), tmp_path)
+        | {"stores": {"hot": hot, "cold": make_bucket("local"), "all": base}}
+    )
+    make_table(fab)
+    grab = {"name": "grab", "match": "fabric://all/**", "target": "cold"}
+    plan = Placement(fab, {"rules": [grab]}, state_dir=tmp_path / "s").plan()
+    assert plan.moves == [] and plan.skipped and all(TABLE in s["reason"] for s in plan.skipped)
+    # Nor may a move land among the table's files.
+    fab.fs.pipe_file("fabric://cold/warehouse/sensors/telemetry/data/evil.parquet", b"x")
+    fab.fs.pipe_file("fabric://cold/elsewhere/ok.txt", b"y")
+    into = {"name": "into", "match": "fabric://cold/**", "target": "hot"}
+    plan = Placement(fab, {"rules": [into]}, state_dir=tmp_path / "s3").plan()
+    assert [m.src for m in plan.moves] == ["fabric://cold/elsewhere/ok.txt"]
+    assert "lies among the files of Iceberg table" in plan.skipped[0]["reason"]
+
+
+def test_a_round_trip_can_be_made_again(make_bucket: Callable[..., dict], tmp_path: Path) -> None:
+    """Found by a new user: hot -> cold -> hot, then hot -> cold again was skipped as done."""
+    fab = skyfabric.connect(config(make_bucket("local"), make_bucket("local"), tmp_path))
+    make_table(fab)
+    state = tmp_path / "s"
+    there = Placement(fab, {"rules": [RULE]}, state_dir=state)
+    back = Placement(fab, {"rules": [{**RULE, "target": "hot"}]}, state_dir=state)
+    assert there.apply(there.plan()).ok
+    assert back.apply(back.plan()).ok
+    plan = there.plan()
+    assert len(plan.moves) == 2
+    result = there.apply(plan)
+    assert result.ok and len(result.done) == 2
+    assert there.apply(plan).done == []  # the same plan again: already done
+    cold = native_root(fab, "cold")
+    assert all(f.path.startswith(cold) for f in fab.table(TABLE).data_files("month <= 2"))
+
+
+def test_residency_follows_the_data_across_moves(
+    make_bucket: Callable[..., dict], tmp_path: Path
+) -> None:
+    from skyfabric.placement import ResidencyError
+
+    hot = {**make_bucket("local"), "region": "eu-west-1"}
+    eu = {**make_bucket("local"), "region": "eu-central-1"}
+    us = {**make_bucket("local"), "region": "us-east-1"}
+    fab = skyfabric.connect(
+        config(hot, eu, tmp_path) | {"stores": {"hot": hot, "cold": eu, "us": us}}
+    )
+    make_table(fab)
+    fab.fs.pipe_file("fabric://hot/customers/a.csv", b"eu only")
+    residency = [
+        {"match": "fabric://hot/warehouse/sensors/**", "regions": ["eu"]},
+        {"match": "fabric://hot/customers/**", "regions": ["eu"]},
+    ]
+    obj = {"name": "obj", "match": "fabric://hot/customers/**", "target": "cold"}
+    state = tmp_path / "s"
+    first = Placement(fab, {"rules": [RULE, obj], "residency": residency}, state_dir=state)
+    assert first.apply(first.plan()).ok  # eu -> eu is allowed
+    onward = [
+        {**RULE, "name": "to-us", "target": "us"},
+        {"name": "obj-us", "match": "fabric://cold/customers/**", "target": "us"},
+    ]
+    second = Placement(fab, {"rules": onward, "residency": residency}, state_dir=state)
+    with pytest.raises(ResidencyError) as info:
+        second.plan()
+    assert "customers/a.csv" in str(info.value) and "telemetry" in str(info.value)

@@ -309,7 +309,14 @@ class Mover:
     ) -> ApplyResult:
         """Recover unfinished moves, then run the plan's moves within ``max_bytes`` (bytes)."""
         result = ApplyResult(dry_run=dry_run)
-        done = {k for k, v in self.journal.moves().items() if v.get("state") == "done"}
+        # Done since this plan was made: applying the same plan again skips them. A later
+        # plan with the same move (the object is back at its source: moved back, or
+        # rewritten with the same size and time) runs it again.
+        done = {
+            k
+            for k, v in self.journal.moves().items()
+            if v.get("state") == "done" and float(v.get("time", 0)) >= plan.created
+        }
         unfinished = self.journal.unfinished()
         # The plan may hold a newer version of an object recovery is finishing (its id
         # differs): recovery settles that source this run, the next plan sees what is left.

@@ -82,6 +82,9 @@ class Plan:
     ``monthly_before``/``monthly_after``: USD per month for every scanned object (those under
     some rule's pattern), now and once the plan is applied. ``skipped``: objects a rule
     matched but that cannot move (e.g. in an offline class), with the reason.
+    ``created``: when the plan was made (POSIX seconds, wall clock; moves journaled done
+    since then are skipped when the plan is applied again); ``as_of``: the time ages were
+    measured from.
     """
 
     moves: list[Move] = field(default_factory=list)
@@ -91,6 +94,7 @@ class Plan:
     monthly_after: float = 0.0
     skipped: list[dict[str, Any]] = field(default_factory=list)
     created: float = field(default_factory=time.time)
+    as_of: float | None = None
 
     @property
     def bytes(self) -> int:
@@ -109,6 +113,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "created": self.created,
+            "as_of": self.as_of,
             "scanned_objects": self.scanned_objects,
             "scanned_bytes": self.scanned_bytes,
             "moves": len(self.moves),
@@ -135,6 +140,7 @@ class Plan:
             monthly_after=data.get("monthly_cost_after_usd", 0.0),
             skipped=data.get("skipped", []),
             created=data.get("created", time.time()),
+            as_of=data.get("as_of"),
         )
 
     def to_table(self, limit: int | None = 50) -> Any:

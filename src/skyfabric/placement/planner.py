@@ -112,7 +112,10 @@ def list_objects(
 
 
 def _check_residency(
-    moves: list[Move], specs: list[ResidencySpec], stores: Mapping[str, Store]
+    moves: list[Move],
+    specs: list[ResidencySpec],
+    stores: Mapping[str, Store],
+    origins: Callable[[Move], list[str]] | None = None,
 ) -> None:
     if not specs:
         return
@@ -124,14 +127,17 @@ def _check_residency(
     for move in moves:
         if move.action == "class":  # stays in its store
             continue
-        src_store, _, src_key = move.src[len(PREFIX) :].partition("/")
         dst_store = move.dst[len(PREFIX) :].partition("/")[0]
         region = getattr(stores[dst_store].config, "region", None)
+        # Residency follows the data, not its current URL: a spec also binds the URLs an
+        # object was moved from, and a table file's URL in its table's home store.
+        where = [move.src, *(origins(move) if origins is not None else [])]
+        places = [
+            (u[len(PREFIX) :].partition("/")[0], u[len(PREFIX) :].partition("/")[2]) for u in where
+        ]
         for spec, store, regex in compiled:
-            if (
-                store == src_store
-                and regex.match(src_key)
-                and not residency_allows(spec.regions, region)
+            if not residency_allows(spec.regions, region) and any(
+                store == s and regex.match(k) for s, k in places
             ):
                 bad.append(
                     f"{move.src} -> store {dst_store!r} (region {region or 'undeclared'}) "
@@ -158,6 +164,7 @@ def build_plan(
     accessed: AccessLookup | None = None,
     objects: list[ObjectFacts] | None = None,
     owner: Callable[[str], str | None] | None = None,
+    origins: Callable[[Move], list[str]] | None = None,
 ) -> Plan:
     """Plan every rule over the objects it matches.
 
@@ -172,6 +179,8 @@ def build_plan(
             rules carry their table and the rules that chose them (`table_rules`).
         owner: url -> the Iceberg table whose files live there (None: no table); object
             rules skip such objects, since moving one would break its table.
+        origins: move -> earlier URLs of its data (where it was moved from), which the
+            residency constraints bind too.
 
     Raises:
         ResidencyError: a move would put data outside its allowed regions.
@@ -182,7 +191,7 @@ def build_plan(
     for rule in rules:
         if rule.table is None:
             by_store.setdefault(rule.store, []).append(rule)
-    plan = Plan(created=now)
+    plan = Plan(as_of=now)  # created: the wall-clock time (the mover compares it)
     defaults = {name: default_class(store.config) for name, store in stores.items()}
     for obj in objects:
         plan.scanned_objects += 1
@@ -210,12 +219,24 @@ def build_plan(
             if matched
             else None
         )
+        if move is not None and move.action != "class" and owner is not None:
+            taken = owner(move.dst)
+            if taken is not None and taken != obj.table:
+                plan.skipped.append(
+                    {
+                        "src": obj.url,
+                        "rule": move.rule,
+                        "reason": f"its destination {move.dst} lies among the files of Iceberg "
+                        f"table {taken}; fix: target another store or prefix",
+                    }
+                )
+                move = None
         if move is None:
             plan.monthly_after += before
             continue
         plan.monthly_after += move.monthly_after
         plan.moves.append(move)
-    _check_residency(plan.moves, residency or [], stores)
+    _check_residency(plan.moves, residency or [], stores, origins)
     return plan
 
 

@@ -17,7 +17,7 @@ from skyfabric.placement.journal import (
     read_jsonl,
 )
 from skyfabric.placement.mover import ApplyResult, Mover
-from skyfabric.placement.plan import Plan
+from skyfabric.placement.plan import Move, Plan
 from skyfabric.placement.planner import build_plan, list_objects
 from skyfabric.placement.policy import PlacementSettings, Rule, compile_rules, settings_from_config
 from skyfabric.placement.table_rules import TableGuard, table_objects
@@ -86,6 +86,7 @@ class Placement:
             accessed=seen.get,
             objects=objects,
             owner=TableGuard(self.fabric).owner,
+            origins=self._origins() if self.settings.residency else None,
         )
         plan.skipped.extend(skipped)
         return plan
@@ -159,6 +160,32 @@ class Placement:
                 if v.get("state") == "failed"
             ],
         }
+
+    def _origins(self) -> Callable[[Move], list[str]]:
+        """move -> the URLs its data had before: moved-from URLs (the location index, read
+        backwards) and, for a table's data file, its URL in the table's home store."""
+        back: dict[str, list[str]] = {}
+        for src, dst in self.locations.mapping().items():
+            back.setdefault(dst, []).append(src)
+        homes: dict[str, str | None] = {}
+
+        def origins(move: Move) -> list[str]:
+            out: list[str] = []
+            todo = [move.src]
+            while todo:
+                for earlier in back.get(todo.pop(), ()):
+                    if earlier not in out:
+                        out.append(earlier)
+                        todo.append(earlier)
+            if move.table is not None:
+                if move.table not in homes:
+                    homes[move.table] = self.fabric.table(move.table).store
+                key = move.src[len("fabric://") :].partition("/")[2]
+                if homes[move.table]:
+                    out.append(f"fabric://{homes[move.table]}/{key}")
+            return out
+
+        return origins
 
     def _relocate(self, table: str, moves: dict[str, str]) -> tuple[set[str], list[str]]:
         """Commit the new locations of ``table``'s copied data files (see `table_mover`)."""

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from skyfabric.errors import redact
 from skyfabric.placement.errors import PlacementError, RuleError
 from skyfabric.placement.policy import ObjectFacts, Rule
 from skyfabric.storage.paths import PREFIX
@@ -60,11 +61,28 @@ def table_objects(
             raise RuleError(f"{where}.table: {exc}") from None
         except TableError as exc:
             raise RuleError(f"{where}.partition: {exc}") from None
+        except Exception as exc:  # the table's metadata or manifests could not be read
+            lines = str(exc).strip().splitlines() or [""]
+            raise PlacementError(
+                f"{where}: cannot read table {rule.table}'s metadata "
+                f"({redact(f'{type(exc).__name__}: {lines[0][:300]}')}); fix: check that the "
+                "store holding it is reachable (`skyfabric stores`) and its credentials"
+            ) from None
         for f in files:
             url = service.fabric_url(f.path, table.properties.get("skyfabric.store"))
             if not url.startswith(PREFIX):
                 skipped.append(
                     {"src": f.path, "rule": rule.name, "reason": "in no configured store"}
+                )
+                continue
+            if not f.current_spec:
+                skipped.append(
+                    {
+                        "src": url,
+                        "rule": rule.name,
+                        "reason": "written under an earlier partition spec, which pyiceberg "
+                        "cannot commit; rewrite the partition (overwrite) to move it",
+                    }
                 )
                 continue
             if f.has_deletes:
@@ -129,13 +147,20 @@ def _no_catalog_yet(fabric: Fabric) -> bool:
 
 
 class TableGuard:
-    """Which Iceberg table, if any, owns a ``fabric://`` URL (found on first use)."""
+    """Which Iceberg table, if any, owns a ``fabric://`` URL (found on first use).
+
+    Compared by native location (kind and protocol-less path, e.g. ``s3`` and
+    ``bucket/prefix/key``), not by ``fabric://`` URL: a store rooted at a bucket or a parent
+    directory reaches a table's files under other URLs. A table owns its location, the roots
+    placement relocated its files to, and the parquet prefixes registered into it
+    (``skyfabric.external-roots``).
+    """
 
     def __init__(self, fabric: Fabric) -> None:
         self.fabric = fabric
-        self._roots: list[tuple[str, str]] | None = None
+        self._roots: list[tuple[str, str, str]] | None = None  # (kind, path/, table)
 
-    def _load(self) -> list[tuple[str, str]]:
+    def _load(self) -> list[tuple[str, str, str]]:
         if _no_catalog_yet(self.fabric):
             return []
         try:
@@ -148,23 +173,44 @@ class TableGuard:
                 f"cannot list the catalog's tables to keep their files in place "
                 f"({type(exc).__name__}: {exc}); fix: check [catalog] and that it is reachable"
             ) from exc
+        from skyfabric.tables._fileio import parse_location
         from skyfabric.tables._relocate import roots_of
 
-        roots: list[tuple[str, str]] = []
+        roots: list[tuple[str, str, str]] = []
         for name in names:
             tbl = service.load(name)
-            preferred = tbl.properties.get("skyfabric.store")
-            for native in [tbl.location(), *roots_of(tbl)]:
-                url = service.fabric_url(native.rstrip("/"), preferred)
-                if url.startswith(PREFIX):
-                    roots.append((url.rstrip("/") + "/", name))
+            for native in [tbl.location(), *roots_of(tbl), *_external_roots(tbl)]:
+                loc = parse_location(native.rstrip("/"))
+                if loc is not None:
+                    roots.append((loc.kind, loc.path.strip("/") + "/", name))
         return roots
 
     def owner(self, url: str) -> str | None:
-        """The table whose location or relocated roots hold ``url``, or None."""
+        """The table whose location, relocated roots or registered files hold ``url``."""
         if self._roots is None:
             self._roots = self._load()
-        for root, name in self._roots:
-            if url.startswith(root):
+        if not self._roots:
+            return None
+        from skyfabric.tables._fileio import parse_location
+
+        store, _, native = self.fabric.fs.route(url)
+        loc = parse_location(store.native_url(store.key_of(native)))
+        if loc is None:
+            return None
+        path = loc.path.strip("/") + "/"
+        for kind, root, name in self._roots:
+            if kind == loc.kind and path.startswith(root):
                 return name
         return None
+
+
+def _external_roots(tbl: Any) -> list[str]:
+    """Parquet prefixes registered into ``tbl`` (``register_parquet``), if recorded."""
+    import json
+
+    raw = tbl.properties.get("skyfabric.external-roots")
+    try:
+        roots = json.loads(raw) if raw else []
+    except json.JSONDecodeError:
+        return []
+    return [str(r) for r in roots] if isinstance(roots, list) else []

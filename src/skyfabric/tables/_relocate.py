@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from skyfabric.tables._fileio import parse_location
 from skyfabric.tables.errors import TableError
 
 if TYPE_CHECKING:
@@ -54,7 +55,9 @@ class LiveFile:
     of the snapshot may apply to it (it must not move: position deletes name it by path);
     ``partition_end_ms``: where the partition is by time (``year``/``month``/``day``/``hour``
     of a date or timestamp, or a date/timestamp itself), the end of the partition's time
-    range in ms since the epoch (the earliest end over such fields), else None.
+    range in ms since the epoch (the earliest end over such fields), else None;
+    ``current_spec``: written under the table's current partition spec (pyiceberg can only
+    commit files of the current spec, so only those can be relocated).
     """
 
     path: str
@@ -64,6 +67,7 @@ class LiveFile:
     partition: dict[str, Any]
     has_deletes: bool = False
     partition_end_ms: int | None = None
+    current_spec: bool = True
 
 
 @dataclass
@@ -224,6 +228,7 @@ def live_data_files(
                 partition=dict(zip(names, list(df.partition), strict=False)),
                 has_deletes=(spec_id, repr(df.partition)) in deletes_in,
                 partition_end_ms=ends[spec_id](df.partition),
+                current_spec=spec_id == tbl.spec().spec_id,
             )
         )
     return files
@@ -290,6 +295,15 @@ def relocate(tbl: IcebergTable, moves: Mapping[str, str], roots: list[str]) -> R
             result.missing.append(old)
     if not todo:
         return result
+    # pyiceberg writes every added file into a manifest of the *current* spec: a file of an
+    # earlier spec would get its partition tuple read under the wrong fields (wrong scans).
+    stale = [o for o in todo if current[o].spec_id != tbl.spec().spec_id]
+    if stale:
+        raise TableError(
+            f"table {'.'.join(tbl.name())}: {len(stale)} data file(s) were written under an "
+            f"earlier partition spec (e.g. {stale[0]}), and pyiceberg can only commit files of "
+            "the current spec; fix: rewrite those partitions (overwrite) before moving them"
+        )
     version = tbl.format_version
     known = roots_of(tbl)
     merged = known + [r for r in roots if r not in known]
@@ -347,9 +361,14 @@ class Relocation:
 
         def op(tbl: IcebergTable) -> RelocateResult:
             location = tbl.location().rstrip("/")
+            # Compared as protocol-less paths: metadata may say file:///x where files say /x.
+            loc = parse_location(location)
+            base = loc.path.rstrip("/") + "/" if loc else location + "/"
             roots = []
             for old, new in native.items():
-                rel = old[len(location) + 1 :] if old.startswith(location + "/") else ""
+                old_loc = parse_location(old)
+                old_path = old_loc.path if old_loc else old
+                rel = old_path[len(base) :] if old_path.startswith(base) else ""
                 root = (
                     new[: -len(rel) - 1]
                     if rel and new.endswith("/" + rel)
