@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import posixpath
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,12 @@ if TYPE_CHECKING:
     from skyfabric.tables._service import TableService
     from skyfabric.tables.table import Table
 
-__all__ = ["list_datasets", "register_parquet"]
+__all__ = ["EXTERNAL_ROOTS_PROPERTY", "external_roots", "list_datasets", "register_parquet"]
+
+EXTERNAL_ROOTS_PROPERTY = "skyfabric.external-roots"
+"""Table property: JSON list of native URL roots (no trailing slash) of the parquet files
+``register_parquet`` added to the table. They live outside the table's own folders and are
+never the table's to delete or move (expiry, ``gc`` and placement leave them alone)."""
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv", ".tsv": "csv"}
 
@@ -129,6 +136,30 @@ def _parquet_files(store: Store, key: str) -> list[str]:
     return sorted(k for k in keys if _format(k) == "parquet" and not _hidden(k.split("/")[-1]))
 
 
+def external_roots(tbl: Any) -> list[str]:
+    """Native URL roots of the parquet registered into ``tbl`` (a pyiceberg table, or
+    anything with ``properties``) with `register_parquet`: `EXTERNAL_ROOTS_PROPERTY`."""
+    raw = tbl.properties.get(EXTERNAL_ROOTS_PROPERTY)
+    if not raw:
+        return []
+    try:
+        roots = json.loads(raw)
+    except json.JSONDecodeError:
+        return []
+    return [str(r) for r in roots] if isinstance(roots, list) else []
+
+
+def _registered_roots(store: Store, key: str, keys: list[str]) -> list[str]:
+    """Native roots of a registration: the file or prefix as given; for a glob, the deepest
+    folder holding every match (the files themselves rather than the whole store)."""
+    key = key.strip("/")
+    if set("*?[") & set(key):
+        key = posixpath.commonpath(keys)  # one match: the file itself
+    if not key:  # never the whole store: that would fence off every table in it
+        return [store.native_url(k).rstrip("/") for k in keys]
+    return [store.native_url(key).rstrip("/")]
+
+
 def register_parquet(service: TableService, name: str, url: str, *, location: str | None = None,
                      exist_ok: bool = False) -> Table:
     """See `skyfabric.tables.TablesMixin.register_parquet`."""
@@ -149,10 +180,18 @@ def register_parquet(service: TableService, name: str, url: str, *, location: st
     if any(b"PARQUET:field_id" in (f.metadata or {}) for f in schema):
         raise TableError(f"{url} was written with Iceberg field ids (it belongs to an Iceberg "
                          "table); add_files only takes plain parquet; fix: read it through its table")
-    table = service.create_table(name, schema, location=location, exist_ok=exist_ok)
+    roots = _registered_roots(store, fp.key, keys)
+    table = service.create_table(name, schema, location=location, exist_ok=exist_ok,
+                                 properties={EXTERNAL_ROOTS_PROPERTY: json.dumps(roots)})
     urls = [store.native_url(k) for k in keys]
+    ice = table.iceberg
+    known = external_roots(ice)
+    merged = known + [r for r in roots if r not in known]
     try:
-        table.iceberg.add_files(urls)
+        with ice.transaction() as tx:  # one commit: the files and the roots they live under
+            if merged != known:
+                tx.set_properties({EXTERNAL_ROOTS_PROPERTY: json.dumps(merged)})
+            tx.add_files(urls)
     except ValueError as exc:
         if not exist_ok:
             service.drop_table(name)

@@ -12,9 +12,16 @@ the bucket forever. Here a file is **referenced** when one of these names it:
 every file under the table location that nothing references and that is older than a grace
 period (a commit in flight has written files it does not reference yet). Both look under the
 table location and the roots placement relocated the table's files to
-(`skyfabric.tables._relocate.ROOTS_PROPERTY`); files elsewhere (e.g. registered with
-``register_parquet``) are never deleted. A dry run returns exactly the list the real run
-would delete.
+(`skyfabric.tables._relocate.ROOTS_PROPERTY`); files elsewhere are never deleted, nor are
+files under the roots of parquet registered with ``register_parquet``
+(`skyfabric.tables._datasets.EXTERNAL_ROOTS_PROPERTY`), even inside the table location.
+
+Tables can overlap (a table created inside another's location before ``create_table``
+refused that, or placement relocating files into another table's folder), so `gc` never
+deletes, nor lists, a file under another catalog table's location, relocated roots, write
+paths or registered roots (`foreign_places`): orphans there are left alone. `expire` needs no
+such guard: it deletes only files the table's own expired snapshots referenced.
+A dry run returns exactly the list the real run would delete.
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ if TYPE_CHECKING:
     from skyfabric.storage.stores import Store
     from skyfabric.tables._service import TableService
 
-__all__ = ["expire", "gc", "referenced_files"]
+__all__ = ["expire", "foreign_places", "gc", "referenced_files", "table_roots"]
+
+WRITE_PATH_PROPERTIES = ("write.data.path", "write.metadata.path", "write.object-storage.path")
 
 
 def _key(location: str) -> str:
@@ -79,6 +88,69 @@ def referenced_files(tbl: IcebergTable,
     return out
 
 
+def _place(location: str) -> tuple[str, str] | None:
+    """``(kind, protocol-less path)`` of a native URL; None for unknown schemes."""
+    loc = parse_location(location)
+    return (loc.kind, loc.path.strip("/")) if loc else None
+
+
+def _places(locations: Iterable[str]) -> list[tuple[str, str]]:
+    return [p for loc in locations if (p := _place(loc)) is not None]
+
+
+def _under_any(place: tuple[str, str], roots: Iterable[tuple[str, str]]) -> bool:
+    return any(kind == place[0] and _inside(place[1], key) for kind, key in roots)
+
+
+def table_roots(tbl: IcebergTable) -> list[str]:
+    """Native URLs of every root a table's files may live under: its location, the roots
+    placement relocated files to, its ``write.*.path`` properties and the roots of parquet
+    registered into it."""
+    from skyfabric.tables._datasets import external_roots
+    from skyfabric.tables._relocate import roots_of
+
+    props = tbl.properties
+    writes = [props[p] for p in WRITE_PATH_PROPERTIES if props.get(p)]
+    return [tbl.location(), *roots_of(tbl), *writes, *external_roots(tbl)]
+
+
+def foreign_places(service: TableService, tbl: IcebergTable) -> list[tuple[str, str]]:
+    """``(kind, path)`` of every root (`table_roots`) of the catalog's *other* tables.
+
+    Each table is loaded (its properties name its relocated and registered roots). A table
+    that cannot be loaded counts with the location its SQL catalog row implies.
+
+    Raises:
+        TableError: a table can be neither loaded nor located (REST catalog), so which files
+            are its own is unknown.
+    """
+    from skyfabric.tables._catalog import split_name
+    from skyfabric.tables.errors import TableNotFoundError
+
+    own = tbl.metadata.table_uuid
+    out: list[tuple[str, str]] = []
+    for name in service.table_names():
+        ident = split_name(name)
+        try:
+            other = service.load(ident)
+        except TableNotFoundError:  # dropped meanwhile
+            continue
+        except Exception as exc:
+            meta = service.metadata_location(ident)
+            if not meta:
+                raise TableError(
+                    f"cannot load table {name!r} ({exc}), so which files under shared folders "
+                    f"are its own is unknown and nothing is deleted; fix: make {name} loadable "
+                    "(its store reachable) or drop it, then run again"
+                ) from exc
+            root = meta.rsplit("/metadata/", 1)[0] if "/metadata/" in meta else meta.rsplit("/", 1)[0]
+            out += _places([root])
+            continue
+        if other.metadata.table_uuid != own:
+            out += _places(table_roots(other))
+    return out
+
+
 def _url(table_location: str, key: str) -> str:
     """Native URL of a listed key, in the table location's scheme."""
     if "://" not in table_location:
@@ -110,6 +182,11 @@ def _roots(service: TableService, tbl: IcebergTable) -> list[tuple[str, str, Sto
         if store is not None:
             out.append((_key(root), root, store))
     return out
+
+
+def _kind(url: str) -> str:
+    loc = parse_location(url)
+    return loc.kind if loc else ""
 
 
 def _owner(key: str, roots: list[tuple[str, str, Store]]) -> tuple[str, str, Store] | None:
@@ -151,7 +228,8 @@ def expire(service: TableService, tbl: IcebergTable, older_than: Any, retain_las
            dry_run: bool) -> ExpireResult:
     """Expire snapshots committed before now - ``older_than``, except the ``retain_last``
     newest ancestors of the current snapshot and every branch/tag head; then delete the
-    files only expired snapshots referenced (inside the table location).
+    files only expired snapshots referenced (inside the table location and relocated roots,
+    never under registered roots: those are in ``kept_outside``).
 
     Raises:
         ValueError: ``older_than`` cannot be read or ``retain_last`` < 1.
@@ -159,6 +237,8 @@ def expire(service: TableService, tbl: IcebergTable, older_than: Any, retain_las
         CommitFailedException: a concurrent commit (the caller re-plans).
     """
     from pyiceberg.table.snapshots import ancestors_of
+
+    from skyfabric.tables._datasets import external_roots
 
     if retain_last < 1:
         raise ValueError(f"retain_last must be >= 1 (got {retain_last}); the current snapshot stays")
@@ -177,7 +257,9 @@ def expire(service: TableService, tbl: IcebergTable, older_than: Any, retain_las
     retained = [s for s in meta.snapshots if s.snapshot_id not in set(doomed)]
     after = referenced_files(tbl, retained)
     gone = sorted(k for k in before if k not in after)
-    owned = {k: root for k in gone if (root := _owner(k, roots)) is not None}
+    registered = _places(external_roots(tbl))  # registered files are never ours to delete
+    owned = {k: root for k in gone if (root := _owner(k, roots)) is not None
+             and not _under_any((_kind(before[k]), k), registered)}
     result.kept_outside = [before[k] for k in gone if k not in owned]
     sizes: dict[str, dict[str, Any]] = {}
     for root_key, _, store in roots:
@@ -214,27 +296,37 @@ def _mtime(info: dict[str, Any]) -> datetime | None:
 
 
 def gc(service: TableService, tbl: IcebergTable, older_than: Any, dry_run: bool) -> GcResult:
-    """Delete files under the table location that nothing references (module docstring)
-    and that were last modified more than ``older_than`` ago.
+    """Delete files under the table location (and relocated roots) that nothing references
+    (module docstring) and that were last modified more than ``older_than`` ago; never files
+    under registered roots nor under another catalog table's roots (`foreign_places`).
 
     Raises:
         ValueError: ``older_than`` cannot be read.
-        TableError: the table location is in no configured store.
+        TableError: the table location is in no configured store; another table cannot be
+            loaded nor located.
     """
+    from skyfabric.tables._datasets import external_roots
+
     grace = parse_duration(older_than)
     store = _store_of(service, tbl)
     refs = referenced_files(tbl)
     now = datetime.now(UTC)
     result = GcResult(dry_run=dry_run)
     roots = _roots(service, tbl)
-    for prop in ("write.data.path", "write.metadata.path", "write.object-storage.path"):
+    protected = foreign_places(service, tbl) + _places(external_roots(tbl))
+    for prop in WRITE_PATH_PROPERTIES:
         if tbl.properties.get(prop) and _key(tbl.properties[prop]) not in {r[0] for r in roots}:
             roots.append((_key(tbl.properties[prop]), tbl.location(), store))
     seen: set[str] = set()  # a root may lie inside another (write.data.path)
     for root_key, native, root_store in sorted(roots, key=lambda r: r[0]):
         doomed = []
+        kind = _kind(native)
+        if _under_any((kind, root_key), protected):
+            continue  # the whole root is another table's (or registered files)
         for key, info in sorted(_sizes(root_store, root_key).items()):
             if info.get("type") == "directory" or key in refs or key in seen:
+                continue
+            if _under_any((kind, key), protected):
                 continue
             seen.add(key)
             url = _url(native, key)

@@ -15,6 +15,7 @@ from skyfabric.tables._catalog import build_catalog, fabric_url, native_location
 from skyfabric.tables._fileio import STORE_PROPERTY, store_for_location
 from skyfabric.tables.errors import (
     NamespaceNotFoundError,
+    TableError,
     TableExistsError,
     TableNotFoundError,
     near_matches,
@@ -201,6 +202,8 @@ class TableService:
                 return self.table(ident)
             raise TableExistsError(f"table {'.'.join(ident)!r} already exists; fix: use "
                                    "fab.table(name), pass exist_ok=True, or drop it first")
+        if native:
+            self._refuse_overlap(ident, native, store)
         try:
             with self.catalog.create_table_transaction(
                 ident, ice_schema, location=native, properties=props
@@ -225,6 +228,64 @@ class TableService:
             raise TableExistsError(f"table {'.'.join(ident)!r} was created concurrently; "
                                    "fix: use fab.table(name) or pass exist_ok=True") from exc
         return self.table(ident)
+
+    def table_locations(self) -> list[tuple[str, str]]:
+        """``(name, native location)`` of every table. On SQL catalogs one query: the
+        location is the folder holding the current metadata's ``metadata/`` folder (tables
+        whose metadata lives elsewhere are loaded); other catalogs load every table."""
+        from skyfabric.tables.errors import TableNotFoundError
+
+        engine = getattr(self.catalog, "engine", None)
+        rows: list[tuple[str, str | None]] = []
+        if engine is not None:
+            from pyiceberg.catalog.sql import IcebergTables
+            from sqlalchemy import select
+
+            stmt = select(IcebergTables.table_namespace, IcebergTables.table_name,
+                          IcebergTables.metadata_location).where(
+                IcebergTables.catalog_name == self.catalog.name)
+            with engine.connect() as con:
+                rows = [(f"{ns}.{name}", meta) for ns, name, meta in con.execute(stmt)]
+        else:
+            rows = [(name, None) for name in self.table_names()]
+        out = []
+        for name, meta in sorted(rows):
+            if meta and "/metadata/" in meta:
+                out.append((name, meta.rsplit("/metadata/", 1)[0]))
+                continue
+            try:
+                out.append((name, self.load(name).location()))
+            except TableNotFoundError:
+                continue
+        return out
+
+    def _refuse_overlap(self, ident: tuple[str, ...], native: str, store: str | None) -> None:
+        """Raise TableError when ``native`` equals, lies inside or contains another table's
+        location: gc and ``drop_table(purge=True)`` of one would take the other's files."""
+        from skyfabric.tables._maintenance import _place
+
+        mine = _place(native)
+        if mine is None:
+            return
+        for name, location in self.table_locations():
+            theirs = _place(location)
+            if theirs is None or theirs[0] != mine[0]:
+                continue
+            a, b = mine[1], theirs[1]
+            if a == b:
+                how = "is the location of"
+            elif a.startswith(b + "/"):
+                how = "lies inside the location of"
+            elif b.startswith(a + "/"):
+                how = "contains the location of"
+            else:
+                continue
+            raise TableError(
+                f"cannot create {'.'.join(ident)!r} at {self.fabric_url(native, store)}: it {how} "
+                f"table {name!r} ({self.fabric_url(location)}); tables sharing a folder would "
+                "delete each other's files (gc, drop_table(purge=True)); fix: pass a location= "
+                f"outside every other table's folder (e.g. a sibling of {self.fabric_url(location)})"
+            )
 
     @staticmethod
     def _store_named_by(url: str | None) -> str | None:
@@ -260,11 +321,24 @@ class TableService:
         tbl = self.load(name)
         ident = split_name(name)
         if purge:
-            from skyfabric.tables._maintenance import _delete, _key, _sizes
+            from skyfabric.tables._datasets import external_roots
+            from skyfabric.tables._maintenance import (
+                _delete,
+                _key,
+                _kind,
+                _places,
+                _sizes,
+                _under_any,
+                foreign_places,
+            )
 
             store = self.store_of_table(tbl)
+            # another table's folders (or registered parquet) inside this one are not ours
+            keep = foreign_places(self, tbl) + _places(external_roots(tbl))
             self.catalog.drop_table(ident)
             if store is not None:
-                _delete(store, sorted(_sizes(store, _key(tbl.location()))))
+                kind = _kind(tbl.location())
+                _delete(store, sorted(k for k in _sizes(store, _key(tbl.location()))
+                                      if not _under_any((kind, k), keep)))
             return
         self.catalog.drop_table(ident)
