@@ -451,3 +451,25 @@ def test_residency_follows_the_data_across_moves(
     with pytest.raises(ResidencyError) as info:
         second.plan()
     assert "customers/a.csv" in str(info.value) and "telemetry" in str(info.value)
+
+
+def test_object_rules_keep_registered_parquet(
+    make_bucket: Callable[..., dict], tmp_path: Path
+) -> None:
+    """Found by a new user: the files of a `register_parquet` table live outside its
+    location, and an object rule moved them (the table then failed to read)."""
+    import pyarrow.parquet as pq
+
+    fab = skyfabric.connect(config(make_bucket("local"), make_bucket("local"), tmp_path))
+    for i in (1, 2):
+        with fab.fs.open(f"fabric://hot/raw/flights/part-{i}.parquet", "wb") as f:
+            pq.write_table(month(i), f)
+    fab.register_parquet("raw.flights", "fabric://hot/raw/flights/")
+    fab.fs.pipe_file("fabric://hot/raw/other.txt", b"free to move")
+    rule = {"name": "raw-cold", "match": "fabric://hot/raw/**", "target": "cold"}
+    placement = Placement(fab, {"rules": [rule]}, state_dir=tmp_path / "s")
+    plan = placement.plan()
+    assert [m.src for m in plan.moves] == ["fabric://hot/raw/other.txt"]
+    assert len(plan.skipped) == 2 and all("raw.flights" in s["reason"] for s in plan.skipped)
+    assert placement.apply(plan).ok
+    assert fab.table("raw.flights").count() == 80
