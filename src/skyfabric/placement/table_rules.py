@@ -173,13 +173,14 @@ class TableGuard:
                 f"cannot list the catalog's tables to keep their files in place "
                 f"({type(exc).__name__}: {exc}); fix: check [catalog] and that it is reachable"
             ) from exc
+        from skyfabric.tables._datasets import external_roots
         from skyfabric.tables._fileio import parse_location
         from skyfabric.tables._relocate import roots_of
 
         roots: list[tuple[str, str, str]] = []
         for name in names:
             tbl = service.load(name)
-            for native in [tbl.location(), *roots_of(tbl), *_external_roots(tbl)]:
+            for native in [tbl.location(), *roots_of(tbl), *external_roots(tbl)]:
                 loc = parse_location(native.rstrip("/"))
                 if loc is not None:
                     roots.append((loc.kind, loc.path.strip("/") + "/", name))
@@ -202,15 +203,3 @@ class TableGuard:
             if kind == loc.kind and path.startswith(root):
                 return name
         return None
-
-
-def _external_roots(tbl: Any) -> list[str]:
-    """Parquet prefixes registered into ``tbl`` (``register_parquet``), if recorded."""
-    import json
-
-    raw = tbl.properties.get("skyfabric.external-roots")
-    try:
-        roots = json.loads(raw) if raw else []
-    except json.JSONDecodeError:
-        return []
-    return [str(r) for r in roots] if isinstance(roots, list) else []

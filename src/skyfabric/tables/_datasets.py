@@ -12,7 +12,7 @@ from skyfabric.errors import ObjectNotFoundError
 from skyfabric.storage.paths import PREFIX, parse
 from skyfabric.tables._maintenance import _key, _mtime
 from skyfabric.tables._model import DatasetInfo
-from skyfabric.tables._relocate import roots_of
+from skyfabric.tables._relocate import json_list_property, roots_of
 from skyfabric.tables.errors import SchemaMismatchError, TableError
 
 if TYPE_CHECKING:
@@ -139,14 +139,7 @@ def _parquet_files(store: Store, key: str) -> list[str]:
 def external_roots(tbl: Any) -> list[str]:
     """Native URL roots of the parquet registered into ``tbl`` (a pyiceberg table, or
     anything with ``properties``) with `register_parquet`: `EXTERNAL_ROOTS_PROPERTY`."""
-    raw = tbl.properties.get(EXTERNAL_ROOTS_PROPERTY)
-    if not raw:
-        return []
-    try:
-        roots = json.loads(raw)
-    except json.JSONDecodeError:
-        return []
-    return [str(r) for r in roots] if isinstance(roots, list) else []
+    return json_list_property(tbl, EXTERNAL_ROOTS_PROPERTY)
 
 
 def _registered_roots(store: Store, key: str, keys: list[str]) -> list[str]:

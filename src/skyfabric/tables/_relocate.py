@@ -234,16 +234,21 @@ def live_data_files(
     return files
 
 
-def roots_of(tbl: IcebergTable) -> list[str]:
-    """Native URL roots outside the table location that hold relocated files."""
-    raw = tbl.properties.get(ROOTS_PROPERTY)
+def json_list_property(tbl: Any, name: str) -> list[str]:
+    """A table property holding a JSON list of strings (empty when unset or malformed)."""
+    raw = tbl.properties.get(name)
     if not raw:
         return []
     try:
-        roots = json.loads(raw)
+        values = json.loads(raw)
     except json.JSONDecodeError:
         return []
-    return [str(r) for r in roots] if isinstance(roots, list) else []
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
+def roots_of(tbl: IcebergTable) -> list[str]:
+    """Native URL roots outside the table location that hold relocated files."""
+    return json_list_property(tbl, ROOTS_PROPERTY)
 
 
 def _relocated(df: Any, new_path: str, version: int) -> Any:
