@@ -16,12 +16,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from skyfabric.config import FabricConfig, PlacementRuleConfig
+from skyfabric.config import (
+    FabricConfig,
+    PlacementConfig,
+    PlacementRuleConfig,
+    PriceOverrideConfig,
+    ResidencyConfig,
+)
 from skyfabric.placement.errors import RuleError
 from skyfabric.storage.paths import PREFIX
 from skyfabric.storage.placement_state import glob_regex
@@ -73,49 +78,11 @@ def parse_duration(text: str, what: str = "duration") -> float:
     return float(found.group(1)) * _UNITS[found.group(2)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ResidencySpec(_Strict):
-    """Data under ``match`` may only live in stores whose ``region`` is in ``regions``.
-
-    A region entry matches a store region equal to it or starting with it plus ``-``
-    (``eu`` allows ``eu-west-1``); ``eu`` also allows GCS ``europe-*`` and Azure ``*europe``.
-    """
-
-    match: str = Field(description="Glob over fabric URLs, e.g. `fabric://lake/customers/**`.")
-    regions: list[str] = Field(min_length=1, description='Allowed regions, e.g. `["eu"]`.')
-
-
-class PriceOverride(_Strict):
-    """Override of one price-table entry; unset fields keep the default (see `costs`)."""
-
-    storage_gb_month: float | None = Field(None, ge=0, description="USD per GB-month stored.")
-    transition_per_1000: float | None = Field(
-        None, ge=0, description="USD per 1000 writes/transitions into the class."
-    )
-    retrieval_per_gb: float | None = Field(
-        None, ge=0, description="USD per GB read out of the class."
-    )
-    egress_per_gb: float | None = Field(
-        None, ge=0, description="USD per GB leaving the provider/region."
-    )
-    min_days: float | None = Field(None, ge=0, description="Minimum storage duration, days.")
-    offline: bool | None = Field(None, description="Objects must be restored before a read.")
-
-
-class PlacementSettings(_Strict):
-    """The ``[placement]`` section: rules, residency, price overrides, state directory."""
-
-    rules: list[PlacementRuleConfig] = Field(default_factory=list)
-    residency: list[ResidencySpec] = Field(default_factory=list)
-    prices: dict[str, PriceOverride] = Field(
-        default_factory=dict,
-        description="Keyed by store name or `provider:CLASS` (e.g. `aws:STANDARD_IA`).",
-    )
-    state_dir: Path | None = Field(None, description="Journal, audit log and location index.")
-    workers: int = Field(8, ge=1, le=256, description="Moves run concurrently.")
+# The ``[placement]`` models are the configuration's own: one definition, one validation,
+# whether the settings come from skyfabric.toml or are passed to `Placement` as a dict.
+PlacementSettings = PlacementConfig
+PriceOverride = PriceOverrideConfig
+ResidencySpec = ResidencyConfig
 
 
 def settings_from_config(
@@ -128,11 +95,10 @@ def settings_from_config(
     """
     if isinstance(override, PlacementSettings):
         return override
-    data = (
-        dict(override) if override is not None else config.placement.model_dump(exclude_unset=True)
-    )
+    if override is None:
+        return config.placement  # validated when the configuration was loaded
     try:
-        return PlacementSettings.model_validate(data)
+        return PlacementSettings.model_validate(dict(override))
     except ValidationError as exc:
         problems = "; ".join(
             f"placement.{'.'.join(str(p) for p in e['loc'])}: "
