@@ -73,6 +73,14 @@ def redact(text: str) -> str:
     return text
 
 
+def brief(exc: BaseException, limit: int = 300) -> str:
+    """``"Type: first line"`` of ``exc``, cut to ``limit`` characters and redacted: client
+    errors (botocore, azure-core) carry multi-line bodies with headers that do not belong in
+    a one-line message."""
+    lines = str(exc).strip().splitlines() or [""]
+    return redact(f"{type(exc).__name__}: {lines[0][:limit]}")
+
+
 class FabricError(Exception):
     """Root of every skyfabric error. The message says what, with which input, and the fix."""
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from skyfabric.errors import StoreUnreachableError, redact
+from skyfabric.errors import StoreUnreachableError, brief
 from skyfabric.placement.classes import access_time, modified_time, read_class
 from skyfabric.placement.costs import PriceTable, default_class
 from skyfabric.placement.errors import ResidencyError
@@ -62,10 +62,8 @@ def _tags_fn(store: Store, native: str, info: dict[str, Any]) -> Callable[[], di
 
 
 def _unreachable(store: str, prefix: str, exc: BaseException) -> StoreUnreachableError:
-    lines = str(exc).strip().splitlines() or [""]
-    why = redact(f"{type(exc).__name__}: {lines[0][:300]}")
     return StoreUnreachableError(
-        f"cannot list store {store!r} under {prefix or '/'!r} ({why}); fix: check the store's "
+        f"cannot list store {store!r} under {prefix or '/'!r} ({brief(exc)}); fix: check the store's "
         "endpoint, bucket and credentials in skyfabric.toml (`skyfabric stores` tries each one)"
     )
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from skyfabric.errors import redact
+from skyfabric.errors import brief
 from skyfabric.placement.errors import PlacementError, RuleError
 from skyfabric.placement.policy import ObjectFacts, Rule
 from skyfabric.storage.paths import PREFIX
@@ -62,10 +62,9 @@ def table_objects(
         except TableError as exc:
             raise RuleError(f"{where}.partition: {exc}") from None
         except Exception as exc:  # the table's metadata or manifests could not be read
-            lines = str(exc).strip().splitlines() or [""]
             raise PlacementError(
-                f"{where}: cannot read table {rule.table}'s metadata "
-                f"({redact(f'{type(exc).__name__}: {lines[0][:300]}')}); fix: check that the "
+                f"{where}: cannot read table {rule.table}'s metadata ({brief(exc)}); "
+                "fix: check that the "
                 "store holding it is reachable (`skyfabric stores`) and its credentials"
             ) from None
         for f in files:

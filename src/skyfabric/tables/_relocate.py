@@ -84,17 +84,19 @@ class RelocateResult:
     snapshot_id: int | None = None
 
 
-def _partition_evaluators(tbl: IcebergTable, row_filter: BooleanExpression | None) -> Any:
+def _partition_evaluators(
+    tbl: IcebergTable, row_filter: BooleanExpression | None
+) -> dict[int, _Evaluator]:
     """spec id -> (DataFile.partition -> bool) for files whose every row satisfies the filter."""
     from pyiceberg.expressions import AlwaysFalse, AlwaysTrue
     from pyiceberg.expressions.visitors import expression_evaluator, strict_projection
     from pyiceberg.schema import Schema
 
     schema = tbl.schema()
-    out = {}
+    out: dict[int, _Evaluator] = {}
     for spec_id, spec in tbl.specs().items():
         if row_filter is None or isinstance(row_filter, AlwaysTrue):
-            out[spec_id] = lambda _p: True
+            out[spec_id] = _Evaluator(lambda _p: True)
             continue
         # Strict, not inclusive: a file moves only when its partition guarantees every row
         # matches (``ts < X`` with day(ts) partitions leaves X's own day where it is).
@@ -194,9 +196,7 @@ def live_data_files(
             f"partition filter {row_filter} does not fit table {name}: {exc}; columns: "
             f"{columns} (timestamps are written with a zone, e.g. '2026-01-01T00:00:00+00:00')"
         ) from exc
-    if row_filter is not None and all(
-        getattr(e, "decides_nothing", False) for e in evaluators.values()
-    ):
+    if row_filter is not None and all(e.decides_nothing for e in evaluators.values()):
         parts = sorted({str(f) for s in tbl.specs().values() for f in s.fields})
         raise TableError(
             f"partition filter {row_filter} of table {name} names no partition source column, so "
