@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -227,9 +229,14 @@ def test_report_pointing_at_a_directory_fails_clearly_and_leaves_nothing(
             "--report",
             target,
         )
-        assert res.exit_code == EXIT_ERROR, res.output
+        assert res.exit_code == EXIT_USAGE, res.output
         text = " ".join(res.output.split())
-        assert "is a directory" in text and "fix: name the file" in text and "report.html" in text
+        assert (
+            "--report" in text
+            and "is a directory" in text
+            and "fix: name the file" in text
+            and "report.html" in text
+        )
         assert list(folder.iterdir()) == []
     assert not list(tmp_path.rglob("*.tmp-*"))
 
@@ -239,3 +246,201 @@ def test_an_empty_prefix_says_no_data_files(lake, baseline_url) -> None:
     res = run(lake, "drift", "check", "--baseline", baseline_url, "fabric://lake/data/day=2/")
     assert res.exit_code == EXIT_ERROR
     assert "no data files were found under" in " ".join(res.output.split())
+
+
+# --- bad output destinations fail before any data is read -------------------------------
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every source the commands open (``drift check`` opens it itself, ``drift baseline``
+    through ``fit_baseline``): empty after a run means no data was read."""
+    from skyfabric.drift import sources
+
+    # the module, not the function ``skyfabric.drift.check`` the package binds to that name
+    check_mod = importlib.import_module("skyfabric.drift.check")
+    calls: list[object] = []
+    real = sources.open_source
+
+    def counting(source: object, **kwargs: object) -> sources.Source:
+        calls.append(source)
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(sources, "open_source", counting)
+    monkeypatch.setattr(check_mod, "open_source", counting)
+    return calls
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _bad_destinations(lake: Path, tmp: Path) -> list[tuple[str, str]]:
+    """(destination, phrase of its fix) for each way a user gets it wrong."""
+    (tmp / "adir").mkdir()
+    (tmp / "afile").write_text("not a directory")
+    (lake / "store" / "outdir").mkdir(exist_ok=True)
+    (lake / "store" / "outdir" / "keep.txt").write_text("x")
+    return [
+        (str(tmp / "adir"), "fix: name the file"),
+        (str(tmp / "new") + "/", "fix: name the file"),
+        ("fabric://lake/outdir", "fix: name the file"),
+        ("fabric://lake/outdir/", "fix: name the file"),
+        ("fabric://nostore/r.out", "Fix: add [stores.nostore] to skyfabric.toml"),
+        (str(tmp / "afile" / "sub" / "r.out"), "fix: write to a path under an existing directory"),
+        ("fabric://lake/outdir/keep.txt/r.out", "fix: write to a path under an existing"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "command,option,example",
+    [
+        ("check", "--report", "report.html"),
+        ("check", "--json-out", "drift.json"),
+        ("baseline", "--out", "baseline.json"),
+    ],
+)
+def test_bad_output_fails_before_reading_data(
+    lake, baseline_url, tmp_path, opened, command, option, example
+) -> None:
+    cases = _bad_destinations(lake, tmp_path)
+    before = {root: _tree(root) for root in (tmp_path, lake / "store")}
+    for target, fix in cases:
+        if command == "check":
+            args = ["check", "--baseline", baseline_url, "fabric://lake/data/stable.parquet"]
+        else:
+            args = ["baseline", "fabric://lake/data/base.parquet"]
+        res = run(lake, "drift", *args, option, target)
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, (target, res.output)
+        assert f"error: {option}: " in text and fix in text, (target, text)
+        if fix == "fix: name the file":  # the hint names the writer's own file name
+            assert f"{target.rstrip('/')}/{example}" in text, (target, text)
+        assert opened == [], target  # failed before the source was opened
+    # nothing left behind: no file, no directory, no temporary
+    assert {root: _tree(root) for root in before} == before
+
+
+def test_unwritable_parent_fails_before_reading_data(
+    lake, baseline_url, tmp_path, opened, monkeypatch
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.geteuid() == 0:  # root writes anywhere: answer for locked/ as the kernel would a user
+        real_access = os.access
+        monkeypatch.setattr(
+            os,
+            "access",
+            lambda p, mode, *a, **k: os.fspath(p) != str(locked) and real_access(p, mode, *a, **k),
+        )
+    try:
+        res = run(
+            lake,
+            "drift",
+            "check",
+            "--baseline",
+            baseline_url,
+            "fabric://lake/data/stable.parquet",
+            "--json-out",
+            str(locked / "sub" / "m.json"),
+        )
+    finally:
+        locked.chmod(0o700)
+    text = " ".join(res.output.split())
+    assert res.exit_code == EXIT_USAGE, res.output
+    assert "error: --json-out: " in text and "fix: choose a directory you can write" in text
+    assert "does not exist yet" in text  # names the missing sub/ too
+    assert opened == [] and list(locked.iterdir()) == []
+
+
+def test_good_outputs_still_create_missing_parents(lake, baseline_url, tmp_path, opened) -> None:
+    """The pre-check accepts what the writers accept: missing parents are created."""
+    report = tmp_path / "a" / "b" / "r.html"
+    res = run(
+        lake,
+        "drift",
+        "check",
+        "--baseline",
+        baseline_url,
+        "fabric://lake/data/stable.parquet",
+        "--report",
+        str(report),
+        "--json-out",
+        "fabric://lake/fresh/deeper/r.json",
+    )
+    assert res.exit_code == EXIT_OK, res.output
+    assert opened[0] == "fabric://lake/data/stable.parquet"  # the counter sees real scans
+    assert report.is_file() and (lake / "store" / "fresh" / "deeper" / "r.json").is_file()
+    assert not list(tmp_path.rglob("*.tmp-*"))
+
+
+def test_validate_output_is_the_writers_check(tmp_path) -> None:
+    """The Python API keeps its errors: a directory is a DriftError, an ancestor that is a
+    file an OSError, and nothing is written in either case."""
+    from skyfabric.drift.sources import validate_output, write_text
+    from skyfabric.errors import DriftError
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(DriftError, match="is a directory"):
+        validate_output(str(tmp_path), example="r.html")
+    with pytest.raises(DriftError, match="is a directory"):
+        write_text(str(tmp_path), "{}", example="r.html")
+    with pytest.raises(NotADirectoryError, match="is a file, not a directory"):
+        write_text(str(tmp_path / "f" / "x" / "r.json"), "{}")
+    validate_output(str(tmp_path / "new" / "r.json"))
+    assert _tree(tmp_path) == ["f"]
+
+
+@pytest.mark.xdist_group("servers")
+def test_bad_output_on_s3_fails_before_reading_data(
+    lake, baseline_url, tmp_path, opened, make_bucket
+) -> None:
+    """On the moto S3 store a prefix holding objects is a directory."""
+    import skyfabric
+
+    s3 = make_bucket("s3")
+    config = tmp_path / "skyfabric.toml"
+    config.write_text(
+        (lake / "skyfabric.toml").read_text()
+        + "\n[stores.s3]\n"
+        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in s3.items())
+    )
+    fab = skyfabric.connect(config)
+    fab.fs.pipe_file("fabric://s3/reports/old.html", b"<html></html>")
+    for target in ("fabric://s3/reports", "fabric://s3/reports/"):
+        res = CliRunner().invoke(
+            app,
+            [
+                "--config",
+                str(config),
+                "drift",
+                "check",
+                "--baseline",
+                baseline_url,
+                "fabric://lake/data/stable.parquet",
+                "--report",
+                target,
+            ],
+        )
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, res.output
+        assert "error: --report: " in text and "fabric://s3/reports/report.html" in text
+        assert opened == []
+    assert fab.fs.find("fabric://s3/") == ["s3/reports/old.html"]
+    ok = CliRunner().invoke(
+        app,
+        [
+            "--config",
+            str(config),
+            "drift",
+            "check",
+            "--baseline",
+            baseline_url,
+            "fabric://lake/data/stable.parquet",
+            "--report",
+            "fabric://s3/reports/new.html",
+        ],
+    )
+    assert ok.exit_code == EXIT_OK, ok.output
+    assert fab.fs.isfile("fabric://s3/reports/new.html")

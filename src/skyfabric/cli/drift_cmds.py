@@ -5,7 +5,8 @@ Exit codes of ``drift check`` (printed in its ``--help``), so a scheduler can al
 ====  ==================================================================================
 0     no drift at or above the ``--fail-on`` level (always 0 with ``--fail-on never``)
 1     error: unreadable source or baseline, store unreachable, ...
-2     usage: bad option, unknown column, invalid configuration
+2     usage: bad option, unknown column, invalid configuration, an output (``--report``,
+      ``--json-out``, ``--out``) that cannot be written (checked before any data is read)
 3     moderate drift, with ``--fail-on moderate``
 4     significant drift (incl. a missing column or empty data), with ``--fail-on``
       ``moderate`` or ``significant``
@@ -22,7 +23,14 @@ from typing import Annotated, Any
 
 import typer
 
-from skyfabric.cli._common import console, err_console, fabric, fabric_errors, print_json
+from skyfabric.cli._common import (
+    console,
+    err_console,
+    fabric,
+    fabric_errors,
+    print_error,
+    print_json,
+)
 
 __all__ = ["EXIT_ERROR", "EXIT_MODERATE", "EXIT_OK", "EXIT_SIGNIFICANT", "EXIT_USAGE", "register"]
 
@@ -71,6 +79,33 @@ def _split(columns: str | None) -> list[str] | None:
     return names or None
 
 
+def _check_outputs(fab: Any, outputs: list[tuple[str, str | None, str]]) -> None:
+    """Exit 2 (usage) when an output option names a place no file can be written, before
+    any data is read: the scan may take minutes and its result would be lost at the end.
+
+    ``outputs`` holds ``(option, URL or path or None, example file name)``; the check is
+    the writers' own (`skyfabric.drift.sources.validate_output`), so both agree, and the
+    message is prefixed with the option. Nothing is created.
+
+    Raises:
+        typer.Exit: with `EXIT_USAGE`, after one ``error: --option: ...; fix: ...`` line.
+        StoreUnreachableError: the store cannot be reached (not a usage error: exits 1).
+    """
+    from skyfabric.drift.sources import validate_output
+    from skyfabric.errors import FabricError, StoreUnreachableError
+
+    for option, url, example in outputs:
+        if not url:
+            continue
+        try:
+            validate_output(url, fabric=fab, example=example)
+        except StoreUnreachableError:
+            raise
+        except (FabricError, OSError) as exc:
+            print_error(f"{option}: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+
+
 @contextmanager
 def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] | None]:
     """A rich progress bar on stderr when it is a terminal, else no callback."""
@@ -99,6 +134,7 @@ def baseline_cmd(
 
     with _errors():
         fab = fabric(ctx)
+        _check_outputs(fab, [("--out", out, "baseline.json")])
         base = fit_baseline(source, _split(columns), fabric=fab, bins=bins,
                             binning=binning.value, top_k=top_k)
         save_baseline(base, out, fab)
@@ -137,6 +173,8 @@ def check_cmd(
 
     with _errors():
         fab = fabric(ctx)
+        _check_outputs(fab, [("--report", report, "report.html"),
+                             ("--json-out", json_out, "drift.json")])
         base = load_baseline(baseline, fab)
         src = open_source(source, fabric=fab)
         total = src.count_rows() if sys.stderr.isatty() else None

@@ -47,6 +47,7 @@ __all__ = [
     "TableSource",
     "open_source",
     "read_text",
+    "validate_output",
     "write_text",
 ]
 
@@ -305,6 +306,65 @@ def _not_a_directory(url: str, is_dir: bool, example: str) -> None:
         )
 
 
+def _local_parent_writable(url: str, path: str) -> None:
+    """Raise unless the file ``path`` can be created: its nearest existing ancestor must be
+    a directory this process may write into (`write_text` creates the missing ones)."""
+    parent = os.path.dirname(path) or "."
+    nearest = parent
+    # lexists: a dangling symlink stops the walk, as it would stop os.makedirs
+    while not os.path.lexists(nearest) and os.path.dirname(nearest) != nearest:
+        nearest = os.path.dirname(nearest)
+    missing = "" if nearest == parent else f" (the file's directory {parent!r} does not exist yet)"
+    if not os.path.isdir(nearest):
+        raise NotADirectoryError(
+            f"cannot write to {url!r}: {nearest!r} is a file, not a directory, so nothing can "
+            f"be created under it{missing}; fix: write to a path under an existing directory"
+        )
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"cannot write to {url!r}: this user may not create files in the directory "
+            f"{nearest!r}{missing}; fix: choose a directory you can write to, or grant write "
+            "access to it"
+        )
+
+
+def validate_output(url: str, *, fabric: Fabric | None = None, example: str = "output.txt") -> None:
+    """Check that `write_text` can write one file at ``url``, without writing anything.
+
+    `write_text` (hence ``write_html``, ``write_json``, ``save_baseline``) runs it first; the
+    CLI runs it before a scan that may take minutes, so a bad destination fails at once
+    instead of after the work is done. Nothing is created: no file, no directory, no probe.
+
+    Checks, in order: a ``fabric://`` URL parses and names a configured store; ``url`` does
+    not end with ``/`` and is not an existing directory (for an object store: a prefix with
+    objects under it); for a local path or a ``local`` store, the nearest existing ancestor of
+    the file is a directory this process may write into (missing parents are fine:
+    `write_text` creates them).
+
+    Args:
+        example: a file name suggested in the error when ``url`` is a directory.
+
+    Raises:
+        UnknownStoreError: the URL names a store that is not configured.
+        InvalidPathError: the URL names no store or escapes its store.
+        DriftError: ``url`` is an existing directory or ends with ``/``.
+        NotADirectoryError: an existing ancestor of the file is a file.
+        PermissionError: the directory the file (or its first missing parent) would be
+            created in is not writable.
+        StoreUnreachableError: the store holding ``url`` cannot be reached.
+    """
+    if not url.startswith(FABRIC_PREFIX):
+        path = os.path.abspath(os.path.expanduser(url))
+        _not_a_directory(url, os.path.isdir(path), example)
+        _local_parent_writable(url, path)
+        return
+    fs = _connect(fabric).fs
+    store, _, native = fs.route(url)  # UnknownStoreError / InvalidPathError before any I/O
+    _not_a_directory(url, url.endswith("/") or fs.isdir(url), example)
+    if store.kind == "local":
+        _local_parent_writable(url, native)
+
+
 def write_text(
     url: str, text: str, *, fabric: Fabric | None = None, example: str = "output.txt"
 ) -> None:
@@ -312,19 +372,25 @@ def write_text(
 
     Local files are written to a temporary name and renamed, so a reader never sees half a
     file, and the temporary is removed if anything fails; object stores publish an object
-    only when its upload completes.
+    only when its upload completes. `validate_output` runs first, so a bad destination
+    leaves nothing behind.
 
     Args:
         example: a file name suggested in the error when ``url`` is a directory.
 
     Raises:
         DriftError: ``url`` is an existing directory or ends with ``/``; nothing is written.
-        OSError: the file cannot be written (permissions, disk full).
+        UnknownStoreError, InvalidPathError: a ``fabric://`` URL that names no configured
+            store or escapes it.
+        OSError: the file cannot be written (permissions, an ancestor that is a file, disk
+            full).
     """
+    if url.startswith(FABRIC_PREFIX):
+        fabric = _connect(fabric)  # once, for the check and the write
+    validate_output(url, fabric=fabric, example=example)
     data = text.encode("utf-8")
     if not url.startswith(FABRIC_PREFIX):
         path = os.path.abspath(os.path.expanduser(url))
-        _not_a_directory(url, os.path.isdir(path), example)
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         tmp = f"{path}.tmp-{os.getpid()}"
         try:
@@ -337,7 +403,6 @@ def write_text(
             raise
         return
     fs, path = _parent_and_fs(url, fabric)
-    _not_a_directory(url, fs.isdir(path), example)
     parent = path.rsplit("/", 1)[0]
     fs.makedirs(parent, exist_ok=True)
     fs.pipe_file(path, data)
