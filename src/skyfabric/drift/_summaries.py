@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import datasketches as dsk
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -79,6 +78,8 @@ class _NumericSummary:
 
     def spill(self) -> None:
         """Move the materialized values into a KLL sketch (mergeable; bounded memory)."""
+        import datasketches as dsk  # here: a drift check, which never sketches, skips it
+
         self.sketch = dsk.kll_doubles_sketch(self.sketch_k)
         for chunk in self.chunks:
             self.sketch.update(chunk.astype(np.float64))
@@ -168,6 +169,8 @@ class _CategorySummary:
             else:
                 self.sketch.update(key, count)
         if self.sketch is None and len(self.freq) > MAX_EXACT_CATEGORIES:
+            import datasketches as dsk
+
             self.sketch = dsk.frequent_strings_sketch(16)
             for key, count in self.freq.items():
                 self.sketch.update(key, count)
@@ -177,6 +180,8 @@ class _CategorySummary:
         if self.sketch is None:
             items = list(self.freq.items())
         else:
+            import datasketches as dsk
+
             err = dsk.frequent_items_error_type.NO_FALSE_NEGATIVES
             items = [(it[0], int(it[1])) for it in self.sketch.get_frequent_items(err)]
         return sorted(items, key=lambda kv: (-kv[1], kv[0]))[:top_k]
