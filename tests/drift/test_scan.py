@@ -1,4 +1,5 @@
-"""The bounded scan of local parquet (`skyfabric.drift._scan`) and the kernel set-up before it."""
+"""The bounded scan of parquet (`skyfabric.drift._scan`), local and on object stores (real
+emulators on loopback), and the kernel set-up before it."""
 
 from __future__ import annotations
 
@@ -9,17 +10,24 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
+import skyfabric
+import skyfabric.drift._scan as scan
+from servers import ServerSet, make_store_config
 from skyfabric.drift import Histogram, check, fit_baseline
 from skyfabric.drift._scan import _prefetch, scan_batches
-from skyfabric.drift.histogram import load_kernels
+from skyfabric.drift.engine import count_file
+from skyfabric.drift.histogram import histogram_columns, load_kernels
+from skyfabric.drift.sources import open_source
 
 RNG = np.random.default_rng(3)
 
@@ -225,3 +233,178 @@ def test_the_benchmark_peer_runs_the_scan_without_skyfabric() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- object stores ---------------------------------------------------------------------------
+
+SERVERS = pytest.mark.xdist_group("servers")
+HIVE_COLS = ["x", "y", "c", "month"]
+
+
+def _scan_threads() -> int:
+    return sum(t.name == "skyfabric-scan" for t in threading.enumerate())
+
+
+def _upload(fab: skyfabric.Fabric, root: Path, prefix: str) -> None:
+    for path in sorted(root.rglob("*.parquet")):
+        fab.fs.put_file(str(path), f"fabric://remote/{prefix}/{path.relative_to(root).as_posix()}")
+
+
+@pytest.fixture(scope="module", params=["s3", "gcs", "azure", "memory"])
+def remote(
+    request: pytest.FixtureRequest, servers: ServerSet, local_store_root: Path, hive: Path
+) -> skyfabric.Fabric:
+    """Store ``remote`` of each non-local kind holding ``hive/`` (4 files, 5 row groups each),
+    read through ``PyFileSystem(FSSpecHandler(...))`` like every ``fabric://`` dataset."""
+    cfg = make_store_config(request.param, servers, local_root=local_store_root)
+    fab = skyfabric.connect({"stores": {"remote": cfg}})
+    _upload(fab, hive, "hive")
+    return fab
+
+
+@pytest.fixture(scope="module")
+def s3(servers: ServerSet, local_store_root: Path, hive: Path) -> skyfabric.Fabric:
+    """The ``hive/`` files on the moto S3 server, store ``remote``."""
+    cfg = make_store_config("s3", servers, local_root=local_store_root)
+    fab = skyfabric.connect({"stores": {"remote": cfg}})
+    _upload(fab, hive, "hive")
+    return fab
+
+
+@SERVERS
+def test_remote_scan_gives_pyarrows_rows_in_pyarrows_order(remote: skyfabric.Fabric) -> None:
+    data = remote.dataset("fabric://remote/hive/")
+    assert not isinstance(data.filesystem, pafs.LocalFileSystem)  # the remote path is taken
+    ours = list(scan_batches(data, HIVE_COLS, batch_size=1_000))
+    assert ours and all(b.num_rows <= 1_000 for b in ours)
+    # same rows, same order: a row group's values, then the next's, file after file
+    assert pa.Table.from_batches(ours).equals(data.to_table(columns=HIVE_COLS))
+    assert pa.Table.from_batches(ours)["y"].null_count == 5_000  # month=2/part-1 has no y
+    assert _scan_threads() == 0
+
+
+@SERVERS
+def test_remote_scan_stops_reading_ahead_of_a_stalled_consumer(
+    s3: skyfabric.Fabric, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups are requested a bounded number ahead of the consumer, and files' footers
+    only when their row groups are due, however long the consumer stalls."""
+    plans: list[Any] = []
+    requested: list[int] = []
+    real_get = scan._LazyRowGroups.get
+
+    def get(self: Any, k: int) -> Any:
+        piece = real_get(self, k)
+        if piece is not None:
+            plans.append(self)
+            requested.append(k)
+        return piece
+
+    monkeypatch.setattr(scan._LazyRowGroups, "get", get)
+    monkeypatch.setattr(scan, "REMOTE_READERS", 2)
+    data = s3.dataset("fabric://remote/hive/")  # 20 row groups of 1,200 rows in 4 files
+    it = scan_batches(data, ["x"], batch_size=2_000, depth=1)  # a batch per row group
+    first = next(it)
+    time.sleep(0.5)  # a stalled consumer: the readers must wait, not read on
+    # per reader: one row group queued and, for the reader of row group 0 (consumed), the
+    # next one held waiting for room
+    assert len(requested) <= 2 * 2
+    assert len({p.path for p in plans[0]._pieces}) <= 2  # footers of 1-2 of the 4 files
+    rest = list(it)
+    assert sorted(requested) == list(range(20))
+    assert pa.Table.from_batches([first, *rest]).equals(data.to_table(columns=["x"]))
+
+
+@SERVERS
+def test_remote_files_read_exact_ranges_and_their_size_once(
+    s3: skyfabric.Fabric, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files open without fsspec's read-ahead (pyarrow pre-buffers the ranges it needs), and
+    each file's size is asked once, not at every row group."""
+    data = s3.dataset("fabric://remote/hive/")
+    fs = data.filesystem.handler.fs  # the store's s3fs client
+    sizes: list[str] = []
+    opens: list[dict[str, Any]] = []
+    real_size, real_open = fs.size, fs.open
+
+    def size(path: str) -> int:
+        sizes.append(path)
+        return int(real_size(path))
+
+    def open_(path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        opens.append(kwargs)
+        return real_open(path, mode, **kwargs)
+
+    monkeypatch.setattr(fs, "size", size)
+    monkeypatch.setattr(fs, "open", open_)
+    assert sum(b.num_rows for b in scan_batches(data, ["x"], 1_000)) == 20_000
+    assert sorted(sizes) == sorted(data.files)
+    assert len(opens) >= 20 and all(o.get("cache_type") == "none" for o in opens)
+
+
+@SERVERS
+def test_filtered_remote_datasets_keep_pyarrows_scanner(s3: skyfabric.Fabric) -> None:
+    data = s3.dataset("fabric://remote/hive/")
+    for filtered in (data.filter(pc.field("month") == 2), data.filter(pc.field("x") > 0.5)):
+        ours = pa.Table.from_batches(list(scan_batches(filtered, HIVE_COLS, 1_000)))
+        assert ours.num_rows > 0
+        assert _sorted(ours).equals(_sorted(filtered.to_table(columns=HIVE_COLS)))
+
+
+@SERVERS
+def test_remote_read_errors_reach_the_consumer_and_stop_the_readers(
+    make_bucket: Any, hive: Path
+) -> None:
+    fab = skyfabric.connect({"stores": {"remote": make_bucket("s3")}})
+    _upload(fab, hive / "month=1", "t")
+    fab.fs.pipe_file("fabric://remote/t/part-2.parquet", b"not parquet at all")
+    data = fab.dataset("fabric://remote/t/")
+    got: list[pa.RecordBatch] = []
+    with pytest.raises(pa.ArrowInvalid, match=r"part-2\.parquet"):
+        for batch in scan_batches(data, ["x"], 1_000):
+            got.append(batch)
+    assert sum(b.num_rows for b in got) == 10_000  # the two good files came first
+    assert _scan_threads() == 0
+    # whichever reader meets the bad footer, every reader due a later row group gets the
+    # error too, so the reader due row group 10 cannot end the scan as if it were complete
+    plan = scan._LazyRowGroups(data)
+    assert plan.get(9) is not None
+    for k in (11, 10, 12):
+        with pytest.raises(pa.ArrowInvalid, match="magic bytes"):
+            plan.get(k)
+    fab.fs.rm("fabric://remote/t/part-2.parquet")
+    data = fab.dataset("fabric://remote/t/")
+    fab.fs.rm("fabric://remote/t/part-1.parquet")  # removed after listing
+    with pytest.raises(FileNotFoundError, match=r"part-1\.parquet"):
+        list(scan_batches(data, ["x"], 1_000))
+    assert _scan_threads() == 0
+
+
+@SERVERS
+def test_dask_file_task_reads_through_the_bounded_scan(
+    s3: skyfabric.Fabric, hive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import skyfabric.drift.engine as engine
+
+    calls: list[int] = []
+
+    def spy(data: pads.Dataset, columns: list[str], batch_size: int) -> Iterator[Any]:
+        calls.append(1)
+        return scan_batches(data, columns, batch_size)
+
+    monkeypatch.setattr(engine, "scan_batches", spy)
+    src = open_source("fabric://remote/hive/", fabric=s3)
+    base = fit_baseline(pads.dataset(hive, format="parquet", partitioning="hive"), HIVE_COLS)
+    templates = base.templates()
+    cols = src.present(HIVE_COLS)
+    tasks = src.file_tasks()
+    parts = [count_file(s3.config, t, cols, templates, batch_size=1_000) for t in tasks]
+    assert len(calls) == len(tasks) == 4
+    whole = histogram_columns(src.data.to_table(columns=cols), templates)
+    for col in cols:
+        total = parts[0].histograms[col]
+        for p in parts[1:]:
+            total = total + p.histograms[col]
+        assert (
+            np.array_equal(total.counts, whole[col].counts) and total.missing == whole[col].missing
+        )

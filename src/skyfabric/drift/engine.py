@@ -3,15 +3,16 @@
 Both engines produce the same numbers because histograms are mergeable: counts of disjoint
 pieces add up to the counts of the whole (`Histogram.__add__`), whatever the split.
 
-- **local** (`count_local`): pyarrow's dataset scanner reads the projected columns of
-  each file in Arrow batches (its own I/O and decode threads, bounded readahead); each batch
-  is counted by `histogram_columns` on a thread pool (the
-  numba kernels release the GIL). At most ``2 x threads`` batches are held at once, so
-  memory is ``O(threads x batch)``, flat however large the data grows.
+- **local** (`count_local`): the projected columns are read in Arrow batches by
+  `skyfabric.drift._scan.scan_batches` (parquet row group by row group, a bounded number of
+  batches ahead, locally and on object stores); each batch is counted by
+  `histogram_columns` on a thread pool (the numba kernels release the GIL). At most
+  ``2 x threads`` batches are held at once, so memory is ``O(threads x batch)``, flat however
+  large the data grows.
 - **dask** (`count_dask`): one task per file. A task carries the Fabric configuration,
   the file path, the partition values and the empty template histograms (a few KB), never
-  data; the worker opens the file itself, counts it batch by batch, and returns its
-  histograms, which the client sums.
+  data; the worker opens the file itself, reads it with the same bounded scan, counts it
+  batch by batch, and returns its histograms, which the client sums.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from skyfabric.drift._scan import scan_batches
 from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, FileTask, Source
 from skyfabric.errors import DriftError, MissingDependencyError
 
@@ -107,8 +109,9 @@ def count_local(
             pass
         return Counts({}, rows)
     # Load the numba kernels (numba's ~0.2 s set-up) before the scan starts: a scan through
-    # pyarrow's scanner (object stores, CSV) keeps decoding while the first batch waits
-    # (measured: 1 GB peak RSS instead of 0.4). Synthetic values of each column's type do it
+    # pyarrow's scanner (CSV, filtered datasets) keeps decoding while the first batch waits
+    # (measured on object-store parquet before it got the row-group scan: 1 GB peak RSS
+    # instead of 0.4). Synthetic values of each column's type do it
     # without reading (the head() sample used before held ~50 MB of buffers).
     load_kernels(tmpl, source.schema)
     counted = histogram_columns(batches(), tmpl, threads=threads)
@@ -154,6 +157,10 @@ def count_file(
 ) -> Counts:
     """Count one file (runs on a Dask worker; also callable locally for testing).
 
+    The file is read with `skyfabric.drift._scan.scan_batches`: parquet row group by row
+    group, a bounded number of batches ahead, so a worker's memory does not grow with the
+    file nor with a slow count.
+
     Args:
         config: the `FabricConfig` (``None`` when ``task.store`` is).
         task: the file to read.
@@ -169,7 +176,9 @@ def count_file(
 
     def batches() -> Iterator[pa.RecordBatch]:
         nonlocal rows
-        for batch in dataset.to_batches(columns=in_file, batch_size=batch_size, use_threads=False):
+        # bounded like the local engine's scan: pyarrow's scanner, even with use_threads=False,
+        # held 600-800 MB for 430 MB of object-store parquet (benchmarks/bench_remote_scan.py)
+        for batch in scan_batches(dataset, in_file, batch_size):
             rows += batch.num_rows
             if not batch.num_rows:
                 continue

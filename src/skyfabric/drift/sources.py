@@ -123,8 +123,10 @@ class Source:
         """Yield record batches holding only ``columns`` (all must exist: see `present`).
 
         Dataset scans read only the projected column chunks of each parquet row group, a
-        bounded number of batches ahead (`skyfabric.drift._scan`), so memory does not grow
-        with the size of the data nor when the consumer is slow.
+        bounded number of batches ahead (`skyfabric.drift._scan`, local files and object
+        stores alike), so memory does not grow with the size of the data nor when the
+        consumer is slow; CSV and ``Dataset.filter`` datasets go through pyarrow's scanner,
+        which is not bounded that way.
 
         Raises:
             DriftError: a one-shot ``RecordBatchReader`` is scanned a second time.
