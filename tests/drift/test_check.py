@@ -275,6 +275,29 @@ def test_an_empty_folder_is_a_clear_error_not_missing_columns(
             fit_baseline(src, ["distance"], **kw)
 
 
+def test_a_stray_file_among_parquet_files_is_named_before_the_scan(
+    tmp_path: Path, lake, flights, baseline
+) -> None:
+    """notes.csv in a folder of parquet would fail mid-scan with pyarrow's "magic bytes not
+    found"; it is named up front. _SUCCESS and dot-files stay skipped."""
+    fab, root = lake
+    for folder in (tmp_path / "july", root / "stray"):
+        folder.mkdir()
+        pq.write_table(month(flights, 7), folder / "part-0.parquet")
+        (folder / "_SUCCESS").write_text("")
+        (folder / ".part-0.parquet.crc").write_text("x")
+    assert check(baseline, str(tmp_path / "july")).rows == month(flights, 7).num_rows
+    (tmp_path / "july" / "notes.csv").write_text("a,b\n1,2\n")
+    (root / "stray" / "README.txt").write_text("written by the nightly job")
+    for src, kw, name in (
+        (str(tmp_path / "july"), {}, "notes.csv"),
+        ("fabric://lake/stray/", {"fabric": fab}, "README.txt"),
+    ):
+        with pytest.raises(DriftError, match="that are not parquet") as info:
+            check(baseline, src, **kw)
+        assert name in str(info.value) and "fix: move or remove them" in str(info.value)
+
+
 def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(
     tmp_path: Path, lake, flights, baseline, monkeypatch
 ) -> None:

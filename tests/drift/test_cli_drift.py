@@ -289,6 +289,10 @@ def _bad_destinations(lake: Path, tmp: Path) -> list[tuple[str, str]]:
         ("fabric://nostore/r.out", "Fix: add [stores.nostore] to skyfabric.toml"),
         (str(tmp / "afile" / "sub" / "r.out"), "fix: write to a path under an existing directory"),
         ("fabric://lake/outdir/keep.txt/r.out", "fix: write to a path under an existing"),
+        # taken as local paths these became ./s3:/bucket/r.out in the working directory
+        ("s3://bucket/r.out", "fix: configure the bucket as a store"),
+        ("gs://bucket/r.out", "fix: configure the bucket as a store"),
+        ("fabric:r.out", "fix: configure the bucket as a store"),
     ]
 
 
@@ -301,8 +305,9 @@ def _bad_destinations(lake: Path, tmp: Path) -> list[tuple[str, str]]:
     ],
 )
 def test_bad_output_fails_before_reading_data(
-    lake, baseline_url, tmp_path, opened, command, option, example
+    lake, baseline_url, tmp_path, opened, command, option, example, monkeypatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # where a URL taken for a relative path would land
     cases = _bad_destinations(lake, tmp_path)
     before = {root: _tree(root) for root in (tmp_path, lake / "store")}
     for target, fix in cases:
@@ -389,6 +394,8 @@ def test_validate_output_is_the_writers_check(tmp_path) -> None:
     with pytest.raises(NotADirectoryError, match="is a file, not a directory"):
         write_text(str(tmp_path / "f" / "x" / "r.json"), "{}")
     validate_output(str(tmp_path / "new" / "r.json"))
+    with pytest.raises(DriftError, match="fabric://<store>/<path>"):
+        write_text("s3://bucket/b.json", "{}")
     assert _tree(tmp_path) == ["f"]
 
 

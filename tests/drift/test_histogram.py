@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -359,3 +360,6 @@ def test_empty_sources(templates: dict[str, Histogram], table: pa.Table) -> None
     assert set(got) == set(templates) and all(h.total == 0 for h in got.values())
     with pytest.raises(DriftError, match="cannot read batches"):
         histogram_columns(42, templates)
+    for url in ("fabric://local/flights/month=2/", Path("flights")):  # not iterated as batches
+        with pytest.raises(DriftError, match="fix: open it first"):
+            histogram_columns(url, templates)

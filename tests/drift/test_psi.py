@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from skyfabric.drift.baseline import Baseline
 from skyfabric.drift.histogram import Histogram, histogram, histogram_columns
-from skyfabric.drift.psi import chi2_isf, chi2_sf, compare, js_distance, psi
+from skyfabric.drift.psi import SMALL_SAMPLE_ALPHA, chi2_isf, chi2_sf, compare, js_distance, psi
 from skyfabric.errors import DriftError
 
 NUMERIC = ["dep_delay", "arr_delay", "distance", "air_time"]
@@ -174,6 +174,17 @@ def test_two_samples_of_100_rows_are_too_small_not_drift() -> None:
         assert d.status == "too_small", (seed, d)
         assert "too small" in d.note and d.critical_psi >= 0.1
         assert d.expected_psi == pytest.approx(d.dof * (1 / 100 + 1 / 100))
+
+
+def test_gross_drift_in_a_small_sample_is_drift_not_too_small() -> None:
+    """100 rows shifted by 3 sigma: the thresholds cannot judge 100 rows, the chi-square
+    test can (p ~ 1e-78), so an hourly micro-batch job still alerts."""
+    rng = np.random.default_rng(1)
+    base = Baseline.fit(pa.table({"x": rng.standard_normal(100)})).columns["x"].histogram
+    d = compare("x", base, _hist(rng.standard_normal(100) + 3, base.edges))
+    assert d.critical_psi >= 0.1 and d.p_value < SMALL_SAMPLE_ALPHA
+    assert d.status == "significant"
+    assert "small sample" in d.note and "p = " in d.note
 
 
 def test_large_samples_from_one_distribution_are_stable() -> None:

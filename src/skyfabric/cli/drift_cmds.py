@@ -8,8 +8,8 @@ Exit codes of ``drift check`` (printed in its ``--help``), so a scheduler can al
 2     usage: bad option, unknown column, invalid configuration, an output (``--report``,
       ``--json-out``, ``--out``) that cannot be written (checked before any data is read)
 3     moderate drift, with ``--fail-on moderate``
-4     significant drift (incl. a missing column or empty data), with ``--fail-on``
-      ``moderate`` or ``significant``
+4     significant drift (incl. a missing column, a changed column type or empty data), with
+      ``--fail-on`` ``moderate`` or ``significant``; a ``too_small`` column counts as stable
 ====  ==================================================================================
 """
 
@@ -42,11 +42,15 @@ EXIT_SIGNIFICANT = 4
 
 _EXIT_HELP = (
     "Exit codes: 0 no drift at the --fail-on level; 1 error; 2 usage; "
-    "3 moderate drift (with --fail-on moderate); 4 significant drift, a missing column or "
-    "empty data (with --fail-on moderate or significant)."
+    "3 moderate drift (with --fail-on moderate); 4 significant drift, a missing column, "
+    "a changed column type or empty data (with --fail-on moderate or significant); a "
+    "too_small column counts as stable."
 )
 
-_SOURCE_HELP = "fabric:// URL (file, prefix, glob) or local path."
+_SOURCE_HELP = (
+    "fabric:// URL (parquet file, prefix, glob), local path, or table:NAMESPACE.NAME[@SNAPSHOT] "
+    "(an Iceberg table of the catalog)."
+)
 
 
 class FailOn(StrEnum):

@@ -17,6 +17,7 @@ to string first, as are decimal and float16 to float: a copy), and dictionary ar
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -274,6 +275,12 @@ def iter_batches(
     def keep(names: list[str]) -> list[str]:
         return names if columns is None else [c for c in columns if c in names]
 
+    if isinstance(source, str | os.PathLike):  # a str is iterable: it would yield characters
+        raise DriftError(
+            f"histogram_columns reads pyarrow data, not the URL or path {str(source)!r}; fix: "
+            "open it first with skyfabric.drift.sources.open_source(url).data, or use "
+            "skyfabric.drift.check / fit_baseline, which take URLs"
+        )
     if isinstance(source, pa.RecordBatch):
         names = source.schema.names
         return names, iter([source.select(keep(names))])

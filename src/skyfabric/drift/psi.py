@@ -18,7 +18,9 @@ B-1 degrees of freedom. Hence, for these sample sizes and no drift at all:
 * 95% of no-drift PSIs stay below ``chi2_{0.95, B-1} * (1/n + 1/m)``; when that is at or above
   the ``moderate`` threshold, the sample is too small for the threshold to mean anything and
   the result is flagged ``too_small`` instead of drift (e.g. 100 vs 100 rows in 10 bins:
-  16.9 * 0.02 = 0.34).
+  16.9 * 0.02 = 0.34) -- unless the p-value is below `SMALL_SAMPLE_ALPHA` (0.001): a shift
+  that chance explains once in a thousand no-drift samples is drift whatever the sample size,
+  and gets its threshold status (100 rows shifted by 3 sigma: PSI 7.8, p ~ 1e-78).
 
 Here B counts the bins, the missing bin included, that are non-empty in the baseline or the
 current histogram (bins empty in both carry no information and add 0 to PSI). The chi-square
@@ -41,7 +43,16 @@ import numpy as np
 from skyfabric.drift.histogram import Histogram
 from skyfabric.errors import DriftError
 
-__all__ = ["ColumnDrift", "Status", "chi2_isf", "chi2_sf", "compare", "js_distance", "psi"]
+__all__ = [
+    "SMALL_SAMPLE_ALPHA",
+    "ColumnDrift",
+    "Status",
+    "chi2_isf",
+    "chi2_sf",
+    "compare",
+    "js_distance",
+    "psi",
+]
 
 Status = Literal[
     "stable",
@@ -209,6 +220,11 @@ def chi2_isf(p: float, dof: int) -> float:
     return (lo + hi) / 2
 
 
+SMALL_SAMPLE_ALPHA = 1e-3
+"""p-value under which a sample too small for the thresholds still gets its threshold status:
+no-drift samples reach it once in a thousand (module docstring)."""
+
+
 def compare(
     column: str,
     expected: Histogram,
@@ -223,7 +239,8 @@ def compare(
 
     Status, first match wins: ``missing_column`` (actual is None), ``empty`` (no rows in the
     baseline or current histogram; psi None), ``all_null`` (no non-missing value on either
-    side; psi 0), ``too_small`` (``critical_psi >= moderate``: see the module docstring),
+    side; psi 0), ``too_small`` (``critical_psi >= moderate`` and ``p_value >=``
+    `SMALL_SAMPLE_ALPHA`: see the module docstring),
     then ``stable``/``moderate``/``significant`` by the thresholds, where a ``stable`` result
     on a constant baseline (one non-empty value bin) reads ``constant``. The note explains
     every non-threshold status and a baseline or current column that is entirely null.
@@ -288,7 +305,7 @@ def compare(
         notes.append("the baseline column is entirely null")
     if a_values == 0:
         notes.append(f"the current column is entirely null ({m} rows)")
-    if critical >= moderate:
+    if critical >= moderate and p_value >= SMALL_SAMPLE_ALPHA:
         result.status = "too_small"
         notes.append(
             f"sample too small for the thresholds: with n={n} baseline and m={m} current rows "
@@ -296,10 +313,17 @@ def compare(
             f"stays below {critical:.3g} with {confidence:.0%} probability, at or above the "
             f"moderate threshold {moderate}; observed PSI {value:.3g} (p = {p_value:.3g})"
         )
-    elif value >= significant:
-        result.status = "significant"
-    elif value >= moderate:
-        result.status = "moderate"
+    else:
+        if value >= significant:
+            result.status = "significant"
+        elif value >= moderate:
+            result.status = "moderate"
+        if critical >= moderate:
+            notes.append(
+                f"small sample (n={n} baseline, m={m} current rows), but PSI {value:.3g} is far "
+                f"beyond what chance gives without drift (p = {p_value:.3g} < "
+                f"{SMALL_SAMPLE_ALPHA})"
+            )
     if int(np.count_nonzero(expected.counts)) == 1:
         if result.status == "stable":
             result.status = "constant"

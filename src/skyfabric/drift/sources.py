@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import glob as _glob
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -229,15 +230,49 @@ def _local_dataset(path: str) -> pads.Dataset:
     return pads.dataset(path, format=fmt, partitioning="hive")
 
 
+_PARQUET_NAMES = (".parquet", ".parq", ".pq")
+_NOT_PARQUET = re.compile(r"Could not read schema from '([^']*)'\. Is this a 'parquet' file")
+
+
+def _stray_files_error(url: str, others: list[str]) -> DriftError:
+    return DriftError(
+        f"{url!r} holds {len(others)} file(s) that are not parquet, e.g. {others[0]!r}, "
+        "which would fail the scan; fix: move or remove them, or rename them to start with "
+        "'_' or '.' (such files are skipped)"
+    )
+
+
+@contextlib.contextmanager
+def _names_a_file_that_is_not_parquet(url: str) -> Iterator[None]:
+    """pyarrow reads the schema of a folder's first file when it opens the folder: a stray
+    ``notes.csv`` sorting first fails there, as a `_stray_files_error` too."""
+    try:
+        yield
+    except pa.ArrowInvalid as exc:
+        found = _NOT_PARQUET.search(str(exc))
+        if found is None:
+            raise
+        raise _stray_files_error(url, [found.group(1)]) from exc
+
+
 def _require_files(data: pads.Dataset, url: str) -> pads.Dataset:
-    """``data`` when it has files; an existing but empty folder or prefix is an error.
+    """``data`` when it has files, all of one kind; an empty folder or prefix is an error.
 
     Without this an empty prefix opens as a dataset with no columns, and every baseline
     column would read as ``missing_column``, blaming the schema for what is missing data.
+    A folder of ``*.parquet`` files that also holds another file (``notes.csv``,
+    ``README.txt``) would fail mid-scan with pyarrow's "magic bytes not found"; it is named
+    here instead, before any data is read. (pyarrow already skips names starting with ``_``
+    or ``.``: ``_SUCCESS``, ``.crc`` files.)
 
     Raises:
         ObjectNotFoundError: no data file under ``url``.
+        DriftError: parquet-named files mixed with files of other names.
     """
+    if isinstance(data, pads.FileSystemDataset) and isinstance(data.format, pads.ParquetFileFormat):
+        others = [f for f in data.files if not f.lower().endswith(_PARQUET_NAMES)]
+        if others and len(others) < len(data.files):
+            raise _stray_files_error(url, others)
     if isinstance(data, pads.FileSystemDataset) and not data.files:
         fmt = data.format.default_extname or "data"
         raise ObjectNotFoundError(
@@ -275,10 +310,12 @@ def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
             from skyfabric.storage.paths import parse
 
             fab = _connect(fabric)
-            return Source(
-                source, _require_files(fab.dataset(source), source), store=parse(source).store
-            )
-        return Source(source, _require_files(_local_dataset(source), source))
+            with _names_a_file_that_is_not_parquet(source):
+                data = fab.dataset(source)
+            return Source(source, _require_files(data, source), store=parse(source).store)
+        with _names_a_file_that_is_not_parquet(source):
+            data = _local_dataset(source)
+        return Source(source, _require_files(data, source))
     if isinstance(source, pads.Dataset):
         files = getattr(source, "files", None)
         name = f"<dataset of {len(files)} files>" if files is not None else "<pyarrow dataset>"
@@ -330,6 +367,21 @@ def _local_parent_writable(url: str, path: str) -> None:
         )
 
 
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _not_another_scheme(url: str) -> None:
+    """Refuse ``s3://...``, ``gs://...``, ``fabric:x`` and the like as an output: taken as a
+    local path they would quietly become a file named ``s3:/...`` in the working directory."""
+    if _SCHEME.match(url) or url.startswith("fabric:"):
+        raise DriftError(
+            f"cannot write to {url!r}: outputs go to fabric://<store>/<path> URLs or local "
+            "paths, and this would become a local file named after the URL; fix: configure "
+            "the bucket as a store in skyfabric.toml and write fabric://<store>/<path>, or give "
+            "a local path"
+        )
+
+
 def validate_output(url: str, *, fabric: Fabric | None = None, example: str = "output.txt") -> None:
     """Check that `write_text` can write one file at ``url``, without writing anything.
 
@@ -337,7 +389,8 @@ def validate_output(url: str, *, fabric: Fabric | None = None, example: str = "o
     CLI runs it before a scan that may take minutes, so a bad destination fails at once
     instead of after the work is done. Nothing is created: no file, no directory, no probe.
 
-    Checks, in order: a ``fabric://`` URL parses and names a configured store; ``url`` does
+    Checks, in order: a URL of another scheme (``s3://``, ``gs://``, ``fabric:x``) is refused;
+    a ``fabric://`` URL parses and names a configured store; ``url`` does
     not end with ``/`` and is not an existing directory (for an object store: a prefix with
     objects under it); for a local path or a ``local`` store, the nearest existing ancestor of
     the file is a directory this process may write into (missing parents are fine:
@@ -349,13 +402,15 @@ def validate_output(url: str, *, fabric: Fabric | None = None, example: str = "o
     Raises:
         UnknownStoreError: the URL names a store that is not configured.
         InvalidPathError: the URL names no store or escapes its store.
-        DriftError: ``url`` is an existing directory or ends with ``/``.
+        DriftError: ``url`` is an existing directory or ends with ``/``, or a URL of another
+            scheme than ``fabric://``.
         NotADirectoryError: an existing ancestor of the file is a file.
         PermissionError: the directory the file (or its first missing parent) would be
             created in is not writable.
         StoreUnreachableError: the store holding ``url`` cannot be reached.
     """
     if not url.startswith(FABRIC_PREFIX):
+        _not_another_scheme(url)
         path = os.path.abspath(os.path.expanduser(url))
         _not_a_directory(url, os.path.isdir(path), example)
         _local_parent_writable(url, path)
