@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -45,6 +46,12 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(lake: Path, *args: str):
     return CliRunner().invoke(app, ["--config", str(lake / "skyfabric.toml"), *args])
+
+
+def run_check(lake: Path, baseline_url: str, *options: str):
+    """``drift check`` of the stable sample against the baseline, with ``options``."""
+    args = ("check", "--baseline", baseline_url, "fabric://lake/data/stable.parquet")
+    return run(lake, "drift", *args, *options)
 
 
 @pytest.fixture(scope="module")
@@ -219,16 +226,7 @@ def test_report_pointing_at_a_directory_fails_clearly_and_leaves_nothing(
         (str(reports), reports),
         ("fabric://lake/dirreports/", lake / "store" / "dirreports"),
     ):
-        res = run(
-            lake,
-            "drift",
-            "check",
-            "--baseline",
-            baseline_url,
-            "fabric://lake/data/stable.parquet",
-            "--report",
-            target,
-        )
+        res = run_check(lake, baseline_url, "--report", target)
         assert res.exit_code == EXIT_USAGE, res.output
         text = " ".join(res.output.split())
         assert (
@@ -362,13 +360,9 @@ def test_unwritable_parent_fails_before_reading_data(
 def test_good_outputs_still_create_missing_parents(lake, baseline_url, tmp_path, opened) -> None:
     """The pre-check accepts what the writers accept: missing parents are created."""
     report = tmp_path / "a" / "b" / "r.html"
-    res = run(
+    res = run_check(
         lake,
-        "drift",
-        "check",
-        "--baseline",
         baseline_url,
-        "fabric://lake/data/stable.parquet",
         "--report",
         str(report),
         "--json-out",
@@ -415,39 +409,20 @@ def test_bad_output_on_s3_fails_before_reading_data(
     )
     fab = skyfabric.connect(config)
     fab.fs.pipe_file("fabric://s3/reports/old.html", b"<html></html>")
-    for target in ("fabric://s3/reports", "fabric://s3/reports/"):
-        res = CliRunner().invoke(
-            app,
-            [
-                "--config",
-                str(config),
-                "drift",
-                "check",
-                "--baseline",
-                baseline_url,
-                "fabric://lake/data/stable.parquet",
-                "--report",
-                target,
-            ],
+
+    def check_with_report(target: str) -> Any:
+        args = ["--config", str(config), "drift", "check", "--baseline", baseline_url]
+        return CliRunner().invoke(
+            app, [*args, "fabric://lake/data/stable.parquet", "--report", target]
         )
+
+    for target in ("fabric://s3/reports", "fabric://s3/reports/"):
+        res = check_with_report(target)
         text = " ".join(res.output.split())
         assert res.exit_code == EXIT_USAGE, res.output
         assert "error: --report: " in text and "fabric://s3/reports/report.html" in text
         assert opened == []
     assert fab.fs.find("fabric://s3/") == ["s3/reports/old.html"]
-    ok = CliRunner().invoke(
-        app,
-        [
-            "--config",
-            str(config),
-            "drift",
-            "check",
-            "--baseline",
-            baseline_url,
-            "fabric://lake/data/stable.parquet",
-            "--report",
-            "fabric://s3/reports/new.html",
-        ],
-    )
+    ok = check_with_report("fabric://s3/reports/new.html")
     assert ok.exit_code == EXIT_OK, ok.output
     assert fab.fs.isfile("fabric://s3/reports/new.html")

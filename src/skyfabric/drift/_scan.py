@@ -119,6 +119,20 @@ def _row_group_scan(data: pads.Dataset) -> bool:
     )
 
 
+def _piece_batches(
+    piece: Any, data: pads.Dataset, columns: list[str], batch_size: int, opts: dict[str, Any]
+) -> Iterator[Any]:
+    """The batches of one row group (a fragment of `split_by_row_group`), then `_PIECE_END`.
+
+    ``schema=data.schema``: a column missing from this file reads as nulls, and partition
+    values come from the fragment's path, exactly as in the dataset scan.
+    """
+    yield from piece.to_batches(
+        schema=data.schema, columns=columns, batch_size=batch_size, use_threads=True, **opts
+    )
+    yield _PIECE_END
+
+
 def _row_groups(
     data: pads.FileSystemDataset, columns: list[str], batch_size: int, workers: int
 ) -> tuple[list[Iterator[Any]], int]:
@@ -131,16 +145,7 @@ def _row_groups(
 
     def stream(first: int) -> Iterator[Any]:
         for piece in pieces[first::workers]:
-            # schema=data.schema: a column missing from this file reads as nulls, and
-            # partition values come from the fragment's path, exactly as the dataset scan
-            yield from piece.to_batches(
-                schema=data.schema,
-                columns=columns,
-                batch_size=batch_size,
-                use_threads=True,
-                **opts,
-            )
-            yield _PIECE_END
+            yield from _piece_batches(piece, data, columns, batch_size, opts)
 
     streams = [stream(i) for i in range(workers)]
     return streams, len(pieces)
@@ -231,14 +236,7 @@ def _remote_row_groups(
             piece = plan.get(k)
             if piece is None:
                 return
-            yield from piece.to_batches(
-                schema=data.schema,
-                columns=columns,
-                batch_size=batch_size,
-                use_threads=True,
-                **opts,
-            )
-            yield _PIECE_END
+            yield from _piece_batches(piece, data, columns, batch_size, opts)
 
     return [stream(i) for i in range(workers)]
 
