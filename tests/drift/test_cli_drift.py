@@ -324,6 +324,24 @@ def test_bad_output_fails_before_reading_data(
     assert {root: _tree(root) for root in before} == before
 
 
+def test_empty_or_shared_output_fails_before_reading_data(
+    lake, baseline_url, tmp_path, opened
+) -> None:
+    """--report '' used to mean no report; one file for --report and --json-out let the
+    JSON replace the HTML."""
+    same = str(tmp_path / "out.html")
+    for options, phrase in (
+        (("--report", ""), "--report is empty; fix: give a file"),
+        (("--json-out", " "), "--json-out is empty"),
+        (("--report", same, "--json-out", same), "--json-out and --report both name"),
+    ):
+        res = run_check(lake, baseline_url, *options)
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, res.output
+        assert phrase in text, text
+    assert opened == [] and list(tmp_path.iterdir()) == []
+
+
 def test_unwritable_parent_fails_before_reading_data(
     lake, baseline_url, tmp_path, opened, monkeypatch
 ) -> None:

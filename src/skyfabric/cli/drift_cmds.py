@@ -87,6 +87,7 @@ def _check_outputs(fab: Any, outputs: list[tuple[str, str | None, str]]) -> None
     """Exit 2 (usage) when an output option names a place no file can be written, before
     any data is read: the scan may take minutes and its result would be lost at the end.
 
+    An empty value, or two options naming the same file, is refused too.
     ``outputs`` holds ``(option, URL or path or None, example file name)``; the check is
     the writers' own (`skyfabric.drift.sources.validate_output`), so both agree, and the
     message is prefixed with the option. Nothing is created.
@@ -98,9 +99,19 @@ def _check_outputs(fab: Any, outputs: list[tuple[str, str | None, str]]) -> None
     from skyfabric.drift.sources import validate_output
     from skyfabric.errors import FabricError, StoreUnreachableError
 
+    seen: dict[str, str] = {}
     for option, url, example in outputs:
-        if not url:
+        if url is None:
             continue
+        if not url.strip():  # --report '' would silently write no report
+            print_error(f"{option} is empty; fix: give a file, e.g. {option} {example}, or leave "
+                        "the option out")
+            raise typer.Exit(EXIT_USAGE)
+        if url in seen:  # the second write would replace the first
+            print_error(f"{option} and {seen[url]} both name {url!r}; fix: give each its own "
+                        "file")
+            raise typer.Exit(EXIT_USAGE)
+        seen[url] = option
         try:
             validate_output(url, fabric=fab, example=example)
         except StoreUnreachableError:
