@@ -48,10 +48,11 @@ def run(lake: Path, *args: str):
     return CliRunner().invoke(app, ["--config", str(lake / "skyfabric.toml"), *args])
 
 
-def run_check(lake: Path, baseline_url: str, *options: str):
-    """``drift check`` of the stable sample against the baseline, with ``options``."""
-    args = ("check", "--baseline", baseline_url, "fabric://lake/data/stable.parquet")
-    return run(lake, "drift", *args, *options)
+def run_check(
+    lake: Path, baseline_url: str, *options: str, source: str = "fabric://lake/data/stable.parquet"
+):
+    """``drift check`` of ``source`` (the stable sample) against the baseline, with ``options``."""
+    return run(lake, "drift", "check", "--baseline", baseline_url, source, *options)
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +91,13 @@ def baseline_url(lake: Path) -> str:
     ],
 )
 def test_exit_code_per_fail_on(lake, baseline_url, data, fail_on, code) -> None:
-    res = run(
+    res = run_check(
         lake,
-        "drift",
-        "check",
-        "--baseline",
         baseline_url,
-        f"fabric://lake/data/{data}.parquet",
         "--fail-on",
         fail_on,
         "--json",
+        source=f"fabric://lake/data/{data}.parquet",
     )
     assert res.exit_code == code, res.output
     out = json.loads(res.stdout)
@@ -108,38 +106,24 @@ def test_exit_code_per_fail_on(lake, baseline_url, data, fail_on, code) -> None:
 
 
 def test_default_fail_on_is_significant(lake, baseline_url) -> None:
-    assert (
-        run(
-            lake,
-            "drift",
-            "check",
-            "--baseline",
-            baseline_url,
-            "fabric://lake/data/moderate.parquet",
-        ).exit_code
-        == EXIT_OK
-    )
-    res = run(
-        lake, "drift", "check", "--baseline", baseline_url, "fabric://lake/data/significant.parquet"
-    )
+    moderate = run_check(lake, baseline_url, source="fabric://lake/data/moderate.parquet")
+    assert moderate.exit_code == EXIT_OK
+    res = run_check(lake, baseline_url, source="fabric://lake/data/significant.parquet")
     assert res.exit_code == EXIT_SIGNIFICANT
     assert "significant" in res.stdout and "PSI" in res.stdout
 
 
 def test_reports_written(lake, baseline_url, tmp_path) -> None:
-    res = run(
+    res = run_check(
         lake,
-        "drift",
-        "check",
-        "--baseline",
         baseline_url,
-        str(lake / "store" / "data" / "moderate.parquet"),
         "--report",
         "fabric://lake/reports/m.html",
         "--json-out",
         str(tmp_path / "m.json"),
         "--fail-on",
         "never",
+        source=str(lake / "store" / "data" / "moderate.parquet"),
     )
     assert res.exit_code == EXIT_OK, res.output
     html = (lake / "store" / "reports" / "m.html").read_text()
@@ -149,25 +133,18 @@ def test_reports_written(lake, baseline_url, tmp_path) -> None:
 
 def test_dask_engine_from_cli(lake, baseline_url) -> None:
     pytest.importorskip("distributed")
-    res = run(
+    res = run_check(
         lake,
-        "drift",
-        "check",
-        "--baseline",
         baseline_url,
-        "fabric://lake/data/significant.parquet",
-        "--engine",
-        "dask",
-        "--json",
-        "--fail-on",
-        "never",
+        *("--engine", "dask", "--json", "--fail-on", "never"),
+        source="fabric://lake/data/significant.parquet",
     )
     assert res.exit_code == EXIT_OK, res.output
     assert json.loads(res.stdout)["engine"] == "dask"
 
 
 def test_errors_and_usage(lake, baseline_url) -> None:
-    missing = run(lake, "drift", "check", "--baseline", baseline_url, "fabric://lake/data/no/")
+    missing = run_check(lake, baseline_url, source="fabric://lake/data/no/")
     assert missing.exit_code == EXIT_ERROR
     assert "no file or prefix" in missing.output
     no_baseline = run(
@@ -179,31 +156,13 @@ def test_errors_and_usage(lake, baseline_url) -> None:
         "fabric://lake/data/stable.parquet",
     )
     assert no_baseline.exit_code == EXIT_ERROR
-    bad_col = run(
-        lake,
-        "drift",
-        "check",
-        "--baseline",
-        baseline_url,
-        "--columns",
-        "nope",
-        "fabric://lake/data/stable.parquet",
-    )
+    bad_col = run_check(lake, baseline_url, "--columns", "nope")
     assert bad_col.exit_code == EXIT_USAGE and "not in the baseline" in bad_col.output
-    bad_opt = run(
-        lake,
-        "drift",
-        "check",
-        "--baseline",
-        baseline_url,
-        "--fail-on",
-        "always",
-        "fabric://lake/data/stable.parquet",
-    )
+    bad_opt = run_check(lake, baseline_url, "--fail-on", "always")
     assert bad_opt.exit_code == EXIT_USAGE
     unknown_store = run(lake, "drift", "baseline", "fabric://nostore/x.parquet", "--out", "x.json")
     assert unknown_store.exit_code == EXIT_USAGE and "unknown store" in unknown_store.output
-    table = run(lake, "drift", "check", "--baseline", baseline_url, "table:ns.flights@latest")
+    table = run_check(lake, baseline_url, source="table:ns.flights@latest")
     assert table.exit_code != EXIT_OK and "not a snapshot id" in table.output
 
 
@@ -241,7 +200,7 @@ def test_report_pointing_at_a_directory_fails_clearly_and_leaves_nothing(
 
 def test_an_empty_prefix_says_no_data_files(lake, baseline_url) -> None:
     (lake / "store" / "data" / "day=2").mkdir(exist_ok=True)
-    res = run(lake, "drift", "check", "--baseline", baseline_url, "fabric://lake/data/day=2/")
+    res = run_check(lake, baseline_url, source="fabric://lake/data/day=2/")
     assert res.exit_code == EXIT_ERROR
     assert "no data files were found under" in " ".join(res.output.split())
 
@@ -356,16 +315,7 @@ def test_unwritable_parent_fails_before_reading_data(
             lambda p, mode, *a, **k: os.fspath(p) != str(locked) and real_access(p, mode, *a, **k),
         )
     try:
-        res = run(
-            lake,
-            "drift",
-            "check",
-            "--baseline",
-            baseline_url,
-            "fabric://lake/data/stable.parquet",
-            "--json-out",
-            str(locked / "sub" / "m.json"),
-        )
+        res = run_check(lake, baseline_url, "--json-out", str(locked / "sub" / "m.json"))
     finally:
         locked.chmod(0o700)
     text = " ".join(res.output.split())

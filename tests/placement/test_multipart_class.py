@@ -127,18 +127,21 @@ def test_server_refusing_the_upload_aborts_it(
     assert md5(fab.fs.cat_file("fabric://a/big/one.parquet")) == md5(data)
 
 
+IA_BIG = {
+    "name": "ia",
+    "match": "fabric://a/big/**",
+    "older_than": "30d",
+    "storage_class": "STANDARD_IA",
+}
+"""The rule of the mover tests: objects under big/ older than 30 days go to STANDARD_IA."""
+
+
 def test_mover_changes_class_of_a_multipart_uploaded_object(
     small_parts: None, make_bucket, make_placement
 ) -> None:
     """Objects over 5 GiB were themselves uploaded in parts, so they have no MD5 ETag before
     or after the change: the mover's size/MD5/class check passes and the move is audited."""
-    rule = {
-        "name": "ia",
-        "match": "fabric://a/big/**",
-        "older_than": "30d",
-        "storage_class": "STANDARD_IA",
-    }
-    fab, placement = make_placement({"a": make_bucket("s3")}, [rule])
+    fab, placement = make_placement({"a": make_bucket("s3")}, [IA_BIG])
     data = os.urandom(11 * MiB)
     with fab.fs.open("fabric://a/big/one.bin", "wb", block_size=5 * MiB) as f:
         f.write(data)  # s3fs uploads it in parts, as anything over 5 GiB must be
@@ -161,13 +164,7 @@ def test_mover_changes_class_of_a_single_put_object_over_the_threshold(
     """An object with an MD5 ETag that goes multipart (only possible with the threshold
     lowered below 5 GiB) ends with a composite ETag: the mover compares MD5s only where both
     sides publish one, and the size."""
-    rule = {
-        "name": "ia",
-        "match": "fabric://a/big/**",
-        "older_than": "30d",
-        "storage_class": "STANDARD_IA",
-    }
-    fab, placement = make_placement({"a": make_bucket("s3")}, [rule])
+    fab, placement = make_placement({"a": make_bucket("s3")}, [IA_BIG])
     data = os.urandom(6 * MiB)
     fab.fs.pipe_file("fabric://a/big/one.bin", data)
     result = placement.apply(placement.plan(now=later()))

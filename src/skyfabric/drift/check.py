@@ -317,9 +317,7 @@ def _type_changes(
                 f"fix: cast it back to {col.dtype} where the data is written, or refit the "
                 "baseline on data of the new type"
             )
-            out[c] = ColumnDrift(
-                c, None, None, None, None, "type_changed", col.histogram, None, note
-            )
+            out[c] = ColumnDrift.without_psi(c, "type_changed", col.histogram, None, note)
     return out
 
 

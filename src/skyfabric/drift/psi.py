@@ -96,6 +96,14 @@ class ColumnDrift:
     dof: int | None = None
     critical_psi: float | None = None
 
+    @classmethod
+    def without_psi(
+        cls, column: str, status: Status, baseline: Histogram, current: Histogram | None, note: str
+    ) -> ColumnDrift:
+        """A result with no PSI, JS distance or no-drift statistics (``missing_column``,
+        ``empty``, ``type_changed``): ``note`` says why."""
+        return cls(column, None, None, None, None, status, baseline, current, note)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (finite floats, histograms via ``Histogram.to_dict``)."""
         return {
@@ -253,12 +261,8 @@ def compare(
     if not 0 < confidence < 1:
         raise DriftError(f"confidence must be in (0, 1), got {confidence!r}")
     if actual is None:
-        return ColumnDrift(
+        return ColumnDrift.without_psi(
             column,
-            None,
-            None,
-            None,
-            None,
             "missing_column",
             expected,
             None,
@@ -272,12 +276,8 @@ def compare(
     n, m = expected.total, actual.total
     if n == 0 or m == 0:
         which = "baseline" if n == 0 else "current data"
-        return ColumnDrift(
+        return ColumnDrift.without_psi(
             column,
-            None,
-            None,
-            None,
-            None,
             "empty",
             expected,
             actual,
