@@ -257,6 +257,7 @@ def check(
             f"{', '.join(baseline.columns)}); fix: check the names or refit the baseline"
         )
     src = open_source(source, fabric=fabric)
+    src.require_consistent(names)
     templates = baseline.templates()
     changed = _type_changes(baseline, names, src.schema)
     # a column whose type no longer fits its bins is reported, not counted: the others
@@ -360,6 +361,7 @@ def fit_baseline(
                 f"column(s) {', '.join(missing)} are not in {src.name} (it has "
                 f"{', '.join(src.schema.names)}); fix: check the column names"
             )
+    src.require_consistent(list(columns or src.schema.names))
     return Baseline.fit(
         src.fit_input(columns),
         columns,

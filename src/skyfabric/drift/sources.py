@@ -16,6 +16,10 @@ A *source* is one of:
   records when that gives the same rows (see `TableSource.file_tasks`). That source lives in
   `skyfabric.drift.table_source` (imported on first use) and is re-exported here.
 
+Files of a URL or path that disagree on column types get one promoted schema, whatever
+their order (`skyfabric.drift.file_schemas`); columns no type holds are refused by
+`Source.require_consistent`.
+
 `open_source` returns a `Source` that knows its display name, schema, and how to
 yield batches with a column projection; file-backed sources also list their files as
 `FileTask` records, which the Dask engine ships to workers instead of data.
@@ -35,6 +39,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from skyfabric.drift._scan import scan_batches
+from skyfabric.drift.file_schemas import unify_file_schemas
 from skyfabric.errors import DriftError, ObjectNotFoundError
 
 if TYPE_CHECKING:
@@ -92,12 +97,33 @@ class Source:
         name: display name used in reports (the URL, the path, or ``"<pyarrow.Table>"``).
         data: a ``pyarrow.dataset.Dataset``, ``Table``, ``RecordBatch`` or ``RecordBatchReader``.
         store: fabric store name for ``fabric://`` sources, else ``None``.
+        conflicts: column -> the types its files disagree on (``"int64 in a.parquet, string
+            in b.parquet"``), for the columns of a URL's or path's files that no type holds
+            (`skyfabric.drift.file_schemas`); `require_consistent` refuses to count them.
     """
 
     name: str
     data: Any
     store: str | None = None
+    conflicts: dict[str, str] = field(default_factory=dict)
     _consumed: bool = False
+
+    def require_consistent(self, columns: list[str]) -> None:
+        """Raise unless every one of ``columns`` has one type across the source's files.
+
+        Raises:
+            DriftError: names each conflicting column, its types and files, and the fix.
+        """
+        bad = [c for c in columns if c in self.conflicts]
+        if bad:
+            detail = "; ".join(f"{c!r}: {self.conflicts[c]}" for c in bad)
+            raise DriftError(
+                f"the files of {self.name} disagree on the type of column(s) {detail}. Each "
+                "column is binned as one type, and which file pyarrow reads first would "
+                "decide. Fix: rewrite those files with one type per column, point at files "
+                "of one schema (a narrower prefix or glob), or leave the column(s) out "
+                "(--columns)"
+            )
 
     @property
     def schema(self) -> pa.Schema:
@@ -312,10 +338,12 @@ def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
             fab = _connect(fabric)
             with _names_a_file_that_is_not_parquet(source):
                 data = fab.dataset(source)
-            return Source(source, _require_files(data, source), store=parse(source).store)
+            data, conflicts = unify_file_schemas(_require_files(data, source))
+            return Source(source, data, store=parse(source).store, conflicts=conflicts)
         with _names_a_file_that_is_not_parquet(source):
             data = _local_dataset(source)
-        return Source(source, _require_files(data, source))
+        data, conflicts = unify_file_schemas(_require_files(data, source))
+        return Source(source, data, conflicts=conflicts)
     if isinstance(source, pads.Dataset):
         files = getattr(source, "files", None)
         name = f"<dataset of {len(files)} files>" if files is not None else "<pyarrow dataset>"

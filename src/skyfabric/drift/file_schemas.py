@@ -1,0 +1,100 @@
+"""One schema for a folder of parquet files whose files disagree on column types.
+
+pyarrow opens a folder, prefix or glob with the schema of its *first* file and casts every
+other file to it while scanning. When the files were written by different job versions that
+makes the result depend on the file order: an ``int64`` first file and a ``double`` later one
+fails mid-scan ("Float value 55.9 was truncated"), a ``string`` first file turns a numeric
+column into ``type_changed`` although most files hold numbers, and a column missing from the
+first file reads as ``missing_column``.
+
+`unify_file_schemas` reads every file's footer (in threads: on an object store each is a
+request or two) and gives the dataset the schema pyarrow's permissive promotion makes of
+them all (``pyarrow.unify_schemas(promote_options="permissive")``: ``int32 + int64 ->
+int64``, ``int64 + double -> double``, ``string + large_string -> large_string``, units of
+timestamps to the finer one, a column absent from some files nullable). Columns whose types
+cannot be promoted into one (``int64`` vs ``string``, ``bool`` vs ``int64``, ``date32`` vs
+``timestamp``) are reported as *conflicts*; `skyfabric.drift.sources.Source` refuses to
+count them, with the files and the fix, instead of letting the file order decide.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+__all__ = ["FOOTER_THREADS", "unify_file_schemas"]
+
+FOOTER_THREADS = 16
+"""Footers read at once: on an object store each is one or two range requests, so a
+thousand files take ~1000 x latency / 16 (a couple of seconds on S3); locally ~0.1 ms each."""
+
+
+def _promote(types: list[pa.DataType]) -> pa.DataType | None:
+    """The type pyarrow's permissive promotion gives ``types``; ``None`` when there is none.
+
+    Dictionary-encoded strings mixed with plain strings promote to the plain type (the scan
+    decodes the dictionaries): pyarrow's merge refuses that pair although its cast does not.
+    """
+    if len(types) > 1 and any(pa.types.is_dictionary(t) for t in types):
+        values = [t.value_type if pa.types.is_dictionary(t) else t for t in types]
+        if not all(pa.types.is_dictionary(t) for t in types) and all(
+            pa.types.is_string(v) or pa.types.is_large_string(v) for v in values
+        ):
+            types = values
+    try:
+        merged = pa.unify_schemas(
+            [pa.schema([pa.field("c", t)]) for t in types], promote_options="permissive"
+        )
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return merged.field("c").type
+
+
+def unify_file_schemas(data: pads.Dataset) -> tuple[pads.Dataset, dict[str, str]]:
+    """(``data`` with one schema for all its files, conflicting column -> description).
+
+    A dataset whose files all have the first file's schema (the usual case) comes back as
+    it is, after the footers are read. Otherwise the copy views the same files with the
+    promoted schema (module docstring), partition fields kept; a conflicting column keeps
+    the first file's type and is described as ``"int64 in part-0.parquet, string in
+    part-3.parquet"`` (the first file holding each type). Datasets that are not parquet
+    files (CSV, in-memory) come back unchanged.
+
+    Raises:
+        OSError, pyarrow.ArrowInvalid: a file cannot be opened or its footer read.
+    """
+    if not (
+        isinstance(data, pads.FileSystemDataset)
+        and isinstance(data.format, pads.ParquetFileFormat)
+        and len(data.files) > 1
+    ):
+        return data, {}
+    fragments = list(data.get_fragments())
+    with ThreadPoolExecutor(min(FOOTER_THREADS, len(fragments))) as pool:
+        schemas = list(pool.map(lambda f: f.physical_schema, fragments))
+    if all(s.equals(schemas[0]) for s in schemas[1:]):
+        return data, {}
+    first_file_with: dict[str, dict[pa.DataType, str]] = {}
+    for fragment, schema in zip(fragments, schemas, strict=True):
+        for f in schema:
+            first_file_with.setdefault(f.name, {}).setdefault(f.type, fragment.path)
+    fields: list[pa.Field] = []
+    conflicts: dict[str, str] = {}
+    for name, files_by_type in first_file_with.items():
+        promoted = _promote(list(files_by_type))
+        if promoted is None:
+            conflicts[name] = ", ".join(
+                f"{t} in {posixpath.basename(path)}" for t, path in files_by_type.items()
+            )
+            promoted = next(iter(files_by_type))  # the first file's: pyarrow's own choice
+        fields.append(pa.field(name, promoted))
+    partitions = [f for f in data.schema if f.name not in first_file_with]
+    # the same fragments (footers already read, partition values kept) under the new schema;
+    # Dataset.replace_schema refuses a changed type
+    unified = pads.FileSystemDataset(
+        fragments, pa.schema(fields + partitions), data.format, data.filesystem
+    )
+    return unified, conflicts

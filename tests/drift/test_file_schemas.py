@@ -1,0 +1,158 @@
+"""Files of one folder or prefix that disagree on column types (`skyfabric.drift.file_schemas`):
+one promoted schema whatever the file order, and a clear error where no type holds them all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+import skyfabric
+from servers import ServerSet, make_store_config
+from skyfabric.cli.drift_cmds import EXIT_ERROR
+from skyfabric.drift import Histogram, check, fit_baseline, histogram
+from skyfabric.drift.engine import count_file
+from skyfabric.drift.file_schemas import unify_file_schemas
+from skyfabric.drift.sources import open_source
+from skyfabric.errors import DriftError
+
+RNG = np.random.default_rng(11)
+N = 4_000
+EDGES = [-np.inf, 40.0, 45.0, 50.0, 55.0, 60.0, np.inf]
+
+
+def write(folder: Path, name: str, **columns: pa.Array) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), folder / name)
+
+
+def reference(*parts: np.ndarray, missing: int = 0) -> Histogram:
+    """Counts of the values of every file, computed here with numpy (right-open bins)."""
+    values = np.concatenate([p.astype(np.float64) for p in parts])
+    idx = np.searchsorted(np.asarray(EDGES), values, side="right") - 1
+    counts = np.bincount(idx, minlength=len(EDGES) - 1)
+    return Histogram("numeric", edges=np.asarray(EDGES), counts=counts, missing=missing)
+
+
+def count_x(url: str, **kw) -> Histogram:
+    base = fit_baseline(pa.table({"x": RNG.normal(50, 10, 1_000)}), ["x"])
+    base.columns["x"].histogram = Histogram.numeric(EDGES)
+    result = check(base, url, **kw)
+    assert result["x"].status != "type_changed", result["x"]
+    return result["x"].current
+
+
+@pytest.mark.parametrize("ints_first", [True, False])
+def test_int_and_double_files_count_as_double_in_either_order(
+    tmp_path: Path, ints_first: bool
+) -> None:
+    """pyarrow alone takes the first file's int64 and fails on 55.9 ("truncated")."""
+    ints = RNG.integers(30, 70, N)
+    floats = RNG.normal(50, 10, N)
+    a, b = ("a.parquet", "b.parquet") if ints_first else ("b.parquet", "a.parquet")
+    write(tmp_path / "d", a, x=pa.array(ints))
+    write(tmp_path / "d", b, x=pa.array(floats))
+    src = open_source(str(tmp_path / "d"))
+    assert src.schema.field("x").type == pa.float64() and not src.conflicts
+    assert count_x(str(tmp_path / "d")) == reference(ints, floats)
+
+
+def test_narrow_first_file_does_not_overflow_wider_ones(tmp_path: Path) -> None:
+    small = RNG.integers(0, 100, N).astype(np.int32)
+    big = RNG.integers(0, 100, N) + 2**40
+    write(tmp_path / "d", "a.parquet", x=pa.array(small))
+    write(tmp_path / "d", "b.parquet", x=pa.array(big))
+    assert open_source(str(tmp_path / "d")).schema.field("x").type == pa.int64()
+    got = count_x(str(tmp_path / "d"))
+    assert got == reference(small, big) and got.total == 2 * N
+
+
+def test_a_column_missing_from_the_first_file_is_counted_from_the_others(tmp_path: Path) -> None:
+    """Before: ``missing_column`` (pyarrow's schema is the first file's)."""
+    later = RNG.normal(50, 10, N)
+    write(tmp_path / "d", "a.parquet", y=pa.array(RNG.normal(size=N)))
+    write(tmp_path / "d", "b.parquet", x=pa.array(later), y=pa.array(RNG.normal(size=N)))
+    assert count_x(str(tmp_path / "d")) == reference(later, missing=N)
+
+
+def test_dictionary_and_plain_strings_count_together(tmp_path: Path) -> None:
+    cats = np.array(["AA", "DL", "UA"])
+    one, two = cats[RNG.integers(0, 3, N)], cats[RNG.integers(0, 3, N)]
+    write(tmp_path / "d", "a.parquet", c=pa.array(one).dictionary_encode())
+    write(tmp_path / "d", "b.parquet", c=pa.array(two))
+    base = fit_baseline(pa.table({"c": one}), ["c"])
+    got = check(base, str(tmp_path / "d"))["c"].current
+    assert got == histogram(pa.array(np.concatenate([one, two])), got)
+
+
+def test_types_no_promotion_holds_are_named_with_their_files(tmp_path: Path) -> None:
+    """int64 in one file, strings in another: pyarrow alone parses or refuses depending on
+    which file sorts first. Both orders now name the column, both files and the fix; other
+    columns still check."""
+    for first, second in ((pa.int64(), pa.string()), (pa.string(), pa.int64())):
+        d = tmp_path / f"{first}-{second}"
+        for name, t in (("a.parquet", first), ("b.parquet", second)):
+            x = pa.array(RNG.integers(0, 9, N)).cast(t)
+            write(d, name, x=x, y=pa.array(RNG.normal(size=N)))
+        src = open_source(str(d))
+        assert src.conflicts == {"x": f"{first} in a.parquet, {second} in b.parquet"}
+        base = fit_baseline(pa.table({"x": RNG.integers(0, 9, N), "y": RNG.normal(size=N)}))
+        with pytest.raises(DriftError, match="disagree on the type of column") as info:
+            check(base, str(d))
+        assert all(s in str(info.value) for s in ("'x'", "a.parquet", "b.parquet", "Fix:"))
+        assert check(base, str(d), columns=["y"])["y"].status == "stable"
+        with pytest.raises(DriftError, match="disagree"):
+            fit_baseline(str(d))
+        assert fit_baseline(str(d), ["y"]).rows == 2 * N
+
+
+def test_the_cli_fails_naming_the_conflict_and_writes_nothing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from skyfabric.cli import app
+
+    write(tmp_path / "d", "a.parquet", x=pa.array(RNG.integers(0, 9, N)))
+    write(tmp_path / "d", "b.parquet", x=pa.array([str(v) for v in RNG.integers(0, 9, N)]))
+    base = tmp_path / "base.json"
+    res = CliRunner().invoke(app, ["drift", "baseline", str(tmp_path / "d"), "--out", str(base)])
+    assert res.exit_code == EXIT_ERROR and "disagree" in res.output, res.output
+    assert not base.exists()
+
+
+def test_same_schema_folders_are_left_as_pyarrow_opened_them(tmp_path: Path) -> None:
+    for name in ("a.parquet", "b.parquet"):
+        write(tmp_path / "d", name, x=pa.array(RNG.normal(size=N)))
+    data = pads.dataset(tmp_path / "d", format="parquet")
+    assert unify_file_schemas(data) == (data, {})
+
+
+SERVERS = pytest.mark.xdist_group("servers")
+
+
+@SERVERS
+def test_object_store_prefixes_are_unified_for_both_engines(
+    tmp_path: Path, servers: ServerSet, local_store_root: Path
+) -> None:
+    """Hive partitions on the moto S3 server, an int64 month then a double one: the local
+    scan and the Dask per-file task both read them as double."""
+    fab = skyfabric.connect(
+        {"stores": {"s3": make_store_config("s3", servers, local_root=local_store_root)}}
+    )
+    ints = RNG.integers(30, 70, N)
+    floats = RNG.normal(50, 10, N)
+    write(tmp_path / "m" / "month=1", "part-0.parquet", x=pa.array(ints))
+    write(tmp_path / "m" / "month=2", "part-0.parquet", x=pa.array(floats))
+    for path in sorted((tmp_path / "m").rglob("*.parquet")):
+        rel = path.relative_to(tmp_path / "m").as_posix()
+        fab.fs.put_file(str(path), f"fabric://s3/mixed/{rel}")
+    url = "fabric://s3/mixed/"
+    assert count_x(url, fabric=fab) == reference(ints, floats)
+    src = open_source(url, fabric=fab)
+    assert src.schema.field("x").type == pa.float64() and "month" in src.schema.names
+    tmpl = {"x": Histogram.numeric(EDGES)}
+    parts = [count_file(fab.config, t, ["x"], tmpl) for t in src.file_tasks()]
+    assert sum(p.histograms["x"] for p in parts) == reference(ints, floats)
