@@ -101,6 +101,30 @@ def test_masked_kernels_honour_bitmap_offset(offset: int) -> None:
     np.testing.assert_array_equal(out, _ref_counts(view, edges[1:-1], valid))
 
 
+@pytest.mark.parametrize("m", [0, 1, 2, 3, 4, 5, 8, 9, 13])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.int16])
+def test_masked_linear_count_for_every_edge_count(m: int, dtype: type) -> None:
+    """The valid non-NaN count comes out of the pass over the first edge (``x < t0`` plus
+    ``x >= t0``), whichever pass that is; it must still exclude nulls and NaN, count values
+    lying on edges, and add to counts already in ``ge``."""
+    if np.issubdtype(dtype, np.floating):
+        inner = np.sort(RNG.standard_normal(m))
+        values = np.concatenate([FLOATS, inner]).astype(dtype)
+        thresholds = inner if dtype is np.float64 else inner.astype(dtype).astype(np.float64)
+    else:
+        values = RNG.integers(-50, 50, 5000).astype(dtype)
+        thresholds = np.unique(RNG.integers(-60, 60, 40))[:m].astype(np.int64)
+        m = len(thresholds)
+    view, bitmap, valid, bit_offset = _arrow_with_nulls(values, 3, len(values) - 7)
+    ref = _ref_counts(view.astype(np.float64), thresholds.astype(np.float64), valid)
+    half = len(view) // 2
+    ge = np.zeros(m, np.int64)
+    n_ok = K.count_ge_masked(view[:half], bitmap, bit_offset, thresholds, ge)
+    n_ok += K.count_ge_masked(view[half:], bitmap, bit_offset + half, thresholds, ge)
+    np.testing.assert_array_equal(_from_ge(n_ok, ge), ref[: m + 1])
+    assert len(view) - n_ok == ref[m + 1]
+
+
 def _pad(inner: np.ndarray, sentinel: float | int = np.inf) -> np.ndarray:
     p = 1 << len(inner).bit_length()
     out = np.full(p, sentinel, dtype=inner.dtype)

@@ -159,14 +159,48 @@ def _ge_passes(block, thresholds, ge):  # pragma: no cover - compiled
 
 @njit(nogil=True, cache=True)
 def _ge_passes_masked(block, ok, thresholds, ge):  # pragma: no cover - compiled
-    """`_ge_passes` counting only elements with ``ok[i] == 1`` (ok: uint8 0/1, (>= k,)).
+    """`_ge_passes` counting only elements with ``ok[i] == 1`` (ok: uint8 0/1, (>= k,));
+    returns ``#{i: ok[i] == 1 and block[i] < thresholds[0]}``.
 
+    With that count, the pass over ``thresholds[0]`` also yields the number of valid
+    non-NaN values (``lt + ge[0]``: NaN is neither ``<`` nor ``>=``), with no pass of its own
+    (measured on 20M float64 with 1% nulls and 9 edges: 0.77 ns/value instead of 0.92).
     A copy of `_ge_passes` with the mask, on purpose: one function testing a "masked" flag
     inside took 0.81 ns/value instead of 0.62 on unmasked float64 (measured).
     """
     k = block.shape[0]
     m = thresholds.shape[0]
-    j = 0
+    lt = 0
+    if m == 0:  # one bin: count the valid non-NaN values
+        for i in range(k):
+            lt += ok[i] & (block[i] == block[i])
+        return lt
+    t0 = thresholds[0]
+    if m >= 4:
+        t1, t2, t3 = thresholds[1], thresholds[2], thresholds[3]
+        a0 = a1 = a2 = a3 = 0
+        for i in range(k):
+            x = block[i]
+            v = ok[i]
+            lt += v & (x < t0)
+            a0 += v & (x >= t0)
+            a1 += v & (x >= t1)
+            a2 += v & (x >= t2)
+            a3 += v & (x >= t3)
+        ge[0] += a0
+        ge[1] += a1
+        ge[2] += a2
+        ge[3] += a3
+        j = 4
+    else:
+        a0 = 0
+        for i in range(k):
+            x = block[i]
+            v = ok[i]
+            lt += v & (x < t0)
+            a0 += v & (x >= t0)
+        ge[0] += a0
+        j = 1
     while j + 3 < m:
         t0, t1, t2, t3 = thresholds[j], thresholds[j + 1], thresholds[j + 2], thresholds[j + 3]
         a0 = a1 = a2 = a3 = 0
@@ -189,6 +223,7 @@ def _ge_passes_masked(block, ok, thresholds, ge):  # pragma: no cover - compiled
             a0 += ok[i] & (block[i] >= t0)
         ge[j] += a0
         j += 1
+    return lt
 
 
 @njit(nogil=True, cache=True)
@@ -221,18 +256,14 @@ def count_ge_masked(values, bitmap, bit_offset, thresholds, ge):  # pragma: no c
     """
     n = values.shape[0]
     ok = np.empty(CHUNK, np.uint8)
-    n_ok = 0
+    below = 0  # valid non-NaN values under thresholds[0] (all of them when m == 0)
+    ge0 = ge[0] if thresholds.shape[0] else 0
     for start in range(0, n, CHUNK):
         block = values[start : min(n, start + CHUNK)]
         k = block.shape[0]
         _expand_valid(bitmap, bit_offset, start, k, ok)
-        acc = 0
-        for i in range(k):
-            ok[i] = ok[i] & (block[i] == block[i])
-            acc += ok[i]
-        n_ok += acc
-        _ge_passes_masked(block, ok, thresholds, ge)
-    return n_ok
+        below += _ge_passes_masked(block, ok, thresholds, ge)
+    return below + ((ge[0] - ge0) if thresholds.shape[0] else 0)
 
 
 @njit(nogil=True, cache=True)
