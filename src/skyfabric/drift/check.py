@@ -235,7 +235,7 @@ def check(
         DriftError: thresholds out of order, unknown engine, unreadable source.
         ObjectNotFoundError: the source or baseline does not exist.
     """
-    from skyfabric.drift.psi import compare
+    from skyfabric.drift.psi import ColumnDrift, compare
 
     started = time.perf_counter()
     if not hasattr(baseline, "columns"):
@@ -257,9 +257,14 @@ def check(
             f"{', '.join(baseline.columns)}); fix: check the names or refit the baseline"
         )
     src = open_source(source, fabric=fabric)
-    src.require_consistent(names)
     templates = baseline.templates()
     changed = _type_changes(baseline, names, src.schema)
+    for c in names:  # files disagreeing on the type: reported like a type change, not counted
+        if c in src.conflicts:
+            col = baseline.columns[c]
+            changed[c] = ColumnDrift.without_psi(
+                c, "type_changed", col.histogram, None, src.conflict_message([c])
+            )
     # a column whose type no longer fits its bins is reported, not counted: the others
     # still get their numbers
     counted = count(
@@ -344,6 +349,7 @@ def fit_baseline(
         BaselineError: a requested column is not in the source, or the fit fails.
         ObjectNotFoundError: the source does not exist.
     """
+    from skyfabric.drift._binning import column_kind
     from skyfabric.drift.baseline import Baseline
 
     defaults = _drift_defaults(fabric)
@@ -361,7 +367,9 @@ def fit_baseline(
                 f"column(s) {', '.join(missing)} are not in {src.name} (it has "
                 f"{', '.join(src.schema.names)}); fix: check the column names"
             )
-    src.require_consistent(list(columns or src.schema.names))
+    if not columns:  # those a baseline can bin: a list column is neither read nor checked
+        columns = [f.name for f in src.schema if column_kind(f.type) is not None] or None
+    src.require_consistent(list(columns or ()))
     return Baseline.fit(
         src.fit_input(columns),
         columns,

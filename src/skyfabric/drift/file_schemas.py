@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from skyfabric.errors import DriftError
+
 __all__ = ["FOOTER_THREADS", "unify_file_schemas"]
 
 FOOTER_THREADS = 16
@@ -38,9 +40,10 @@ def _promote(types: list[pa.DataType]) -> pa.DataType | None:
     Dictionary-encoded strings mixed with plain strings promote to the plain type (the scan
     decodes the dictionaries): pyarrow's merge refuses that pair although its cast does not.
     """
-    if len(types) > 1 and any(pa.types.is_dictionary(t) for t in types):
-        values = [t.value_type if pa.types.is_dictionary(t) else t for t in types]
-        if not all(pa.types.is_dictionary(t) for t in types) and all(
+    typed = [t for t in types if not pa.types.is_null(t)]  # an all-null file fits any type
+    if len(typed) > 1 and any(pa.types.is_dictionary(t) for t in typed):
+        values = [t.value_type if pa.types.is_dictionary(t) else t for t in typed]
+        if not all(pa.types.is_dictionary(t) for t in typed) and all(
             pa.types.is_string(v) or pa.types.is_large_string(v) for v in values
         ):
             types = values
@@ -53,18 +56,29 @@ def _promote(types: list[pa.DataType]) -> pa.DataType | None:
     return merged.field("c").type
 
 
+def _footer_schema(fragment: pads.ParquetFileFragment) -> pa.Schema:
+    try:
+        return fragment.physical_schema
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DriftError(
+            f"cannot read the parquet footer of {fragment.path}: {exc}; fix: remove or rewrite "
+            "that file (an empty or truncated file, or one a job is still writing)"
+        ) from exc
+
+
 def unify_file_schemas(data: pads.Dataset) -> tuple[pads.Dataset, dict[str, str]]:
     """(``data`` with one schema for all its files, conflicting column -> description).
 
     A dataset whose files all have the first file's schema (the usual case) comes back as
     it is, after the footers are read. Otherwise the copy views the same files with the
     promoted schema (module docstring), partition fields kept; a conflicting column keeps
-    the first file's type and is described as ``"int64 in part-0.parquet, string in
-    part-3.parquet"`` (the first file holding each type). Datasets that are not parquet
-    files (CSV, in-memory) come back unchanged.
+    the first file's type and is described as ``"int64 in month=1/part-0.parquet, string in
+    month=3/part-0.parquet"`` (the first file holding each type, its path relative to the
+    files' common folder). Datasets that are not parquet files (CSV, in-memory) come back
+    unchanged.
 
     Raises:
-        OSError, pyarrow.ArrowInvalid: a file cannot be opened or its footer read.
+        DriftError: a file's footer cannot be read (empty, truncated); names the file.
     """
     if not (
         isinstance(data, pads.FileSystemDataset)
@@ -74,7 +88,7 @@ def unify_file_schemas(data: pads.Dataset) -> tuple[pads.Dataset, dict[str, str]
         return data, {}
     fragments = list(data.get_fragments())
     with ThreadPoolExecutor(min(FOOTER_THREADS, len(fragments))) as pool:
-        schemas = list(pool.map(lambda f: f.physical_schema, fragments))
+        schemas = list(pool.map(_footer_schema, fragments))
     if all(s.equals(schemas[0]) for s in schemas[1:]):
         return data, {}
     first_file_with: dict[str, dict[pa.DataType, str]] = {}
@@ -83,11 +97,13 @@ def unify_file_schemas(data: pads.Dataset) -> tuple[pads.Dataset, dict[str, str]
             first_file_with.setdefault(f.name, {}).setdefault(f.type, fragment.path)
     fields: list[pa.Field] = []
     conflicts: dict[str, str] = {}
+    common = posixpath.dirname(posixpath.commonprefix([f.path for f in fragments]) + "x")
     for name, files_by_type in first_file_with.items():
         promoted = _promote(list(files_by_type))
         if promoted is None:
             conflicts[name] = ", ".join(
-                f"{t} in {posixpath.basename(path)}" for t, path in files_by_type.items()
+                f"{t} in {posixpath.relpath(path, common) if common else path}"
+                for t, path in files_by_type.items()
             )
             promoted = next(iter(files_by_type))  # the first file's: pyarrow's own choice
         fields.append(pa.field(name, promoted))

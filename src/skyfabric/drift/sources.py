@@ -31,7 +31,7 @@ import contextlib
 import glob as _glob
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -99,7 +99,8 @@ class Source:
         store: fabric store name for ``fabric://`` sources, else ``None``.
         conflicts: column -> the types its files disagree on (``"int64 in a.parquet, string
             in b.parquet"``), for the columns of a URL's or path's files that no type holds
-            (`skyfabric.drift.file_schemas`); `require_consistent` refuses to count them.
+            (`skyfabric.drift.file_schemas`): `require_consistent` refuses to fit them, and
+            a check reports them as ``type_changed``.
     """
 
     name: str
@@ -116,14 +117,18 @@ class Source:
         """
         bad = [c for c in columns if c in self.conflicts]
         if bad:
-            detail = "; ".join(f"{c!r}: {self.conflicts[c]}" for c in bad)
-            raise DriftError(
-                f"the files of {self.name} disagree on the type of column(s) {detail}. Each "
-                "column is binned as one type, and which file pyarrow reads first would "
-                "decide. Fix: rewrite those files with one type per column, point at files "
-                "of one schema (a narrower prefix or glob), or leave the column(s) out "
-                "(--columns)"
-            )
+            raise DriftError(self.conflict_message(bad))
+
+    def conflict_message(self, columns: list[str]) -> str:
+        """Why ``columns`` (all in `conflicts`) cannot be binned, with the fix."""
+        detail = "; ".join(f"{c!r}: {self.conflicts[c]}" for c in columns)
+        return (
+            f"the files of {self.name} disagree on the type of column(s) {detail}. Each "
+            "column is binned as one type, and which file pyarrow reads first would decide. "
+            "Fix: rewrite those files with one type per column, point at files of one schema "
+            "(a narrower prefix or glob), or leave the column(s) out (--columns on the "
+            "command line, columns= in Python)"
+        )
 
     @property
     def schema(self) -> pa.Schema:
@@ -239,7 +244,7 @@ def _connect(fabric: Fabric | None) -> Fabric:
     return connect()
 
 
-def _local_dataset(path: str) -> pads.Dataset:
+def _local_dataset(path: str, partitioning: str | None = "hive") -> pads.Dataset:
     path = os.path.expanduser(path)
     if _GLOB_CHARS & set(path):
         files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
@@ -253,7 +258,7 @@ def _local_dataset(path: str) -> pads.Dataset:
             "for data in a configured store"
         )
     fmt = "csv" if path.lower().endswith((".csv", ".csv.gz")) else "parquet"
-    return pads.dataset(path, format=fmt, partitioning="hive")
+    return pads.dataset(path, format=fmt, partitioning=partitioning)
 
 
 _PARQUET_NAMES = (".parquet", ".parq", ".pq")
@@ -278,7 +283,44 @@ def _names_a_file_that_is_not_parquet(url: str) -> Iterator[None]:
         found = _NOT_PARQUET.search(str(exc))
         if found is None:
             raise
-        raise _stray_files_error(url, [found.group(1)]) from exc
+        path = found.group(1)
+        if path.lower().endswith(_PARQUET_NAMES):  # named parquet, but no footer
+            raise DriftError(
+                f"cannot read the parquet footer of {path}: {exc}; fix: remove or rewrite "
+                "that file (an empty or truncated file, or one a job is still writing)"
+            ) from exc
+        raise _stray_files_error(url, [path]) from exc
+
+
+_HIVE_SEGMENT = re.compile(r"^([^=*?\[\]]+)=[^*?\[\]]*$")
+
+
+def _open_files(url: str, open_: Callable[..., pads.Dataset]) -> pads.Dataset:
+    """``open_(partitioning=...)`` for the files at ``url``, hive partitions discovered, with
+    the partition keys the URL itself fixes (``.../month=7/``) left out: a constant
+    column would show as drift against a baseline of another partition, and a local path
+    does not read them anyway. When the files also hold a partition column (pandas writes
+    ``month`` into ``month=7/part-0.parquet``), pyarrow's discovery refuses to merge the
+    two types; the files' own column is used instead."""
+    try:
+        with _names_a_file_that_is_not_parquet(url):
+            data = open_()
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+        if "Unable to merge" not in str(exc):
+            raise
+        with _names_a_file_that_is_not_parquet(url):
+            data = open_(partitioning=None)
+    fixed = {m.group(1) for seg in url.split("/") if (m := _HIVE_SEGMENT.match(seg))}
+    drop = fixed & set(data.schema.names)
+    if not drop or not isinstance(data, pads.FileSystemDataset) or not data.files:
+        return data
+    fragments = list(data.get_fragments())
+    in_files = set(fragments[0].physical_schema.names)
+    drop -= in_files
+    if not drop:
+        return data
+    schema = pa.schema([f for f in data.schema if f.name not in drop])
+    return pads.FileSystemDataset(fragments, schema, data.format, data.filesystem)
 
 
 def _require_files(data: pads.Dataset, url: str) -> pads.Dataset:
@@ -336,12 +378,10 @@ def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
             from skyfabric.storage.paths import parse
 
             fab = _connect(fabric)
-            with _names_a_file_that_is_not_parquet(source):
-                data = fab.dataset(source)
+            data = _open_files(source, lambda **kw: fab.dataset(source, **kw))
             data, conflicts = unify_file_schemas(_require_files(data, source))
             return Source(source, data, store=parse(source).store, conflicts=conflicts)
-        with _names_a_file_that_is_not_parquet(source):
-            data = _local_dataset(source)
+        data = _open_files(source, lambda **kw: _local_dataset(source, **kw))
         data, conflicts = unify_file_schemas(_require_files(data, source))
         return Source(source, data, conflicts=conflicts)
     if isinstance(source, pads.Dataset):
