@@ -331,9 +331,10 @@ def _ordered(
 
     Each stream is prefetched by its own thread, at most ``depth`` batches ahead; row group
     ``k`` is taken from stream ``k % len(streams)`` up to its `_PIECE_END`. The order is the
-    dataset's, whatever the threads' timing, so order-dependent consumers (a quantile
-    sketch) give the same result on every run. ``pieces=None``: until the stream due for the
-    next row group ends without one.
+    dataset's, whatever the threads' timing, so order-dependent consumers (top-k ties of a
+    categorical baseline) see the same sequence on every run. (A KLL quantile sketch still
+    differs between runs within its stated rank error: its compactions are randomized.)
+    ``pieces=None``: until the stream due for the next row group ends without one.
     """
     readers = [_prefetch(s, depth) for s in streams]
     try:
