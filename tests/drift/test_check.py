@@ -332,20 +332,49 @@ def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(
     assert list(out.iterdir()) == []
 
 
-def test_a_temporal_unit_change_is_a_type_change() -> None:
-    """Timestamps are binned by their integer storage: milliseconds read as microseconds
-    would all land in the top bin, so a unit change is reported, not measured as drift."""
+def test_a_temporal_unit_change_is_counted_on_rescaled_edges(tmp_path: Path) -> None:
+    """Timestamps are binned by their integer storage: microseconds against millisecond
+    edges would all land in the top bin. A unit change within one type is counted against
+    edges in the new unit, giving exactly the counts of the values floored to the baseline's
+    unit; a folder mixing ms and us files (read as us) checks as well."""
     rng = np.random.default_rng(5)
-    ms = rng.integers(1_600_000_000_000, 1_700_000_000_000, 5_000)
-    base = fit_baseline(
-        pa.table({"t": pa.array(ms, pa.timestamp("ms")), "x": rng.normal(size=5_000)})
+    n = 5_000
+    ms = rng.integers(1_600_000_000_000, 1_700_000_000_000, n)
+    base = fit_baseline(pa.table({"t": pa.array(ms, pa.timestamp("ms"))}))
+    edges = base.columns["t"].histogram.edges
+    ms_now = rng.integers(1_600_000_000_000, 1_720_000_000_000, n)
+    ms_now[:50] = edges[1:6].repeat(10)  # exactly on edges
+    sub_ms = rng.integers(0, 1000, n)
+    cases = {
+        pa.timestamp("us"): ms_now * 1000 + sub_ms,  # floor(us / 1000) == ms_now
+        pa.timestamp("ns"): ms_now * 1_000_000 + sub_ms,
+        pa.timestamp("s"): ms_now // 1000,
+    }
+    for t, values in cases.items():
+        result = check(base, pa.table({"t": pa.array(values, t)}))
+        floored = ms_now if t.unit != "s" else (ms_now // 1000) * 1000
+        ref = check(base, pa.table({"t": pa.array(floored, pa.timestamp("ms"))}))
+        assert result["t"].status not in ("type_changed", "missing_column"), t
+        assert result["t"].current == ref["t"].current, t
+        assert result["t"].psi == ref["t"].psi, t
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    pq.write_table(
+        pa.table({"t": pa.array(ms_now[:2500], pa.timestamp("ms"))}), folder / "a.parquet"
     )
-    same = check(
-        base, pa.table({"t": pa.array(ms, pa.timestamp("ms")), "x": rng.normal(size=5_000)})
+    us = ms_now[2500:] * 1000 + sub_ms[2500:]
+    pq.write_table(pa.table({"t": pa.array(us, pa.timestamp("us"))}), folder / "b.parquet")
+    mixed = check(base, str(folder))
+    assert (
+        mixed["t"].current
+        == check(base, pa.table({"t": pa.array(ms_now, pa.timestamp("ms"))}))["t"].current
     )
-    assert same["t"].status == "stable"
-    micro = pa.table({"t": pa.array(ms * 1000, pa.timestamp("us")), "x": rng.normal(size=5_000)})
-    result = check(base, micro)
-    assert result["t"].status == "type_changed" and "timestamp[us]" in result["t"].note
-    assert "was timestamp[ms] in the baseline" in result["t"].note
-    assert result["x"].status in ("stable", "too_small")
+    others = {
+        "timestamp[ms, tz=UTC]": pa.array(ms, pa.timestamp("ms", tz="UTC")),
+        "date64[ms]": pa.array(ms, pa.date64()),
+        "int64": pa.array(ms),
+    }
+    for name, arr in others.items():
+        result = check(base, pa.table({"t": arr}))
+        assert result["t"].status == "type_changed" and name in (result["t"].note or ""), name
+        assert "was timestamp[ms] in the baseline" in (result["t"].note or "")

@@ -8,6 +8,8 @@ category bins, and the kernel that fits the edges (linear count, arithmetic or b
 from __future__ import annotations
 
 import math
+import re
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -62,6 +64,46 @@ def column_kind(t: pa.DataType) -> Literal["numeric", "categorical"] | None:
 
 
 _TEMPORAL_PREFIXES = ("date", "time", "timestamp", "duration")
+_TEMPORAL_TYPE = re.compile(
+    r"^(timestamp|duration|time32|time64|date32|date64)\[(\w+)(?:, tz=(.+))?\]$"
+)
+_FAMILY = {"time32": "time", "time64": "time", "date32": "date", "date64": "date"}
+_PER_SECOND = {"day": Fraction(1, 86_400), "s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+
+
+def _temporal_unit(type_str: str) -> tuple[str, str, str | None] | None:
+    """(family, unit, tz) of a temporal Arrow type string (``"timestamp[ms, tz=UTC]"``)."""
+    m = _TEMPORAL_TYPE.match(type_str)
+    if m is None or m.group(2) not in _PER_SECOND:
+        return None
+    return _FAMILY.get(m.group(1), m.group(1)), m.group(2), m.group(3)
+
+
+def temporal_rescale(baseline_type: str | None, t: pa.DataType) -> Fraction | None:
+    """Factor from the baseline's time unit to ``t``'s when both are the same temporal
+    family (timestamps with the same time zone, durations, times, dates) in different units
+    (``timestamp[ms]`` -> ``timestamp[us]``: 1000); ``None`` otherwise.
+
+    `rescaled_edges` turns the baseline's edges into the new unit so that every value lands
+    in the bin of its instant expressed in the baseline's unit (floored).
+    """
+    if baseline_type is None:
+        return None
+    was, now = _temporal_unit(baseline_type), _temporal_unit(str(t))
+    if was is None or now is None or was[0] != now[0] or was[2] != now[2] or was[1] == now[1]:
+        return None
+    return Fraction(_PER_SECOND[now[1]]) / Fraction(_PER_SECOND[was[1]])
+
+
+def rescaled_edges(edges: np.ndarray, factor: Fraction) -> np.ndarray:
+    """``ceil(edges) * factor`` as float64: the baseline's integer thresholds (a value ``x``
+    of its unit is in bin ``k`` iff ``x >= ceil(e_k)``) in the new unit. For a finer unit
+    (factor ``f`` > 1) ``v >= ceil(e) * f`` iff ``floor(v / f) >= ceil(e)``; for a coarser
+    one, the counting's own ``ceil`` gives ``x >= ceil(ceil(e) * f)`` iff ``x / f >=
+    ceil(e)``. Multiplying by the numerator then dividing by the denominator keeps it exact
+    (``c / 1000`` is correctly rounded, ``c * 0.001`` is not); the infinite ends stay."""
+    e = np.ceil(np.asarray(edges, dtype=np.float64))
+    return e * factor.numerator / factor.denominator
 
 
 def type_mismatch(h: Histogram, t: pa.DataType, baseline_type: str | None = None) -> str | None:
@@ -70,9 +112,11 @@ def type_mismatch(h: Histogram, t: pa.DataType, baseline_type: str | None = None
     Widths may change (int32 -> int64 -> double, string -> dictionary): values still go into
     the same edges or categories. A change of kind cannot: numbers cast to strings would all
     count as ``__other__``, strings have no place among numeric edges. Nor can a change of
-    temporal type or unit when ``baseline_type`` (the baseline's Arrow type string) is known:
-    dates, times, timestamps and durations are binned by their integer storage, so
-    ``timestamp[ms]`` -> ``timestamp[us]`` would multiply every value by 1000. An all-null
+    temporal type when ``baseline_type`` (the baseline's Arrow type string) is known: dates,
+    times, timestamps and durations are binned by their integer storage (a date32 counts
+    days, a timestamp seconds or fractions). A change of unit within one type
+    (``timestamp[ms]`` -> ``timestamp[us]``, same time zone) fits: the check counts it
+    against edges rescaled by `temporal_rescale`. An all-null
     column (type ``null``) fits any bins (every row is missing); booleans fit numeric edges
     as 0/1.
     """
@@ -85,8 +129,8 @@ def type_mismatch(h: Histogram, t: pa.DataType, baseline_type: str | None = None
         was_temporal = baseline_type is not None and baseline_type.startswith(_TEMPORAL_PREFIXES)
         if baseline_type is None or not (was_temporal or is_timelike(t)):
             return None
-        if str(t) == baseline_type:
-            return None
+        if str(t) == baseline_type or temporal_rescale(baseline_type, t) is not None:
+            return None  # a unit change is counted through rescaled edges (check.py)
         return (
             f"its values are now {t}, and dates, times and durations are binned by their "
             "integer storage, so values of another temporal type or unit land in the wrong bins"
