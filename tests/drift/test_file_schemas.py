@@ -224,3 +224,13 @@ def test_object_store_prefixes_are_unified_for_both_engines(
     tmpl = {"x": Histogram.numeric(EDGES)}
     parts = [count_file(fab.config, t, ["x"], tmpl) for t in src.file_tasks()]
     assert sum(p.histograms["x"] for p in parts) == reference(ints, floats)
+
+
+def test_a_folder_named_like_a_glob_is_read_as_a_folder(tmp_path: Path) -> None:
+    """``run[1]/`` exists: it is that folder, not a pattern matching ``run1``."""
+    write(tmp_path / "run[1]", "a.parquet", x=pa.array([1.0, 2.0]))
+    write(tmp_path / "run1", "b.parquet", x=pa.array([3.0]))
+    fab = skyfabric.connect({"stores": {"t": {"kind": "local", "path": str(tmp_path)}}})
+    for url in (str(tmp_path / "run[1]"), "fabric://t/run[1]/"):
+        assert open_source(url, fabric=fab).data.to_table()["x"].to_pylist() == [1.0, 2.0]
+    assert len(open_source("fabric://t/run*/*.parquet", fabric=fab).data.files) == 2

@@ -246,7 +246,7 @@ def _connect(fabric: Fabric | None) -> Fabric:
 
 def _local_dataset(path: str, partitioning: str | None = "hive") -> pads.Dataset:
     path = os.path.expanduser(path)
-    if _GLOB_CHARS & set(path):
+    if _GLOB_CHARS & set(path) and not os.path.exists(path):  # a folder named run[1] is no glob
         files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
         if not files:
             raise ObjectNotFoundError(f"the glob {path!r} matches no file; fix: check the pattern")

@@ -50,7 +50,7 @@ def open_dataset(
     if base is not None and kwargs["partitioning"] == "hive":
         # "flights/month=7/" keeps month=7 as a column, as reading "flights/" would
         kwargs.setdefault("partition_base_dir", resolve_store_path(store, base).path)
-    if _GLOB_CHARS & set(fp.key):
+    if _GLOB_CHARS & set(fp.key) and not fs.exists(fp.path):  # a folder named run[1] is no glob
         matches = sorted(fs.glob(fp.path))
         files = [m for m in matches if fs.isfile(m)]
         if not files:
