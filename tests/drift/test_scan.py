@@ -83,6 +83,18 @@ def test_row_group_scan_gives_the_rows_of_the_dataset_scan(hive: Path) -> None:
     assert pa.Table.from_batches(list(scan_batches(ds, cols, 1_000)))["y"].null_count == 5_000
 
 
+def test_memory_mapped_and_read_files_give_the_same_batches(hive: Path, monkeypatch) -> None:
+    """`LOCAL_MMAP` changes how local files are read, never what: partition values from
+    the paths and a column missing from one file included."""
+    ds = pads.dataset(hive, format="parquet", partitioning="hive")
+    cols = ["x", "y", "c", "month"]
+    mapped = pa.Table.from_batches(list(scan_batches(ds, cols, 1_000)))
+    monkeypatch.setattr(scan, "LOCAL_MMAP", False)
+    read = pa.Table.from_batches(list(scan_batches(ds, cols, 1_000)))
+    assert mapped.equals(read) and mapped.num_rows == 20_000
+    assert mapped["month"].unique().to_pylist() == [1, 2] and mapped["y"].null_count == 5_000
+
+
 def test_counts_identical_to_the_pyarrow_scanner(hive: Path) -> None:
     data = pads.dataset(hive, format="parquet", partitioning="hive")
     base = fit_baseline(data, ["x", "c", "month"])

@@ -55,6 +55,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 __all__ = [
+    "LOCAL_MMAP",
     "QUEUE_DEPTH",
     "READERS",
     "REMOTE_READERS",
@@ -81,6 +82,16 @@ on 430 MB (module docstring) with a fast consumer, against pyarrow's scanner: on
 2.1x its time on moto S3, two 1.1x on fake-gcs-server and 1.6x on moto, three 0.86x and
 1.5x (1.08x with 27 MB objects: moto copies the whole object per request); each reader adds
 ~20-50 MB to the peak (one row group's bytes and decoded columns, plus its queue)."""
+
+
+LOCAL_MMAP = True
+"""Read local parquet through memory maps (``pyarrow.fs.LocalFileSystem(use_mmap=True)``):
+column chunks are read from the page cache in place instead of copied out of it by
+``pread`` (13% of a local scan's CPU time in ``perf``). Measured with 2 CPUs on 1 GB of
+local parquet (8 columns): 0.70-0.74 CPU-s instead of 0.76-0.80, the same peak RSS (a
+file is unmapped when its row group is read). The price: a file truncated by another process
+while it is being read ends the process with SIGBUS instead of raising an error, as with
+pyarrow's own ``memory_map=True``; set this to False where files are rewritten in place."""
 
 
 def scan_options(data: pads.Dataset) -> dict[str, Any]:
@@ -140,8 +151,17 @@ def _row_groups(
     ``i, i + workers, ...`` (in dataset order), one at a time, and yields `_PIECE_END` after
     each of them."""
     opts = {k: v for k, v in scan_options(data).items() if k != "fragment_readahead"}
+    fragments = list(data.get_fragments())
+    if LOCAL_MMAP:  # the same files, memory-mapped
+        mapped = pafs.LocalFileSystem(use_mmap=True)
+        fragments = [
+            data.format.make_fragment(
+                f.path, filesystem=mapped, partition_expression=f.partition_expression
+            )
+            for f in fragments
+        ]
     # every footer is read here, before the first batch: ~5 ms for 20 local files
-    pieces = [p for fragment in data.get_fragments() for p in fragment.split_by_row_group()]
+    pieces = [p for fragment in fragments for p in fragment.split_by_row_group()]
 
     def stream(first: int) -> Iterator[Any]:
         for piece in pieces[first::workers]:
