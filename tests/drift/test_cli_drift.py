@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -394,3 +396,96 @@ def test_bad_output_on_s3_fails_before_reading_data(
     ok = check_with_report("fabric://s3/reports/new.html")
     assert ok.exit_code == EXIT_OK, ok.output
     assert fab.fs.isfile("fabric://s3/reports/new.html")
+
+
+# --- outputs that are not regular files ---------------------------------------------------
+
+
+def test_special_file_outputs_fail_before_reading_data(
+    lake, baseline_url, tmp_path, opened, monkeypatch
+) -> None:
+    """Outputs are a temporary renamed over the destination: over a FIFO (what /dev/stdout
+    is under a pipe) or a device (/dev/null) that puts a regular file in its place, and '-'
+    was a file named '-'. All are refused (exit 2) before any data is read, untouched."""
+    monkeypatch.chdir(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    (tmp_path / "to-pipe.json").symlink_to(fifo)
+    (tmp_path / "loop.json").symlink_to(tmp_path / "loop.json")
+    in_store = lake / "store" / "fifos"
+    in_store.mkdir(exist_ok=True)
+    os.mkfifo(in_store / "r.json")  # a local store writes in place: it would block on it
+    cases = [
+        (str(fifo), "it is a named pipe (FIFO), not a regular file"),
+        (str(tmp_path / "to-pipe.json"), f"named pipe (FIFO) (through the symlink to '{fifo}')"),
+        ("fabric://lake/fifos/r.json", "it is a named pipe (FIFO), not a regular file"),
+        (str(tmp_path / "loop.json"), "fix: point the symlink at a file"),
+        ("-", "this would create a file named '-'"),
+    ]
+    try:
+        for option, example, command in (
+            ("--json-out", "drift.json", ["check", "--baseline", baseline_url]),
+            ("--report", "report.html", ["check", "--baseline", baseline_url]),
+            ("--out", "baseline.json", ["baseline"]),
+        ):
+            source = "fabric://lake/data/stable.parquet"
+            for target, phrase in cases:
+                res = run(lake, "drift", *command, source, option, target)
+                text = " ".join(res.output.split())
+                assert res.exit_code == EXIT_USAGE, (option, target, res.output)
+                assert f"error: {option}: " in text and phrase in text, (target, text)
+                assert f"fix: give the path of a regular file, e.g. {example}" in text or (
+                    "fix: point the symlink" in text or f"fix: give a file, e.g. {example}" in text
+                ), (target, text)
+        assert opened == []  # failed before the source was opened
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+        assert stat.S_ISFIFO(os.lstat(in_store / "r.json").st_mode)
+        assert (tmp_path / "to-pipe.json").is_symlink()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.json", "pipe", "to-pipe.json"]
+    finally:
+        (in_store / "r.json").unlink()
+        in_store.rmdir()
+
+
+def test_symlinked_outputs_write_their_target_and_stay_links(lake, baseline_url, tmp_path) -> None:
+    """A symlink output is written through: the file it points to gets the content (also
+    a link whose target does not exist yet), the link itself stays a link."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "drift.json").write_text("old")
+    (tmp_path / "latest.json").symlink_to(real / "drift.json")
+    (tmp_path / "latest.html").symlink_to(Path("real") / "report.html")  # relative, dangling
+    res = run_check(
+        lake,
+        baseline_url,
+        "--json-out",
+        str(tmp_path / "latest.json"),
+        "--report",
+        str(tmp_path / "latest.html"),
+    )
+    assert res.exit_code == EXIT_OK, res.output
+    assert os.readlink(tmp_path / "latest.json") == str(real / "drift.json")
+    assert os.readlink(tmp_path / "latest.html") == os.path.join("real", "report.html")
+    assert json.loads((real / "drift.json").read_text())["worst_status"] == "stable"
+    assert (real / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in real.iterdir()) == ["drift.json", "report.html"]
+
+
+def test_write_text_refuses_special_files_and_writes_through_links(tmp_path) -> None:
+    from skyfabric.drift.sources import validate_output, write_text
+    from skyfabric.errors import DriftError
+
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(DriftError, match=r"named pipe \(FIFO\).*fix: give the path of a regular"):
+        write_text(str(tmp_path / "fifo"), "{}", example="r.json")
+    with pytest.raises(DriftError, match=re.escape("fix: give a file, e.g. r.json")):
+        validate_output("-", example="r.json")
+    (tmp_path / "gone").symlink_to(tmp_path / "no-dir" / "r.json")
+    with pytest.raises(DriftError, match="whose directory does not exist"):
+        write_text(str(tmp_path / "gone"), "{}")
+    (tmp_path / "f.json").write_text("old")
+    (tmp_path / "link").symlink_to("f.json")
+    write_text(str(tmp_path / "link"), "new")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "f.json").read_text() == "new"
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)
+    assert _tree(tmp_path) == ["f.json", "fifo", "gone", "link"]
