@@ -489,3 +489,31 @@ def test_write_text_refuses_special_files_and_writes_through_links(tmp_path) -> 
     assert (tmp_path / "link").is_symlink() and (tmp_path / "f.json").read_text() == "new"
     assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)
     assert _tree(tmp_path) == ["f.json", "fifo", "gone", "link"]
+
+
+# --- a file that is not a baseline passed as --baseline -----------------------------------
+
+
+def test_wrong_file_as_baseline_says_what_it_is(lake, baseline_url, tmp_path, opened) -> None:
+    """The data file (arguments swapped) was a UnicodeDecodeError traceback, a --json-out
+    report "baseline has no valid format_version (got None)". Both exit 2 as every invalid
+    baseline does, naming the file and what to pass instead."""
+    report = tmp_path / "drift.json"
+    assert run_check(lake, baseline_url, "--json-out", str(report)).exit_code == EXIT_OK
+    opened.clear()
+    data = lake / "store" / "data" / "base.parquet"
+    fix = "fix: pass the baseline JSON written by `skyfabric drift baseline --out`"
+    for baseline, phrase in (
+        (str(data), "this is a parquet file (binary data), not a baseline JSON"),
+        ("fabric://lake/data/base.parquet", "the data and the baseline may be swapped"),
+        (
+            str(report),
+            "this is a drift check report (the JSON of `skyfabric drift check --json-out`",
+        ),
+    ):
+        res = run_check(lake, baseline, source=str(data))
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, res.output
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+        assert f"error: {baseline}: this is a" in text and phrase in text and fix in text, text
+    assert opened == []  # the baseline is read before the data

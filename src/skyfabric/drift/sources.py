@@ -53,6 +53,7 @@ __all__ = [
     "Source",
     "TableSource",
     "open_source",
+    "read_bytes",
     "read_text",
     "validate_output",
     "write_text",
@@ -562,6 +563,22 @@ def write_text(
     parent = native.rsplit("/", 1)[0]
     fs.makedirs(parent, exist_ok=True)
     fs.pipe_file(native, data)
+
+
+def read_bytes(url: str, *, fabric: Fabric | None = None) -> bytes:
+    """Read one file from a ``fabric://`` URL or a local path.
+
+    Raises:
+        ObjectNotFoundError: nothing at ``url``.
+    """
+    if not url.startswith(FABRIC_PREFIX):
+        path = os.path.expanduser(url)
+        if not os.path.isfile(path):
+            raise ObjectNotFoundError(f"no file at {url!r}; fix: check the path")
+        with open(path, "rb") as fh:
+            return fh.read()
+    fs, path = _parent_and_fs(url, fabric)
+    return bytes(fs.cat_file(path))
 
 
 def read_text(url: str, *, fabric: Fabric | None = None) -> str:
