@@ -517,3 +517,25 @@ def test_wrong_file_as_baseline_says_what_it_is(lake, baseline_url, tmp_path, op
         assert res.exception is None or isinstance(res.exception, SystemExit)
         assert f"error: {baseline}: this is a" in text and phrase in text and fix in text, text
     assert opened == []  # the baseline is read before the data
+
+
+# --- --columns that names no column -------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_empty_columns_option_is_a_usage_error(lake, baseline_url, tmp_path, opened, value) -> None:
+    """--columns '' or ',' silently meant every column; the Python API refuses []."""
+    out = tmp_path / "b.json"
+    for args, every in (
+        (["check", "--baseline", baseline_url, "fabric://lake/data/stable.parquet"], "baseline"),
+        (["baseline", "fabric://lake/data/base.parquet", "--out", str(out)], "source"),
+    ):
+        res = run(lake, "drift", *args, "--columns", value)
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, res.output
+        assert f"error: --columns is empty ({value!r} names no column)" in text, text
+        assert (
+            f"fix: name the columns, e.g. --columns x,y, or leave the option out to use every column of the {every}"
+            in text
+        ), text
+    assert opened == [] and not out.exists()

@@ -76,11 +76,24 @@ def _errors() -> AbstractContextManager[None]:
     return fabric_errors(also=(pa.ArrowException,))
 
 
-def _split(columns: str | None) -> list[str] | None:
-    if not columns:
+def _split(columns: str | None, every: str) -> list[str] | None:
+    """The names of ``--columns a,b`` (blanks around names and empty entries dropped), or
+    None when the option is left out.
+
+    Raises:
+        typer.Exit: with `EXIT_USAGE` when the option names no column (``""``, ``","``):
+            it used to mean every column, silently, where the Python API refuses ``[]``.
+    """
+    if columns is None:
         return None
     names = [c.strip() for c in columns.split(",") if c.strip()]
-    return names or None
+    if not names:
+        print_error(
+            f"--columns is empty ({columns!r} names no column); fix: name the columns, e.g. "
+            f"--columns x,y, or leave the option out to use {every}"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    return names
 
 
 def _check_outputs(fab: Any, outputs: list[tuple[str, str | None, str]]) -> None:
@@ -154,11 +167,12 @@ def baseline_cmd(
     """Fit a baseline (bin edges + reference counts) on SOURCE and save it as JSON to --out."""
     from skyfabric.drift.check import fit_baseline, save_baseline
 
+    names = _split(columns, "every column of the source")
     with _errors():
         fab = fabric(ctx)
         _check_outputs(fab, [("--out", out, "baseline.json")])
         base = fit_baseline(
-            source, _split(columns), fabric=fab, bins=bins, binning=binning.value, top_k=top_k
+            source, names, fabric=fab, bins=bins, binning=binning.value, top_k=top_k
         )
         save_baseline(base, out, fab)
     from rich.table import Table
@@ -201,6 +215,7 @@ def check_cmd(
     from skyfabric.drift.report import render_table, write_html, write_json
     from skyfabric.drift.sources import open_source
 
+    names = _split(columns, "every column of the baseline")
     with _errors():
         fab = fabric(ctx)
         _check_outputs(
@@ -215,7 +230,7 @@ def check_cmd(
                 src,
                 fabric=fab,
                 engine=engine.value,
-                columns=_split(columns),
+                columns=names,
                 progress=progress,
             )
         if report:
