@@ -539,3 +539,42 @@ def test_empty_columns_option_is_a_usage_error(lake, baseline_url, tmp_path, ope
             in text
         ), text
     assert opened == [] and not out.exists()
+
+
+# --- an output naming the baseline ----------------------------------------------------------
+
+
+def test_output_naming_the_baseline_fails_before_reading_data(
+    lake, baseline_url, tmp_path, opened, monkeypatch
+) -> None:
+    """`drift check -b b.json --json-out b.json` silently replaced the baseline with the
+    report; any spelling of the baseline's file as --json-out or --report now exits 2."""
+    monkeypatch.chdir(tmp_path)
+    stored = lake / "store" / "baselines" / "base.json"
+    local = tmp_path / "b.json"
+    local.write_bytes(stored.read_bytes())
+    (tmp_path / "link.json").symlink_to(local)
+    before = {p: p.read_bytes() for p in (stored, local)}
+    examples = {"--json-out": "drift.json", "--report": "report.html"}
+    for baseline, option, target in (
+        ("b.json", "--json-out", "b.json"),
+        ("b.json", "--report", "./b.json"),
+        (str(local), "--json-out", "link.json"),  # a symlink to the baseline
+        (baseline_url, "--json-out", baseline_url),
+        (baseline_url, "--report", str(stored)),  # the local store's file by its path
+        (str(stored), "--json-out", baseline_url),
+    ):
+        res = run_check(lake, baseline, option, target)
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, (baseline, option, target, res.output)
+        assert f"error: {option} and --baseline both name {target!r}" in text, text
+        fix = f"fix: write {option} to another file, e.g. {option} {examples[option]}"
+        assert fix in text, text
+    # two spellings of one file for --report and --json-out are caught as well
+    res = run_check(lake, baseline_url, "--report", "out.html", "--json-out", "./out.html")
+    assert res.exit_code == EXIT_USAGE
+    assert "--json-out and --report both name './out.html'" in " ".join(res.output.split())
+    assert opened == []  # refused before any data was read
+    assert {p: p.read_bytes() for p in before} == before
+    assert (tmp_path / "link.json").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "link.json"]

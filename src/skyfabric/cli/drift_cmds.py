@@ -4,9 +4,11 @@ Exit codes of ``drift check`` (printed in its ``--help``), so a scheduler can al
 
 ====  ==================================================================================
 0     no drift at or above the ``--fail-on`` level (always 0 with ``--fail-on never``)
-1     error: unreadable source or baseline, store unreachable, ...
-2     usage: bad option, unknown column, invalid configuration, an output (``--report``,
-      ``--json-out``, ``--out``) that cannot be written (checked before any data is read)
+1     error: unreadable source, no file at ``--baseline``, store unreachable, ...
+2     usage: bad option, unknown column, empty ``--columns``, invalid configuration, a
+      ``--baseline`` file that is not a baseline (parquet data, a drift report), an output
+      (``--report``, ``--json-out``, ``--out``) that cannot be written or would replace the
+      ``--baseline`` (outputs are checked before any data is read)
 3     moderate drift, with ``--fail-on moderate``
 4     significant drift (incl. a missing column, a changed column type or empty data), with
       ``--fail-on`` ``moderate`` or ``significant``; a ``too_small`` column counts as stable
@@ -15,8 +17,9 @@ Exit codes of ``drift check`` (printed in its ``--help``), so a scheduler can al
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
 from typing import Annotated, Any
@@ -96,11 +99,38 @@ def _split(columns: str | None, every: str) -> list[str] | None:
     return names
 
 
-def _check_outputs(fab: Any, outputs: list[tuple[str, str | None, str]]) -> None:
+def _file_key(fab: Any, url: str) -> str:
+    """One key for every spelling of one file, to tell whether two options name it.
+
+    A local path and a ``fabric://`` URL of a ``local`` store become the absolute path with
+    symlinks resolved (`os.path.realpath`), so ``b.json``, ``./b.json``, a symlink to it and
+    ``fabric://lake/b.json`` when ``lake`` is rooted there are one file; another store's URL
+    becomes ``fabric://<store>/<key>``. A URL that does not resolve is its own key.
+    """
+    from skyfabric.errors import FabricError
+
+    if url.startswith("fabric://"):
+        try:
+            store, fp, native = fab.fs.route(url)
+        except FabricError:
+            return url
+        if store.kind != "local":
+            return f"fabric://{store.name}/{fp.key}"
+        url = native
+    return os.path.realpath(os.path.expanduser(url))
+
+
+def _check_outputs(
+    fab: Any,
+    outputs: list[tuple[str, str | None, str]],
+    inputs: Sequence[tuple[str, str]] = (),
+) -> None:
     """Exit 2 (usage) when an output option names a place no file can be written, before
     any data is read: the scan may take minutes and its result would be lost at the end.
 
-    An empty value, or two options naming the same file, is refused too.
+    An empty value, two options naming the same file, or an output naming one of
+    ``inputs`` (``(option, URL or path)``, e.g. the ``--baseline`` it would overwrite) is
+    refused too; "the same file" is any spelling of it (`_file_key`).
     ``outputs`` holds ``(option, URL or path or None, example file name)``; the check is
     the writers' own (`skyfabric.drift.sources.validate_output`), so both agree, and the
     message is prefixed with the option. Nothing is created.
@@ -112,6 +142,7 @@ def _check_outputs(fab: Any, outputs: list[tuple[str, str | None, str]]) -> None
     from skyfabric.drift.sources import validate_output
     from skyfabric.errors import FabricError, StoreUnreachableError
 
+    read = {_file_key(fab, url): option for option, url in inputs}
     seen: dict[str, str] = {}
     for option, url, example in outputs:
         if url is None:
@@ -122,10 +153,18 @@ def _check_outputs(fab: Any, outputs: list[tuple[str, str | None, str]]) -> None
                 "the option out"
             )
             raise typer.Exit(EXIT_USAGE)
-        if url in seen:  # the second write would replace the first
-            print_error(f"{option} and {seen[url]} both name {url!r}; fix: give each its own file")
+        key = _file_key(fab, url)
+        if key in read:  # --json-out b.json -b b.json replaced the baseline with the report
+            print_error(
+                f"{option} and {read[key]} both name {url!r}: writing {option} would replace "
+                f"the {read[key]} file it reads; fix: write {option} to another file, e.g. "
+                f"{option} {example}"
+            )
             raise typer.Exit(EXIT_USAGE)
-        seen[url] = option
+        if key in seen:  # the second write would replace the first
+            print_error(f"{option} and {seen[key]} both name {url!r}; fix: give each its own file")
+            raise typer.Exit(EXIT_USAGE)
+        seen[key] = option
         try:
             validate_output(url, fabric=fab, example=example)
         except StoreUnreachableError:
@@ -219,7 +258,9 @@ def check_cmd(
     with _errors():
         fab = fabric(ctx)
         _check_outputs(
-            fab, [("--report", report, "report.html"), ("--json-out", json_out, "drift.json")]
+            fab,
+            [("--report", report, "report.html"), ("--json-out", json_out, "drift.json")],
+            inputs=[("--baseline", baseline)],
         )
         base = load_baseline(baseline, fab)
         src = open_source(source, fabric=fab)
