@@ -249,3 +249,28 @@ def test_fit_errors(q1: pa.Table) -> None:
         Baseline.fit(q1, ["dep_delay"], bins=0)
     with pytest.raises(BaselineError, match="binning"):
         Baseline.fit(q1, ["dep_delay"], binning="log")  # type: ignore[arg-type]
+
+
+def test_not_a_baseline_says_what_it_is(tmp_path) -> None:
+    """Parquet data, other binary data, a drift check report, an HTML report and an empty
+    file each get a BaselineError naming what they are and the file to pass instead."""
+    pq.write_table(pa.table({"x": [1.0, 2.0]}), tmp_path / "d.parquet")
+    report = {
+        "source": "d.parquet",
+        "baseline_source": "b",
+        "worst_status": "stable",
+        "columns": [{"column": "x", "psi": 0.01, "status": "stable"}],
+    }
+    fix = "fix: pass the baseline JSON written by `skyfabric drift baseline --out`"
+    for text, phrase in (
+        ((tmp_path / "d.parquet").read_bytes(), "parquet file (binary data)"),
+        (b"\x1f\x8b\x08\x00\xff\xfe", "this is binary data, not a baseline JSON"),
+        (json.dumps(report), "this is a drift check report"),
+        (json.dumps({"columns": report["columns"]}), "this is a drift check report"),
+        ("<!DOCTYPE html>\n<html>", "this is HTML or XML"),
+        (b" \n", "the file is empty"),
+        ('{"columns": {}}', "baseline has no valid format_version (got None)"),
+    ):
+        with pytest.raises(BaselineError) as info:
+            Baseline.from_json(text)
+        assert phrase in str(info.value) and fix in str(info.value), str(info.value)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
+import re
+import stat
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -394,3 +398,276 @@ def test_bad_output_on_s3_fails_before_reading_data(
     ok = check_with_report("fabric://s3/reports/new.html")
     assert ok.exit_code == EXIT_OK, ok.output
     assert fab.fs.isfile("fabric://s3/reports/new.html")
+
+
+# --- outputs that are not regular files ---------------------------------------------------
+
+
+def test_special_file_outputs_fail_before_reading_data(
+    lake, baseline_url, tmp_path, opened, monkeypatch
+) -> None:
+    """Outputs are a temporary renamed over the destination: over a FIFO (what /dev/stdout
+    is under a pipe) or a device (/dev/null) that puts a regular file in its place, and '-'
+    was a file named '-'. All are refused (exit 2) before any data is read, untouched."""
+    monkeypatch.chdir(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    (tmp_path / "to-pipe.json").symlink_to(fifo)
+    (tmp_path / "loop.json").symlink_to(tmp_path / "loop.json")
+    in_store = lake / "store" / "fifos"
+    in_store.mkdir(exist_ok=True)
+    os.mkfifo(in_store / "r.json")  # a local store writes in place: it would block on it
+    cases = [
+        (str(fifo), "it is a named pipe (FIFO), not a regular file"),
+        (str(tmp_path / "to-pipe.json"), f"named pipe (FIFO) (through the symlink to '{fifo}')"),
+        ("fabric://lake/fifos/r.json", "it is a named pipe (FIFO), not a regular file"),
+        (str(tmp_path / "loop.json"), "fix: point the symlink at a file"),
+        ("-", "this would create a file named '-'"),
+    ]
+    try:
+        for option, example, command in (
+            ("--json-out", "drift.json", ["check", "--baseline", baseline_url]),
+            ("--report", "report.html", ["check", "--baseline", baseline_url]),
+            ("--out", "baseline.json", ["baseline"]),
+        ):
+            source = "fabric://lake/data/stable.parquet"
+            for target, phrase in cases:
+                res = run(lake, "drift", *command, source, option, target)
+                text = " ".join(res.output.split())
+                assert res.exit_code == EXIT_USAGE, (option, target, res.output)
+                assert f"error: {option}: " in text and phrase in text, (target, text)
+                assert f"fix: give the path of a regular file, e.g. {example}" in text or (
+                    "fix: point the symlink" in text or f"fix: give a file, e.g. {example}" in text
+                ), (target, text)
+        assert opened == []  # failed before the source was opened
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+        assert stat.S_ISFIFO(os.lstat(in_store / "r.json").st_mode)
+        assert (tmp_path / "to-pipe.json").is_symlink()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.json", "pipe", "to-pipe.json"]
+    finally:
+        (in_store / "r.json").unlink()
+        in_store.rmdir()
+
+
+def test_symlinked_outputs_write_their_target_and_stay_links(lake, baseline_url, tmp_path) -> None:
+    """A symlink output is written through: the file it points to gets the content (also
+    a link whose target does not exist yet), the link itself stays a link."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "drift.json").write_text("old")
+    (tmp_path / "latest.json").symlink_to(real / "drift.json")
+    (tmp_path / "latest.html").symlink_to(Path("real") / "report.html")  # relative, dangling
+    res = run_check(
+        lake,
+        baseline_url,
+        "--json-out",
+        str(tmp_path / "latest.json"),
+        "--report",
+        str(tmp_path / "latest.html"),
+    )
+    assert res.exit_code == EXIT_OK, res.output
+    assert os.readlink(tmp_path / "latest.json") == str(real / "drift.json")
+    assert os.readlink(tmp_path / "latest.html") == os.path.join("real", "report.html")
+    assert json.loads((real / "drift.json").read_text())["worst_status"] == "stable"
+    assert (real / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in real.iterdir()) == ["drift.json", "report.html"]
+
+
+def test_write_text_refuses_special_files_and_writes_through_links(tmp_path) -> None:
+    from skyfabric.drift.sources import validate_output, write_text
+    from skyfabric.errors import DriftError
+
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(DriftError, match=r"named pipe \(FIFO\).*fix: give the path of a regular"):
+        write_text(str(tmp_path / "fifo"), "{}", example="r.json")
+    with pytest.raises(DriftError, match=re.escape("fix: give a file, e.g. r.json")):
+        validate_output("-", example="r.json")
+    (tmp_path / "gone").symlink_to(tmp_path / "no-dir" / "r.json")
+    with pytest.raises(DriftError, match="whose directory does not exist"):
+        write_text(str(tmp_path / "gone"), "{}")
+    (tmp_path / "f.json").write_text("old")
+    (tmp_path / "link").symlink_to("f.json")
+    write_text(str(tmp_path / "link"), "new")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "f.json").read_text() == "new"
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)
+    assert _tree(tmp_path) == ["f.json", "fifo", "gone", "link"]
+
+
+# --- a file that is not a baseline passed as --baseline -----------------------------------
+
+
+def test_wrong_file_as_baseline_says_what_it_is(lake, baseline_url, tmp_path, opened) -> None:
+    """The data file (arguments swapped) was a UnicodeDecodeError traceback, a --json-out
+    report "baseline has no valid format_version (got None)". Both exit 2 as every invalid
+    baseline does, naming the file and what to pass instead."""
+    report = tmp_path / "drift.json"
+    assert run_check(lake, baseline_url, "--json-out", str(report)).exit_code == EXIT_OK
+    opened.clear()
+    data = lake / "store" / "data" / "base.parquet"
+    fix = "fix: pass the baseline JSON written by `skyfabric drift baseline --out`"
+    for baseline, phrase in (
+        (str(data), "this is a parquet file (binary data), not a baseline JSON"),
+        ("fabric://lake/data/base.parquet", "the data and the baseline may be swapped"),
+        (
+            str(report),
+            "this is a drift check report (the JSON of `skyfabric drift check --json-out`",
+        ),
+    ):
+        res = run_check(lake, baseline, source=str(data))
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, res.output
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+        assert f"error: {baseline}: this is a" in text and phrase in text and fix in text, text
+    assert opened == []  # the baseline is read before the data
+
+
+# --- --columns that names no column -------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_empty_columns_option_is_a_usage_error(lake, baseline_url, tmp_path, opened, value) -> None:
+    """--columns '' or ',' silently meant every column; the Python API refuses []."""
+    out = tmp_path / "b.json"
+    for args, every in (
+        (["check", "--baseline", baseline_url, "fabric://lake/data/stable.parquet"], "baseline"),
+        (["baseline", "fabric://lake/data/base.parquet", "--out", str(out)], "source"),
+    ):
+        res = run(lake, "drift", *args, "--columns", value)
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, res.output
+        assert f"error: --columns is empty ({value!r} names no column)" in text, text
+        assert (
+            f"fix: name the columns, e.g. --columns x,y, or leave the option out to use every column of the {every}"
+            in text
+        ), text
+    assert opened == [] and not out.exists()
+
+
+# --- an output naming the baseline ----------------------------------------------------------
+
+
+def test_output_naming_the_baseline_fails_before_reading_data(
+    lake, baseline_url, tmp_path, opened, monkeypatch
+) -> None:
+    """`drift check -b b.json --json-out b.json` silently replaced the baseline with the
+    report; any spelling of the baseline's file as --json-out or --report now exits 2."""
+    monkeypatch.chdir(tmp_path)
+    stored = lake / "store" / "baselines" / "base.json"
+    local = tmp_path / "b.json"
+    local.write_bytes(stored.read_bytes())
+    (tmp_path / "link.json").symlink_to(local)
+    before = {p: p.read_bytes() for p in (stored, local)}
+    examples = {"--json-out": "drift.json", "--report": "report.html"}
+    for baseline, option, target in (
+        ("b.json", "--json-out", "b.json"),
+        ("b.json", "--report", "./b.json"),
+        (str(local), "--json-out", "link.json"),  # a symlink to the baseline
+        (baseline_url, "--json-out", baseline_url),
+        (baseline_url, "--report", str(stored)),  # the local store's file by its path
+        (str(stored), "--json-out", baseline_url),
+    ):
+        res = run_check(lake, baseline, option, target)
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, (baseline, option, target, res.output)
+        assert f"error: {option} and --baseline both name {target!r}" in text, text
+        fix = f"fix: write {option} to another file, e.g. {option} {examples[option]}"
+        assert fix in text, text
+    # two spellings of one file for --report and --json-out are caught as well
+    res = run_check(lake, baseline_url, "--report", "out.html", "--json-out", "./out.html")
+    assert res.exit_code == EXIT_USAGE
+    assert "--json-out and --report both name './out.html'" in " ".join(res.output.split())
+    assert opened == []  # refused before any data was read
+    assert {p: p.read_bytes() for p in before} == before
+    assert (tmp_path / "link.json").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "link.json"]
+
+
+# --- text from the data is printed as it is, never as rich markup ---------------------------
+
+MARKUP_NAMES = ["x[/b]", "[red]x[/red]", "y\\"]
+
+
+def _table_rows(text: str) -> dict[str, list[str]]:
+    """Cells of a boxed rich table by first cell, lines a cell wrapped onto joined back."""
+    rows: list[list[str]] = []
+    for line in text.splitlines():
+        if "│" not in line:
+            continue
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if rows and not cells[0]:
+            rows[-1] = [a + b for a, b in zip(rows[-1], cells, strict=True)]
+        else:
+            rows.append(cells)
+    return {r[0]: r for r in rows}
+
+
+def test_markup_like_names_and_dtypes_print_as_they_are(lake, tmp_path) -> None:
+    """A column ``x[/b]`` made `drift baseline` crash with MarkupError (exit 1, after the
+    baseline was written), ``[red]x[/red]`` printed as ``x``, the dtype ``timestamp[ms]`` as
+    ``timestamp``; paths such as ``b[v2].json`` lost ``[v2]``."""
+    from rich.console import Console
+
+    from skyfabric.cli.drift_cmds import _summary
+    from skyfabric.drift.check import DriftResult
+
+    rng = np.random.default_rng(3)
+    t = pa.array(rng.integers(0, 10**9, 2000), pa.timestamp("ms"))
+    cats = np.array(["a", "b"])[rng.integers(0, 2, 2000)]
+    base = pa.table({"x[/b]": rng.normal(size=2000), "[red]x[/red]": cats, "y\\": cats, "t": t})
+    pq.write_table(base, tmp_path / "base.parquet")
+    pq.write_table(base.set_column(3, "t", pa.array(["s"] * 2000)), tmp_path / "cur.parquet")
+    out, report = str(tmp_path / "b[v2].json"), str(tmp_path / "r[v2].json")
+
+    res = run(lake, "drift", "baseline", str(tmp_path / "base.parquet"), "--out", out)
+    assert res.exit_code == EXIT_OK, res.output
+    rows = _table_rows(res.stdout)
+    assert {n: rows[n][1] for n in MARKUP_NAMES} == {
+        "x[/b]": "double",
+        "[red]x[/red]": "string",
+        "y\\": "string",
+    }
+    assert rows["t"][1] == "timestamp[ms]", res.stdout
+    assert f"savedto{out}" in "".join(res.stdout.split())
+
+    # t is a string now: type_changed, significant: exit 4 with the default --fail-on
+    res = run(
+        lake, "drift", "check", "-b", out, str(tmp_path / "cur.parquet"), "--json-out", report
+    )
+    assert res.exit_code == EXIT_SIGNIFICANT, res.output
+    firsts = [line.split()[0] for line in res.stdout.splitlines() if line.strip()]
+    assert set(MARKUP_NAMES) < set(firsts), res.stdout
+    flat = "".join(res.stdout.split())
+    assert "itwastimestamp[ms]inthebaseline" in flat and f"json:{report}" in flat
+
+    # an error quoting the names prints them too (and still exits 2)
+    res = run(
+        lake, "drift", "check", "-b", out, str(tmp_path / "cur.parquet"), "--columns", "no[/b]"
+    )
+    assert res.exit_code == EXIT_USAGE, res.output
+    assert "column(s) no[/b] are not in the baseline (it has x[/b], [red]x[/red], y\\, t)" in (
+        " ".join(res.output.split())
+    )
+
+    # the quickstart's column x month summary
+    with open(report) as fh:
+        result = DriftResult.from_dict(json.load(fh))
+    console = Console(record=True, width=120)
+    console.print(_summary(SimpleNamespace(results={1: result, 2: result})))
+    firsts = [line.split()[0] for line in console.export_text().splitlines() if line.strip()]
+    assert set(MARKUP_NAMES) < set(firsts), firsts
+
+
+def test_progress_label_prints_as_it_is(monkeypatch) -> None:
+    """On a terminal the bar's label names the data, e.g. ``checking data/x[/b].parquet``."""
+    from rich.console import Console
+
+    from skyfabric.cli import drift_cmds
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=100, record=True)
+    monkeypatch.setattr(drift_cmds, "err_console", console)
+    tty = SimpleNamespace(isatty=lambda: True)
+    monkeypatch.setattr(drift_cmds, "sys", SimpleNamespace(stderr=tty))
+    with drift_cmds._progress(10, "checking d/[red]x[/red][/b].parquet") as advance:
+        assert advance is not None
+        advance(10)
+    assert "checking d/[red]x[/red][/b].parquet" in console.export_text()

@@ -131,3 +131,21 @@ def test_drift_public_surface() -> None:
     for name in drift.__all__:
         assert hasattr(drift, name)
     assert callable(drift.psi)
+
+
+def test_table_prints_markup_like_text_as_it_is() -> None:
+    """Column names, dtypes in notes and source names were read as rich markup: ``x[/b]``
+    raised MarkupError, ``[red]x[/red]`` printed as ``x``, ``timestamp[ms]`` as ``timestamp``."""
+    names = ["x[/b]", "[red]x[/red]", "y\\"]
+    rng = np.random.default_rng(1)
+    t = pa.array(rng.integers(0, 10**9, 500), pa.timestamp("ms"))
+    base = pa.table({**{n: rng.normal(size=500) for n in names}, "t": t})
+    cur = base.set_column(3, "t", pa.array(["s"] * 500))
+    result = check(fit_baseline(base, source_name="[bold]base"), cur)
+    console = Console(record=True, width=300)
+    console.print(render_table(result))
+    lines = console.export_text().splitlines()
+    assert "vs [bold]base" in lines[0]
+    for name in names:
+        assert any(line.split()[0] == name for line in lines[1:] if line.strip()), name
+    assert "it was timestamp[ms] in the baseline" in " ".join(lines)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from skyfabric.errors import FabricError, redact
 
@@ -37,10 +37,9 @@ def fabric(ctx: typer.Context) -> Any:
 
 def print_error(exc: BaseException | str) -> None:
     """One ``error: ...`` line on stderr: redacted, never wrapped, never read as rich markup
-    (a message such as "add [stores.x] to skyfabric.toml" must print its brackets)."""
-    err_console.print(
-        f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True
-    )
+    (a message such as "add [stores.x] to skyfabric.toml" or a column ``x[/b]`` must print
+    its brackets, and a trailing backslash must print once)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", redact(str(exc))), soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

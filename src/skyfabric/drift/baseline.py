@@ -259,17 +259,42 @@ class Baseline:
         """Load a baseline written by any skyfabric with ``format_version <= FORMAT_VERSION``.
 
         Raises:
-            BaselineError: not JSON, a newer format, or a missing/invalid field (named).
+            BaselineError: not JSON (binary or parquet data, an HTML page), a drift check
+            report instead of a baseline, a newer format, or a missing/invalid field (named).
         """
+        if isinstance(text, bytes | bytearray) and text[:4] == _PARQUET_MAGIC:
+            raise BaselineError(
+                "this is a parquet file (binary data), not a baseline JSON: the data and the "
+                f"baseline may be swapped; {_FIX}, and the parquet data as the source"
+            )
         try:
             d = json.loads(text)
+        except UnicodeDecodeError as exc:
+            raise BaselineError(f"this is binary data, not a baseline JSON; {_FIX}") from exc
         except ValueError as exc:
-            raise BaselineError(f"baseline is not valid JSON: {exc}") from exc
+            if not text.strip():
+                raise BaselineError(f"the file is empty, not a baseline JSON; {_FIX}") from exc
+            head = text[:64]
+            if isinstance(head, bytes | bytearray):
+                head = head.decode("utf-8", "replace")
+            if head.lstrip("\ufeff \t\r\n").startswith("<"):
+                raise BaselineError(
+                    f"this is HTML or XML (a drift check --report?), not a baseline JSON; {_FIX}"
+                ) from exc
+            raise BaselineError(f"baseline is not valid JSON: {exc}; {_FIX}") from exc
         if not isinstance(d, dict):
-            raise BaselineError("baseline JSON must be an object")
+            raise BaselineError(f"baseline JSON must be an object, got {type(d).__name__}; {_FIX}")
         version = d.get("format_version")
+        if version is None and _is_drift_report(d):
+            raise BaselineError(
+                "this is a drift check report (the JSON of `skyfabric drift check --json-out` "
+                f"/ write_json), not a baseline; {_FIX}, not the report"
+            )
         if not isinstance(version, int) or version < 1:
-            raise BaselineError(f"baseline has no valid format_version (got {version!r})")
+            raise BaselineError(
+                f"baseline has no valid format_version (got {version!r}), so it is not a "
+                f"skyfabric baseline; {_FIX}"
+            )
         if version > FORMAT_VERSION:
             raise BaselineError(
                 f"baseline format_version {version} was written by skyfabric "
@@ -299,6 +324,25 @@ class Baseline:
             )
         except (KeyError, TypeError, ValueError, AttributeError, DriftError) as exc:
             raise BaselineError(f"invalid baseline JSON: {exc!r}") from exc
+
+
+_PARQUET_MAGIC = b"PAR1"  # the first (and last) four bytes of a parquet file
+
+_FIX = (
+    "fix: pass the baseline JSON written by `skyfabric drift baseline --out` (Python: "
+    "save_baseline)"
+)
+
+
+def _is_drift_report(d: dict[str, Any]) -> bool:
+    """True for the JSON of `DriftResult.to_dict` (``--json-out``): a ``columns`` list of
+    per-column results with ``psi`` and ``status`` (a baseline has a ``columns`` object)."""
+    cols = d.get("columns")
+    if not isinstance(cols, list):
+        return False
+    if "worst_status" in d and "baseline_source" in d:
+        return True
+    return any(isinstance(c, dict) and "psi" in c and "status" in c for c in cols)
 
 
 def _summaries_for(

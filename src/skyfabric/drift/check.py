@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from skyfabric.drift.engine import Engine, ProgressCallback, count
-from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, open_source, read_text, write_text
+from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, open_source, read_bytes, write_text
 from skyfabric.errors import BaselineError, DriftError
 
 if TYPE_CHECKING:
@@ -413,15 +413,16 @@ def load_baseline(url: str | os.PathLike[str], fabric: Fabric | None = None) -> 
 
     Raises:
         ObjectNotFoundError: nothing at ``url``.
-        BaselineError: the object is not a valid baseline.
+        BaselineError: the object is not a valid baseline (parquet or other binary data, a
+            drift check report, ...); the message starts with ``url``.
     """
     from skyfabric.drift.baseline import Baseline
 
-    text = read_text(os.fspath(url), fabric=fabric)
+    data = read_bytes(os.fspath(url), fabric=fabric)
     try:
-        return Baseline.from_json(text)
-    except BaselineError:
-        raise
+        return Baseline.from_json(data)
+    except BaselineError as exc:
+        raise BaselineError(f"{os.fspath(url)}: {exc}") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise BaselineError(
             f"{os.fspath(url)} is not a valid skyfabric baseline ({exc}); fix: point at a file "

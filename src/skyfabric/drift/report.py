@@ -121,12 +121,17 @@ def render_table(result: DriftResult, title: str | None = None) -> Table:
     Columns: column, status, PSI, E[PSI] (expected PSI under no drift for these sample
     sizes), p (chi-square p-value), JS (Jensen-Shannon distance), n base / n cur (rows in
     the baseline / current data), note.
+
+    Text from the data (column names, notes with dtypes such as ``timestamp[ms]``, the
+    source names of the default title) goes in as ``rich.text.Text``, so it prints as it
+    is and is never read as rich markup; a ``title`` given as a string is markup.
     """
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(
-        title=title or f"drift of {result.source} vs {result.baseline_source}",
+        title=title or Text(f"drift of {result.source} vs {result.baseline_source}"),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
@@ -149,15 +154,15 @@ def render_table(result: DriftResult, title: str | None = None) -> Table:
     for c in result.columns:
         color = STATUS_COLORS.get(c.status, "white")
         table.add_row(
-            c.column,
-            f"[{color}]{c.status}[/]",
+            Text(c.column),
+            Text(c.status, style=color),
             fmt(c.psi),
             fmt(c.expected_psi),
             _pval(c.p_value),
             fmt(c.js_distance),
             f"{c.baseline.total:,}",
             f"{c.current.total:,}" if c.current is not None else "—",
-            c.note or "",
+            Text(c.note or ""),
         )
     return table
 
