@@ -349,7 +349,7 @@ def test_good_outputs_still_create_missing_parents(lake, baseline_url, tmp_path,
 def test_validate_output_is_the_writers_check(tmp_path) -> None:
     """The Python API keeps its errors: a directory is a DriftError, an ancestor that is a
     file an OSError, and nothing is written in either case."""
-    from skyfabric.drift.sources import validate_output, write_text
+    from skyfabric.drift.file_io import validate_output, write_text
     from skyfabric.errors import DriftError
 
     (tmp_path / "f").write_text("x")
@@ -474,7 +474,7 @@ def test_symlinked_outputs_write_their_target_and_stay_links(lake, baseline_url,
 
 
 def test_write_text_refuses_special_files_and_writes_through_links(tmp_path) -> None:
-    from skyfabric.drift.sources import validate_output, write_text
+    from skyfabric.drift.file_io import validate_output, write_text
     from skyfabric.errors import DriftError
 
     os.mkfifo(tmp_path / "fifo")

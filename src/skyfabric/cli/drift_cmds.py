@@ -132,14 +132,14 @@ def _check_outputs(
     ``inputs`` (``(option, URL or path)``, e.g. the ``--baseline`` it would overwrite) is
     refused too; "the same file" is any spelling of it (`_file_key`).
     ``outputs`` holds ``(option, URL or path or None, example file name)``; the check is
-    the writers' own (`skyfabric.drift.sources.validate_output`), so both agree, and the
+    the writers' own (`skyfabric.drift.file_io.validate_output`), so both agree, and the
     message is prefixed with the option. Nothing is created.
 
     Raises:
         typer.Exit: with `EXIT_USAGE`, after one ``error: --option: ...; fix: ...`` line.
         StoreUnreachableError: the store cannot be reached (not a usage error: exits 1).
     """
-    from skyfabric.drift.sources import validate_output
+    from skyfabric.drift.file_io import validate_output
     from skyfabric.errors import FabricError, StoreUnreachableError
 
     read = {_file_key(fab, url): option for option, url in inputs}

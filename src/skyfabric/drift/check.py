@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from skyfabric.drift.engine import Engine, ProgressCallback, count
-from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, open_source, read_bytes, write_text
+from skyfabric.drift.file_io import read_bytes, write_text
+from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, open_source
 from skyfabric.errors import BaselineError, DriftError
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from skyfabric.drift.sources import write_text
+from skyfabric.drift.file_io import write_text
 
 if TYPE_CHECKING:
     from rich.table import Table
