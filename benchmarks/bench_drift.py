@@ -251,7 +251,8 @@ def bench_e2e(root: Path, size_gb: float, repeat: int) -> None:
     print(
         "   read = pyarrow dataset scan with pyarrow's defaults (readahead 4 files, 16 batches)\n"
         "   same = pyarrow doing the scan the check does (skyfabric/drift/_scan.py loaded alone:\n"
-        "          local parquet row group by row group, two at once, 2 batches queued each)\n"
+        "          local parquet row group by row group, memory-mapped, two at once, 2 batches\n"
+        "          queued each)\n"
         "   cold = drift check in a fresh process, incl. numba's one-time set-up and kernel load\n"
         "   warm = drift check after numba's set-up and kernel load (steady state)\n"
         "   RSS  = peak VmHWM of the process (interpreter and libraries included); floor = the\n"
