@@ -259,12 +259,6 @@ def read_text(url: str, *, fabric: Fabric | None = None) -> str:
 
     Raises:
         ObjectNotFoundError: nothing at ``url``.
+        UnicodeDecodeError: the file is not UTF-8 text.
     """
-    if not url.startswith(FABRIC_PREFIX):
-        path = os.path.expanduser(url)
-        if not os.path.isfile(path):
-            raise ObjectNotFoundError(f"no file at {url!r}; fix: check the path")
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    fs, path = _parent_and_fs(url, fabric)
-    return fs.cat_file(path).decode("utf-8")
+    return read_bytes(url, fabric=fabric).decode("utf-8")
