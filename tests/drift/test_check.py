@@ -332,6 +332,32 @@ def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(
     assert list(out.iterdir()) == []
 
 
+def test_unit_changes_to_nanoseconds_and_tiny_baselines_count_exactly() -> None:
+    """Beyond 2**53 (a timestamp in ns) float64 thresholds round to multiples of 256 and
+    tied values on an edge jumped bins (PSI 2.9 on unchanged data); edges of a tiny
+    baseline that round up to one threshold in the new unit made it type_changed."""
+    rng = np.random.default_rng(0)
+    loads = 1_700_000_000_000_000 + np.sort(rng.integers(0, 86_400_000_000, 8))  # us
+    us = rng.choice(loads, 100_000)
+    base = fit_baseline(pa.table({"t": pa.array(us, pa.timestamp("us"))}))
+    for t, values in ((pa.timestamp("ns"), us * 1000 + 999), (pa.timestamp("ms"), us // 1000)):
+        got = check(base, pa.table({"t": pa.array(values, t)}))["t"]
+        floored = us if t.unit == "ns" else (us // 1000) * 1000
+        want = check(base, pa.table({"t": pa.array(floored, pa.timestamp("us"))}))["t"]
+        assert got.current == want.current, t
+        if t.unit == "ns":
+            assert got.psi == 0.0 and got.status == "stable"
+    ns = 1_700_000_000_000_001_024 + rng.integers(-5_000, 5_000, 10_000)
+    nbase = fit_baseline(pa.table({"t": pa.array(ns, pa.timestamp("ns"))}))
+    got = check(nbase, pa.table({"t": pa.array(ns // 1000, pa.timestamp("us"))}))["t"]
+    ref = check(nbase, pa.table({"t": pa.array((ns // 1000) * 1000, pa.timestamp("ns"))}))["t"]
+    assert got.current == ref.current
+    secs = np.repeat(np.array([1, 2, 5, 10]), [30, 30, 20, 20])  # fractional, close edges
+    tiny = fit_baseline(pa.table({"d": pa.array(secs, pa.duration("s"))}))
+    got = check(tiny, pa.table({"d": pa.array(secs * 1000, pa.duration("ms"))}))["d"]
+    assert got.status != "type_changed" and got.psi == 0.0
+
+
 def test_a_temporal_unit_change_is_counted_on_rescaled_edges(tmp_path: Path) -> None:
     """Timestamps are binned by their integer storage: microseconds against millisecond
     edges would all land in the top bin. A unit change within one type is counted against

@@ -84,8 +84,8 @@ def temporal_rescale(baseline_type: str | None, t: pa.DataType) -> Fraction | No
     family (timestamps with the same time zone, durations, times, dates) in different units
     (``timestamp[ms]`` -> ``timestamp[us]``: 1000); ``None`` otherwise.
 
-    `rescaled_edges` turns the baseline's edges into the new unit so that every value lands
-    in the bin of its instant expressed in the baseline's unit (floored).
+    `rescaled_thresholds` turns the baseline's edges into the new unit so that every value
+    lands in the bin of its instant expressed in the baseline's unit (floored).
     """
     if baseline_type is None:
         return None
@@ -95,15 +95,18 @@ def temporal_rescale(baseline_type: str | None, t: pa.DataType) -> Fraction | No
     return Fraction(_PER_SECOND[now[1]]) / Fraction(_PER_SECOND[was[1]])
 
 
-def rescaled_edges(edges: np.ndarray, factor: Fraction) -> np.ndarray:
-    """``ceil(edges) * factor`` as float64: the baseline's integer thresholds (a value ``x``
-    of its unit is in bin ``k`` iff ``x >= ceil(e_k)``) in the new unit. For a finer unit
-    (factor ``f`` > 1) ``v >= ceil(e) * f`` iff ``floor(v / f) >= ceil(e)``; for a coarser
-    one, the counting's own ``ceil`` gives ``x >= ceil(ceil(e) * f)`` iff ``x / f >=
-    ceil(e)``. Multiplying by the numerator then dividing by the denominator keeps it exact
-    (``c / 1000`` is correctly rounded, ``c * 0.001`` is not); the infinite ends stay."""
-    e = np.ceil(np.asarray(edges, dtype=np.float64))
-    return e * factor.numerator / factor.denominator
+def rescaled_thresholds(edges: np.ndarray, factor: Fraction) -> list[int]:
+    """The integer thresholds of a baseline's inner ``edges`` in a unit ``factor`` times
+    finer (> 1) or coarser (< 1), exactly (Python integers, never float64: a timestamp in
+    ns is beyond 2**53, where float64 rounds to multiples of 256).
+
+    A value ``x`` of the baseline's unit is in bin ``k`` iff ``x >= ceil(e_k)``. In a finer
+    unit, ``v >= ceil(e) * f`` iff ``floor(v / f) >= ceil(e)``; in a coarser one, ``x >=
+    ceil(ceil(e) * f)`` iff ``x / f >= ceil(e)``: each value lands in the bin of its instant
+    expressed in the baseline's unit, floored. Thresholds may repeat (bins no value of the
+    new unit can fall in), which the linear count and the search both take.
+    """
+    return [math.ceil(math.ceil(e) * factor) for e in np.asarray(edges)[1:-1]]
 
 
 def type_mismatch(h: Histogram, t: pa.DataType, baseline_type: str | None = None) -> str | None:
@@ -190,8 +193,11 @@ def _pad(thresholds: np.ndarray, sentinel: Any) -> np.ndarray:
 class _NumericPlan:
     """Thresholds for a numeric template, prepared once per call and shared by threads."""
 
-    def __init__(self, edges: np.ndarray) -> None:
+    def __init__(self, edges: np.ndarray, int_thresholds: list[int] | None = None) -> None:
+        """``int_thresholds``: exact integer thresholds to use for integer data instead of
+        ``ceil(edges)`` (`rescaled_thresholds`)."""
         self.edges = np.ascontiguousarray(edges, dtype=np.float64)
+        self._exact = int_thresholds
         self.inner = np.ascontiguousarray(self.edges[1:-1])
         self.nbins = len(self.edges) - 1
         self.padded = _pad(self.inner, np.inf)
@@ -220,8 +226,7 @@ class _NumericPlan:
         if dtype not in self._int:
             info = np.iinfo(dtype)
             always, mid = 0, []
-            for e in self.inner:
-                c = math.ceil(e)
+            for c in self._exact if self._exact is not None else map(math.ceil, self.inner):
                 if c <= info.min:
                     always += 1
                 elif c <= info.max:
@@ -433,7 +438,7 @@ def load_kernels(plan: _NumericPlan | _CategoricalPlan, t: pa.DataType) -> None:
 
 def _plan(h: Histogram) -> _NumericPlan | _CategoricalPlan:
     if h.kind == "numeric":
-        return _NumericPlan(h.edges)  # type: ignore[arg-type]
+        return _NumericPlan(h.edges, getattr(h, "int_thresholds", None))  # type: ignore[arg-type]
     return _CategoricalPlan(h.categories)  # type: ignore[arg-type]
 
 

@@ -236,8 +236,8 @@ def check(
         DriftError: thresholds out of order, unknown engine, unreadable source.
         ObjectNotFoundError: the source or baseline does not exist.
     """
-    from skyfabric.drift._binning import rescaled_edges, temporal_rescale
-    from skyfabric.drift.histogram import Histogram
+    from skyfabric.drift._binning import rescaled_thresholds, temporal_rescale
+    from skyfabric.drift.histogram import RescaledTemplate
     from skyfabric.drift.psi import ColumnDrift, compare
 
     started = time.perf_counter()
@@ -268,16 +268,15 @@ def check(
             changed[c] = ColumnDrift.without_psi(
                 c, "type_changed", col.histogram, None, src.conflict_message([c])
             )
-    # a temporal column now in another unit is counted against edges in that unit, then
-    # reported on the baseline's edges (same bins, relabelled)
+    # a temporal column now in another unit is counted on the baseline's bins through exact
+    # integer thresholds in that unit
     for c in names:
         if c in src.schema.names and c not in changed:
             factor = temporal_rescale(baseline.columns[c].dtype, src.schema.field(c).type)
             if factor is not None:
-                try:
-                    templates[c] = Histogram.numeric(rescaled_edges(templates[c].edges, factor))
-                except DriftError:  # edges closer than the float64 spacing of the new unit
-                    changed[c] = _type_changes(baseline, [c], src.schema, rescale=False)[c]
+                edges = templates[c].edges
+                thresholds = rescaled_thresholds(edges, factor)  # type: ignore[arg-type]
+                templates[c] = RescaledTemplate("numeric", edges, int_thresholds=thresholds)
     # a column whose type no longer fits its bins is reported, not counted: the others
     # still get their numbers
     counted = count(
@@ -290,10 +289,6 @@ def check(
         threads=threads,
         progress=progress,
     )
-    for c, h in counted.histograms.items():
-        base = baseline.columns[c].histogram
-        if h.kind == "numeric" and not h.same_bins(base):  # rescaled above
-            counted.histograms[c] = Histogram("numeric", base.edges, None, h.counts, h.missing)
     results = [
         changed[c]
         if c in changed
@@ -321,10 +316,9 @@ def check(
 
 
 def _type_changes(
-    baseline: Baseline, names: list[str], schema: pa.Schema, *, rescale: bool = True
+    baseline: Baseline, names: list[str], schema: pa.Schema
 ) -> dict[str, ColumnDrift]:
-    """A ``type_changed`` result per column whose current type cannot go into its bins
-    (``rescale=False``: a temporal unit change counts as a type change too)."""
+    """A ``type_changed`` result per column whose current type cannot go into its bins."""
     from skyfabric.drift._binning import type_mismatch
     from skyfabric.drift.psi import ColumnDrift
 
@@ -335,8 +329,6 @@ def _type_changes(
         t = schema.field(c).type
         col = baseline.columns[c]
         why = type_mismatch(col.histogram, t, col.dtype)
-        if why is None and not rescale and str(t) != col.dtype:
-            why = f"its values are now {t}, whose unit its bins cannot be rescaled to"
         if why is not None:
             note = (
                 f"column {c!r} changed type: it was {col.dtype} in the baseline and {why}; "

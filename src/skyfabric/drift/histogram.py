@@ -20,7 +20,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -240,6 +240,20 @@ class Histogram:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DriftError(f"invalid histogram {dict(d)!r}: {exc!r}") from exc
+
+
+@dataclass(eq=False)
+class RescaledTemplate(Histogram):
+    """A numeric template whose integer data is counted against exact ``int_thresholds``
+    instead of ``ceil(edges)``: a temporal column checked in another unit than its
+    baseline's (`skyfabric.drift._binning.rescaled_thresholds`). Its bins, edges and the
+    counts it yields are the baseline's; the thresholds are never saved.
+
+    Attributes:
+        int_thresholds: one Python int per inner edge, in the current data's unit.
+    """
+
+    int_thresholds: list[int] = field(default_factory=list)
 
 
 def histogram(data: pa.Array | pa.ChunkedArray | np.ndarray, like: Histogram) -> Histogram:
