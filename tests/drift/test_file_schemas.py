@@ -151,6 +151,37 @@ def test_an_unreadable_parquet_file_is_named_in_any_position(tmp_path: Path) -> 
         assert empty in str(info.value) and "fix: remove or rewrite" in str(info.value)
 
 
+def test_a_value_that_does_not_fit_the_promoted_type_names_the_files(tmp_path: Path) -> None:
+    """A year-9999 sentinel in an ms file beside an ns file (promoted to ns), an int64 id
+    beyond 2**53 beside a double file: pyarrow's cast fails mid-scan; the error names the
+    columns, their files and the fix instead of a bare "out of bounds"."""
+    cases = {
+        "ts": (
+            pa.array([253_402_214_400_000, 1_700_000_000_000], pa.timestamp("ms")),
+            pa.array([1_700_000_000_000_000_000], pa.timestamp("ns")),
+            "timestamp[ms] in a.parquet, timestamp[ns] in b.parquet -> timestamp[ns]",
+        ),
+        "big": (
+            pa.array([2**53 + 1, 5]),
+            pa.array([1.5]),
+            "int64 in a.parquet, double in b.parquet -> double",
+        ),
+    }
+    for name, (first, second, promoted) in cases.items():
+        d = tmp_path / name
+        write(d, "a.parquet", v=first)
+        write(d, "b.parquet", v=second)
+        src = open_source(str(d))
+        assert src.promoted == {"v": promoted} and not src.conflicts
+        base = fit_baseline(pa.table({"v": second}))
+        with pytest.raises(DriftError, match="disagree on column types") as checking:
+            check(base, str(d))
+        with pytest.raises(DriftError, match="disagree on column types") as fitting:
+            fit_baseline(str(d))
+        for info in (checking, fitting):
+            assert promoted in str(info.value) and "Fix:" in str(info.value)
+
+
 def test_the_cli_fails_naming_the_conflict_and_writes_nothing(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
@@ -168,7 +199,7 @@ def test_same_schema_folders_are_left_as_pyarrow_opened_them(tmp_path: Path) -> 
     for name in ("a.parquet", "b.parquet"):
         write(tmp_path / "d", name, x=pa.array(RNG.normal(size=N)))
     data = pads.dataset(tmp_path / "d", format="parquet")
-    assert unify_file_schemas(data) == (data, {})
+    assert unify_file_schemas(data) == (data, {}, {})
 
 
 def test_partition_columns_inside_the_files_are_read_from_the_files(tmp_path: Path) -> None:

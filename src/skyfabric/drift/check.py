@@ -279,16 +279,17 @@ def check(
                 templates[c] = RescaledTemplate("numeric", edges, int_thresholds=thresholds)
     # a column whose type no longer fits its bins is reported, not counted: the others
     # still get their numbers
-    counted = count(
-        src,
-        {c: templates[c] for c in names if c not in changed},
-        engine=engine,
-        fabric=fabric,
-        client=client,
-        batch_size=batch_size,
-        threads=threads,
-        progress=progress,
-    )
+    with src.reading():
+        counted = count(
+            src,
+            {c: templates[c] for c in names if c not in changed},
+            engine=engine,
+            fabric=fabric,
+            client=client,
+            batch_size=batch_size,
+            threads=threads,
+            progress=progress,
+        )
     results = [
         changed[c]
         if c in changed
@@ -382,16 +383,17 @@ def fit_baseline(
     if not columns:  # those a baseline can bin: a list column is neither read nor checked
         columns = [f.name for f in src.schema if column_kind(f.type) is not None] or None
     src.require_consistent(list(columns or ()))
-    return Baseline.fit(
-        src.fit_input(columns),
-        columns,
-        bins=defaults.bins if bins is None else bins,
-        binning=binning,
-        top_k=top_k or defaults.top_k,
-        memory_budget_bytes=memory_budget_bytes,
-        source_name=source_name or src.name,
-        threads=threads or os.cpu_count() or 1,
-    )
+    with src.reading():
+        return Baseline.fit(
+            src.fit_input(columns),
+            columns,
+            bins=defaults.bins if bins is None else bins,
+            binning=binning,
+            top_k=top_k or defaults.top_k,
+            memory_budget_bytes=memory_budget_bytes,
+            source_name=source_name or src.name,
+            threads=threads or os.cpu_count() or 1,
+        )
 
 
 def save_baseline(

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 
 from skyfabric.errors import DriftError
 
-__all__ = ["FOOTER_THREADS", "unify_file_schemas"]
+__all__ = ["FOOTER_THREADS", "Unified", "unify_file_schemas"]
 
 FOOTER_THREADS = 16
 """Footers read at once: on an object store each is one or two range requests, so a
@@ -66,8 +67,27 @@ def _footer_schema(fragment: pads.ParquetFileFragment) -> pa.Schema:
         ) from exc
 
 
-def unify_file_schemas(data: pads.Dataset) -> tuple[pads.Dataset, dict[str, str]]:
-    """(``data`` with one schema for all its files, conflicting column -> description).
+class Unified(NamedTuple):
+    """What `unify_file_schemas` makes of a dataset's files.
+
+    Attributes:
+        data: the dataset, with one schema for all its files.
+        conflicts: column -> the types no promotion holds, each with the first file
+            holding it (``"int64 in month=1/part-0.parquet, string in month=3/..."``).
+        promoted: column -> the types that were promoted into one, described the same way
+            then ``-> the type``: the scan casts each file's values to it, which can still
+            fail for a value (an int64 beyond 2**53 into double, a year-9999 ms timestamp
+            into ns).
+    """
+
+    data: pads.Dataset
+    conflicts: dict[str, str]
+    promoted: dict[str, str]
+
+
+def unify_file_schemas(data: pads.Dataset) -> Unified:
+    """``data`` with one schema for all its files, and the columns it had to reconcile
+    (`Unified`).
 
     A dataset whose files all have the first file's schema (the usual case) comes back as
     it is, after the footers are read. Otherwise the copy views the same files with the
@@ -85,27 +105,31 @@ def unify_file_schemas(data: pads.Dataset) -> tuple[pads.Dataset, dict[str, str]
         and isinstance(data.format, pads.ParquetFileFormat)
         and len(data.files) > 1
     ):
-        return data, {}
+        return Unified(data, {}, {})
     fragments = list(data.get_fragments())
     with ThreadPoolExecutor(min(FOOTER_THREADS, len(fragments))) as pool:
         schemas = list(pool.map(_footer_schema, fragments))
     if all(s.equals(schemas[0]) for s in schemas[1:]):
-        return data, {}
+        return Unified(data, {}, {})
     first_file_with: dict[str, dict[pa.DataType, str]] = {}
     for fragment, schema in zip(fragments, schemas, strict=True):
         for f in schema:
             first_file_with.setdefault(f.name, {}).setdefault(f.type, fragment.path)
     fields: list[pa.Field] = []
     conflicts: dict[str, str] = {}
+    promotions: dict[str, str] = {}
     common = posixpath.dirname(posixpath.commonprefix([f.path for f in fragments]) + "x")
     for name, files_by_type in first_file_with.items():
+        where = ", ".join(
+            f"{t} in {posixpath.relpath(path, common) if common else path}"
+            for t, path in files_by_type.items()
+        )
         promoted = _promote(list(files_by_type))
         if promoted is None:
-            conflicts[name] = ", ".join(
-                f"{t} in {posixpath.relpath(path, common) if common else path}"
-                for t, path in files_by_type.items()
-            )
+            conflicts[name] = where
             promoted = next(iter(files_by_type))  # the first file's: pyarrow's own choice
+        elif len(files_by_type) > 1:
+            promotions[name] = f"{where} -> {promoted}"
         fields.append(pa.field(name, promoted))
     partitions = [f for f in data.schema if f.name not in first_file_with]
     # the same fragments (footers already read, partition values kept) under the new schema;
@@ -113,4 +137,4 @@ def unify_file_schemas(data: pads.Dataset) -> tuple[pads.Dataset, dict[str, str]
     unified = pads.FileSystemDataset(
         fragments, pa.schema(fields + partitions), data.format, data.filesystem
     )
-    return unified, conflicts
+    return Unified(unified, conflicts, promotions)

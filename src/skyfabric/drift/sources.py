@@ -98,13 +98,37 @@ class Source:
             in b.parquet"``), for the columns of a URL's or path's files that no type holds
             (`skyfabric.drift.file_schemas`): `require_consistent` refuses to fit them, and
             a check reports them as ``type_changed``.
+        promoted: column -> the types its files hold and the one they were promoted to
+            (``"timestamp[ms] in a.parquet, timestamp[ns] in b.parquet -> timestamp[ns]"``).
     """
 
     name: str
     data: Any
     store: str | None = None
     conflicts: dict[str, str] = field(default_factory=dict)
+    promoted: dict[str, str] = field(default_factory=dict)
     _consumed: bool = False
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Name the promoted columns when a value does not fit its promoted type mid-scan.
+
+        Raises:
+            DriftError: pyarrow could not cast a value of a file to the column's promoted
+                type (`promoted`); names the columns, their files and the fix.
+        """
+        try:
+            yield
+        except pa.ArrowInvalid as exc:
+            if not self.promoted:
+                raise
+            detail = "; ".join(f"{c!r}: {d}" for c, d in self.promoted.items())
+            raise DriftError(
+                f"reading {self.name} failed: {exc}. Its files disagree on column types, "
+                f"read as one type each ({detail}), and a value of one file does not fit "
+                "(an int64 beyond 2**53 as double, a year-9999 timestamp in ns). Fix: "
+                "rewrite those files with one type per column, or check them separately"
+            ) from exc
 
     def require_consistent(self, columns: list[str]) -> None:
         """Raise unless every one of ``columns`` has one type across the source's files.
@@ -376,11 +400,11 @@ def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
 
             fab = _connect(fabric)
             data = _open_files(source, lambda **kw: fab.dataset(source, **kw))
-            data, conflicts = unify_file_schemas(_require_files(data, source))
-            return Source(source, data, store=parse(source).store, conflicts=conflicts)
+            u = unify_file_schemas(_require_files(data, source))
+            return Source(source, u.data, parse(source).store, u.conflicts, u.promoted)
         data = _open_files(source, lambda **kw: _local_dataset(source, **kw))
-        data, conflicts = unify_file_schemas(_require_files(data, source))
-        return Source(source, data, conflicts=conflicts)
+        u = unify_file_schemas(_require_files(data, source))
+        return Source(source, u.data, None, u.conflicts, u.promoted)
     if isinstance(source, pads.Dataset):
         files = getattr(source, "files", None)
         name = f"<dataset of {len(files)} files>" if files is not None else "<pyarrow dataset>"
