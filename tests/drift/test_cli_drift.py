@@ -582,6 +582,32 @@ def test_output_naming_the_baseline_fails_before_reading_data(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "link.json"]
 
 
+def test_output_within_the_source_fails_before_reading_data(lake, baseline_url, opened) -> None:
+    """``--json-out src/cur.parquet`` replaced the data with the report, and a report in a
+    folder source failed the next run ("not parquet"): an output that is the source file,
+    lies in the source folder or matches the source glob exits 2, in any spelling."""
+    data = lake / "store" / "data"
+    before = {p: p.read_bytes() for p in data.iterdir() if p.is_file()}
+    cases = [
+        ("fabric://lake/data/stable.parquet", "--json-out", "fabric://lake/data/stable.parquet"),
+        ("fabric://lake/data/", "--report", "fabric://lake/data/r.html"),
+        (str(data), "--json-out", "fabric://lake/data/drift.json"),
+        ("fabric://lake/data/*.parquet", "--json-out", str(data / "new.parquet")),
+    ]
+    for source, option, target in cases:
+        res = run_check(lake, baseline_url, option, target, source=source)
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, (source, option, target, res.output)
+        assert f"{option} {target!r} is within the source {source!r}" in text, text
+        assert "fix: write" in text and "outside the source" in text
+    res = run(
+        lake, "drift", "baseline", str(data / "base.parquet"), "--out", str(data / "base.parquet")
+    )
+    assert res.exit_code == EXIT_USAGE and "is within the source" in " ".join(res.output.split())
+    assert opened == []
+    assert {p: p.read_bytes() for p in data.iterdir() if p.is_file()} == before
+
+
 # --- text from the data is printed as it is, never as rich markup ---------------------------
 
 MARKUP_NAMES = ["x[/b]", "[red]x[/red]", "y\\"]

@@ -265,3 +265,10 @@ def test_a_folder_named_like_a_glob_is_read_as_a_folder(tmp_path: Path) -> None:
     for url in (str(tmp_path / "run[1]"), "fabric://t/run[1]/"):
         assert open_source(url, fabric=fab).data.to_table()["x"].to_pylist() == [1.0, 2.0]
     assert len(open_source("fabric://t/run*/*.parquet", fabric=fab).data.files) == 2
+
+
+def test_a_column_named_twice_is_fitted_and_checked_once(tmp_path: Path) -> None:
+    write(tmp_path / "d", "a.parquet", x=pa.array(RNG.normal(size=N)), y=pa.array([1] * N))
+    base = fit_baseline(str(tmp_path / "d"), ["x", "x", "y"])
+    assert list(base.columns) == ["x", "y"]
+    assert [c.column for c in check(base, str(tmp_path / "d"), columns=["x", "x"]).columns] == ["x"]

@@ -120,17 +120,35 @@ def _file_key(fab: Any, url: str) -> str:
     return os.path.realpath(os.path.expanduser(url))
 
 
+def _within_source(fab: Any, key: str, source: str) -> bool:
+    """True when the output file ``key`` (`_file_key`) is the ``source`` file, lies under
+    the ``source`` folder, or matches the ``source`` glob: writing it would replace data, or
+    put a file that is not parquet among the data and fail the next run."""
+    import fnmatch
+
+    if source.startswith("table:"):
+        return False
+    src = _file_key(fab, source)
+    if src.startswith("fabric://") != key.startswith("fabric://"):
+        return False
+    if set("*?[") & set(src) and not os.path.exists(src):
+        return fnmatch.fnmatchcase(key, src)
+    return key == src or key.startswith(src.rstrip("/") + "/")
+
+
 def _check_outputs(
     fab: Any,
     outputs: list[tuple[str, str | None, str]],
     inputs: Sequence[tuple[str, str]] = (),
+    sources: Sequence[str] = (),
 ) -> None:
     """Exit 2 (usage) when an output option names a place no file can be written, before
     any data is read: the scan may take minutes and its result would be lost at the end.
 
-    An empty value, two options naming the same file, or an output naming one of
-    ``inputs`` (``(option, URL or path)``, e.g. the ``--baseline`` it would overwrite) is
-    refused too; "the same file" is any spelling of it (`_file_key`).
+    An empty value, two options naming the same file, an output naming one of
+    ``inputs`` (``(option, URL or path)``, e.g. the ``--baseline`` it would overwrite), or
+    an output within one of ``sources`` (`_within_source`) is refused too; "the same file"
+    is any spelling of it (`_file_key`).
     ``outputs`` holds ``(option, URL or path or None, example file name)``; the check is
     the writers' own (`skyfabric.drift.file_io.validate_output`), so both agree, and the
     message is prefixed with the option. Nothing is created.
@@ -159,6 +177,15 @@ def _check_outputs(
                 f"{option} and {read[key]} both name {url!r}: writing {option} would replace "
                 f"the {read[key]} file it reads; fix: write {option} to another file, e.g. "
                 f"{option} {example}"
+            )
+            raise typer.Exit(EXIT_USAGE)
+        inside = next((src for src in sources if _within_source(fab, key, src)), None)
+        if inside is not None:  # --json-out data/part-0.parquet replaced the data
+            print_error(
+                f"{option} {url!r} is within the source {inside!r}: writing it would replace "
+                "data there, or leave a file that is not parquet among the data, which fails "
+                f"the next run; fix: write {option} outside the source, e.g. {option} "
+                f"reports/{example}"
             )
             raise typer.Exit(EXIT_USAGE)
         if key in seen:  # the second write would replace the first
@@ -216,7 +243,7 @@ def baseline_cmd(
     names = _split(columns, "every column of the source")
     with _errors():
         fab = fabric(ctx)
-        _check_outputs(fab, [("--out", out, "baseline.json")])
+        _check_outputs(fab, [("--out", out, "baseline.json")], sources=[source])
         base = fit_baseline(
             source, names, fabric=fab, bins=bins, binning=binning.value, top_k=top_k
         )
@@ -272,6 +299,7 @@ def check_cmd(
             fab,
             [("--report", report, "report.html"), ("--json-out", json_out, "drift.json")],
             inputs=[("--baseline", baseline)],
+            sources=[source],
         )
         base = load_baseline(baseline, fab)
         src = open_source(source, fabric=fab)

@@ -252,7 +252,8 @@ def check(
             f"thresholds must satisfy 0 < moderate <= significant, got moderate={moderate}, "
             f"significant={significant}; fix: e.g. moderate=0.1, significant=0.25"
         )
-    names = list(columns) if columns else list(baseline.columns)
+    # a name given twice is checked once (it was reported twice)
+    names = list(dict.fromkeys(columns)) if columns else list(baseline.columns)
     unknown = [c for c in names if c not in baseline.columns]
     if unknown:
         raise BaselineError(
@@ -368,6 +369,8 @@ def fit_baseline(
     defaults = _drift_defaults(fabric)
     if isinstance(columns, str):  # one name, not its characters
         columns = [columns]
+    if columns is not None:  # a name given twice is fitted once (it raised a KeyError)
+        columns = list(dict.fromkeys(columns))
     if columns is not None and not columns:
         raise BaselineError("columns is empty; fix: name at least one column, or pass None for all")
     if bins is not None and not (isinstance(bins, int) and bins >= 2):
