@@ -212,6 +212,22 @@ def test_partition_columns_inside_the_files_are_read_from_the_files(tmp_path: Pa
     assert fit_baseline(str(tmp_path / "d"), ["x", "month"]).rows == 2 * N
 
 
+@pytest.mark.parametrize("inside_first", [True, False])
+def test_partition_values_survive_files_that_hold_the_column_and_files_that_do_not(
+    tmp_path: Path, inside_first: bool
+) -> None:
+    """A job version change: months 1-2 hold ``month`` in the files, months 3-4 do not (or
+    the reverse). Every row keeps its month, whichever sorts first."""
+    for m in (1, 2, 3, 4):
+        holds = (m <= 2) == inside_first
+        cols = {"x": pa.array([float(m)] * 10), **({"month": [m] * 10} if holds else {})}
+        write(tmp_path / "d" / f"month={m}", "p.parquet", **cols)
+    fab = skyfabric.connect({"stores": {"t": {"kind": "local", "path": str(tmp_path)}}})
+    for url in (str(tmp_path / "d"), "fabric://t/d/", "fabric://t/d/month=*/*.parquet"):
+        got = open_source(url, fabric=fab).data.to_table().sort_by("x")
+        assert got["month"].to_pylist() == [m for m in (1, 2, 3, 4) for _ in range(10)], url
+
+
 def test_partition_keys_fixed_by_the_url_are_not_columns(tmp_path: Path) -> None:
     """Fitting on ``month=1/`` and checking ``month=2/`` must not alert on ``month`` (a
     constant of each URL), and a fabric:// URL reads the same columns as the local path."""

@@ -313,6 +313,7 @@ def _names_a_file_that_is_not_parquet(url: str) -> Iterator[None]:
         raise _stray_files_error(url, [path]) from exc
 
 
+_PARTITION_CLASH = re.compile(r"Unable to merge: Field (\S+) has incompatible types")
 _HIVE_SEGMENT = re.compile(r"^([^=*?\[\]]+)=[^*?\[\]]*$")
 
 
@@ -322,15 +323,22 @@ def _open_files(url: str, open_: Callable[..., pads.Dataset]) -> pads.Dataset:
     column would show as drift against a baseline of another partition, and a local path
     does not read them anyway. When the files also hold a partition column (pandas writes
     ``month`` into ``month=7/part-0.parquet``), pyarrow's discovery refuses to merge the
-    two types; the files' own column is used instead."""
-    try:
-        with _names_a_file_that_is_not_parquet(url):
-            data = open_()
-    except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
-        if "Unable to merge" not in str(exc):
-            raise
-        with _names_a_file_that_is_not_parquet(url):
-            data = open_(partitioning=None)
+    two types; the partition field is then typed as the files' column, so that files
+    without it still get the value from their path."""
+    typed: list[pa.Field] = []
+    while True:
+        part = pads.HivePartitioning.discover(schema=pa.schema(typed)) if typed else "hive"
+        try:
+            with _names_a_file_that_is_not_parquet(url):
+                data = open_(partitioning=part)
+            break
+        except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+            clash = _PARTITION_CLASH.search(str(exc))
+            if clash is None or any(f.name == clash.group(1) for f in typed):
+                raise
+            with _names_a_file_that_is_not_parquet(url):
+                files = open_(partitioning=None).schema
+            typed.append(files.field(clash.group(1)))
     fixed = {m.group(1) for seg in url.split("/") if (m := _HIVE_SEGMENT.match(seg))}
     drop = fixed & set(data.schema.names)
     if not drop or not isinstance(data, pads.FileSystemDataset) or not data.files:

@@ -47,7 +47,10 @@ def open_dataset(
         format = "csv" if fp.key.lower().endswith((".csv", ".csv.gz")) else "parquet"
     kwargs.setdefault("partitioning", "hive")
     base = _partition_base(fp.key)
-    if base is not None and kwargs["partitioning"] == "hive":
+    hive = kwargs["partitioning"] == "hive" or isinstance(
+        kwargs["partitioning"], pads.HivePartitioning | pads.PartitioningFactory
+    )  # a factory: hive discovery with some fields typed
+    if base is not None and hive:
         # "flights/month=7/" keeps month=7 as a column, as reading "flights/" would
         kwargs.setdefault("partition_base_dir", resolve_store_path(store, base).path)
     if _GLOB_CHARS & set(fp.key) and not fs.exists(fp.path):  # a folder named run[1] is no glob
