@@ -243,6 +243,8 @@ def test_partition_keys_fixed_by_the_url_are_not_columns(tmp_path: Path) -> None
     whole = open_source("fabric://lake/t/", fabric=fab)  # the key varies there: a column
     assert whole.schema.names == ["x", "month"]
     assert open_source("fabric://lake/t/month=*/*.parquet", fabric=fab).schema.names[-1] == "month"
+    local_glob = str(tmp_path / "lake" / "t" / "month=*" / "*.parquet")  # as the fabric glob
+    assert open_source(local_glob).schema.names == ["x", "month"]
 
 
 SERVERS = pytest.mark.xdist_group("servers")

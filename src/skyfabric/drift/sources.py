@@ -265,14 +265,20 @@ def _connect(fabric: Fabric | None) -> Fabric:
     return connect()
 
 
-def _local_dataset(path: str, partitioning: str | None = "hive") -> pads.Dataset:
+def _local_dataset(path: str, partitioning: Any = "hive") -> pads.Dataset:
     path = os.path.expanduser(path)
     if _GLOB_CHARS & set(path) and not os.path.exists(path):  # a folder named run[1] is no glob
         files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
         if not files:
             raise ObjectNotFoundError(f"the glob {path!r} matches no file; fix: check the pattern")
         fmt = "csv" if files[0].lower().endswith((".csv", ".csv.gz")) else "parquet"
-        return pads.dataset(files, format=fmt)
+        # data/month=*/*.parquet reads month as data/ would, as a fabric:// glob does
+        from skyfabric.storage.paths import partition_base  # no pydantic/fsspec import
+
+        base = partition_base(path.replace(os.sep, "/"))
+        if base is None or partitioning is None:
+            return pads.dataset(files, format=fmt)
+        return pads.dataset(files, format=fmt, partitioning=partitioning, partition_base_dir=base)
     if not os.path.exists(path):
         raise ObjectNotFoundError(
             f"no file or directory at {path!r}; fix: check the path, or write fabric://<store>/... "

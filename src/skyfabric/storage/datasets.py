@@ -7,11 +7,10 @@ filesystem (no Python in the read path); other stores through their fsspec clien
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from skyfabric.errors import ObjectNotFoundError
-from skyfabric.storage.paths import PREFIX, parse
+from skyfabric.storage.paths import PREFIX, parse, partition_base
 from skyfabric.storage.resolve import resolve_store_path
 
 if TYPE_CHECKING:
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["open_dataset"]
 
 _GLOB_CHARS = set("*?[")
-_HIVE = re.compile(r"^[^=*?\[]+=")
 
 
 def open_dataset(
@@ -46,7 +44,7 @@ def open_dataset(
     if format is None:
         format = "csv" if fp.key.lower().endswith((".csv", ".csv.gz")) else "parquet"
     kwargs.setdefault("partitioning", "hive")
-    base = _partition_base(fp.key)
+    base = partition_base(fp.key)
     hive = kwargs["partitioning"] == "hive" or isinstance(
         kwargs["partitioning"], pads.HivePartitioning | pads.PartitioningFactory
     )  # a factory: hive discovery with some fields typed
@@ -70,19 +68,3 @@ def open_dataset(
     # Skip our own in-flight temporaries and hidden files, as pyarrow does for "_" and ".".
     kwargs.setdefault("exclude_invalid_files", False)
     return pads.dataset(path, filesystem=pa_fs, format=format, **kwargs)
-
-
-def _partition_base(key: str) -> str | None:
-    """The key above the first hive ``name=value`` folder (``flights`` for
-    ``flights/month=7/day=1``, also ``flights/month=1*/*.parquet``), or ``None`` without one.
-
-    The last segment counts as a folder unless it looks like a file name (has a ``.``).
-    """
-    parts = key.split("/")
-    for i, part in enumerate(parts):
-        is_last = i == len(parts) - 1
-        if _HIVE.match(part) and not (is_last and "." in part):
-            return "/".join(parts[:i])
-        if _GLOB_CHARS & set(part):
-            return None
-    return None

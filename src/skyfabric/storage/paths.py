@@ -25,6 +25,7 @@ __all__ = [
     "is_partial",
     "join",
     "parse",
+    "partition_base",
     "strip_protocol",
 ]
 
@@ -100,3 +101,23 @@ def join(base: str, *parts: str) -> str:
         if part:
             out = f"{out.rstrip('/')}/{part}" if out else part
     return out
+
+
+_PATH_GLOB_CHARS = set("*?[")
+_HIVE_FOLDER = re.compile(r"^[^=*?\[]+=")
+
+
+def partition_base(key: str) -> str | None:
+    """The key above the first hive ``name=value`` folder (``flights`` for
+    ``flights/month=7/day=1``, also ``flights/month=1*/*.parquet``), or ``None`` without one.
+
+    The last segment counts as a folder unless it looks like a file name (has a ``.``).
+    """
+    parts = key.split("/")
+    for i, part in enumerate(parts):
+        is_last = i == len(parts) - 1
+        if _HIVE_FOLDER.match(part) and not (is_last and "." in part):
+            return "/".join(parts[:i])
+        if _PATH_GLOB_CHARS & set(part):
+            return None
+    return None
