@@ -42,7 +42,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from skyfabric.drift.baseline import Baseline
+    from skyfabric.drift.histogram import Histogram
     from skyfabric.drift.psi import ColumnDrift
+    from skyfabric.drift.sources import Source
     from skyfabric.fabric import Fabric
 
 __all__ = ["LEVELS", "DriftResult", "check", "fit_baseline", "load_baseline", "save_baseline"]
@@ -236,9 +238,7 @@ def check(
         DriftError: thresholds out of order, unknown engine, unreadable source.
         ObjectNotFoundError: the source or baseline does not exist.
     """
-    from skyfabric.drift._binning import rescaled_thresholds, temporal_rescale
-    from skyfabric.drift.histogram import RescaledTemplate
-    from skyfabric.drift.psi import ColumnDrift, compare
+    from skyfabric.drift.psi import compare
 
     started = time.perf_counter()
     if not hasattr(baseline, "columns"):
@@ -261,23 +261,7 @@ def check(
             f"{', '.join(baseline.columns)}); fix: check the names or refit the baseline"
         )
     src = open_source(source, fabric=fabric)
-    templates = baseline.templates()
-    changed = _type_changes(baseline, names, src.schema)
-    for c in names:  # files disagreeing on the type: reported like a type change, not counted
-        if c in src.conflicts:
-            col = baseline.columns[c]
-            changed[c] = ColumnDrift.without_psi(
-                c, "type_changed", col.histogram, None, src.conflict_message([c])
-            )
-    # a temporal column now in another unit is counted on the baseline's bins through exact
-    # integer thresholds in that unit
-    for c in names:
-        if c in src.schema.names and c not in changed:
-            factor = temporal_rescale(baseline.columns[c].dtype, src.schema.field(c).type)
-            if factor is not None:
-                edges = templates[c].edges
-                thresholds = rescaled_thresholds(edges, factor)  # type: ignore[arg-type]
-                templates[c] = RescaledTemplate("numeric", edges, int_thresholds=thresholds)
+    templates, changed = _templates(baseline, names, src)
     # a column whose type no longer fits its bins is reported, not counted: the others
     # still get their numbers
     with src.reading():
@@ -315,6 +299,36 @@ def check(
         engine=engine,
         seconds=time.perf_counter() - started,
     )
+
+
+def _templates(
+    baseline: Baseline, names: list[str], src: Source
+) -> tuple[dict[str, Histogram], dict[str, ColumnDrift]]:
+    """(column -> template to count into, column -> ``type_changed`` result) for ``names``.
+
+    A column whose current type cannot go into its bins (`_type_changes`), or whose files
+    disagree on its type (``src.conflicts``), gets a result and is not counted. A temporal
+    column now in another unit is counted on the baseline's bins through exact integer
+    thresholds in that unit (`RescaledTemplate`).
+    """
+    from skyfabric.drift._binning import rescaled_thresholds, temporal_rescale
+    from skyfabric.drift.histogram import RescaledTemplate
+    from skyfabric.drift.psi import ColumnDrift
+
+    templates = baseline.templates()
+    changed = _type_changes(baseline, names, src.schema)
+    for c in names:
+        col = baseline.columns[c]
+        if c in src.conflicts:
+            note = src.conflict_message([c])
+            changed[c] = ColumnDrift.without_psi(c, "type_changed", col.histogram, None, note)
+        elif c in src.schema.names and c not in changed:
+            factor = temporal_rescale(col.dtype, src.schema.field(c).type)
+            if factor is not None:
+                edges = templates[c].edges
+                thresholds = rescaled_thresholds(edges, factor)  # type: ignore[arg-type]
+                templates[c] = RescaledTemplate("numeric", edges, int_thresholds=thresholds)
+    return templates, changed
 
 
 def _type_changes(
