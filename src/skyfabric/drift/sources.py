@@ -17,8 +17,9 @@ A *source* is one of:
   `skyfabric.drift.table_source` (imported on first use) and is re-exported here.
 
 Files of a URL or path that disagree on column types get one promoted schema, whatever
-their order (`skyfabric.drift.file_schemas`); columns no type holds are refused by
-`Source.require_consistent`.
+their order (`skyfabric.drift.file_schemas`); a column no type holds is reported as
+``type_changed`` by a check and refused by a fit (`Source.require_consistent`). Partition
+keys fixed by the URL itself (``.../month=7/``) are not columns.
 
 `open_source` returns a `Source` that knows its display name, schema, and how to
 yield batches with a column projection; file-backed sources also list their files as
