@@ -290,3 +290,10 @@ def test_a_column_named_twice_is_fitted_and_checked_once(tmp_path: Path) -> None
     base = fit_baseline(str(tmp_path / "d"), ["x", "x", "y"])
     assert list(base.columns) == ["x", "y"]
     assert [c.column for c in check(base, str(tmp_path / "d"), columns=["x", "x"]).columns] == ["x"]
+
+
+def test_a_directory_given_as_a_file_to_read_says_so(tmp_path: Path) -> None:
+    from skyfabric.drift import load_baseline
+
+    with pytest.raises(DriftError, match="is a directory; fix: give the path of a file"):
+        load_baseline(str(tmp_path))

@@ -420,3 +420,16 @@ def test_dask_file_task_reads_through_the_bounded_scan(
         assert (
             np.array_equal(total.counts, whole[col].counts) and total.missing == whole[col].missing
         )
+
+
+def test_a_read_error_mid_scan_names_the_file(tmp_path: Path) -> None:
+    """A file overwritten after its footer was read (a job rewriting it in place): pyarrow's
+    "Couldn't deserialize thrift" named no file among the many a scan reads."""
+    for name in ("a.parquet", "b.parquet"):
+        pq.write_table(pa.table({"x": np.arange(10_000.0)}), tmp_path / name, row_group_size=1_000)
+    it = scan_batches(pads.dataset(tmp_path, format="parquet"), ["x"], 1_000, depth=1)
+    next(it)  # footers read, the readers started
+    with open(tmp_path / "b.parquet", "r+b") as fh:
+        fh.write(b"\0" * 4_000)
+    with pytest.raises(OSError, match=r"b\.parquet: "):
+        list(it)

@@ -138,9 +138,15 @@ def _piece_batches(
     ``schema=data.schema``: a column missing from this file reads as nulls, and partition
     values come from the fragment's path, exactly as in the dataset scan.
     """
-    yield from piece.to_batches(
-        schema=data.schema, columns=columns, batch_size=batch_size, use_threads=True, **opts
-    )
+    try:
+        yield from piece.to_batches(
+            schema=data.schema, columns=columns, batch_size=batch_size, use_threads=True, **opts
+        )
+    except (OSError, pa.ArrowInvalid) as exc:  # name the file: a scan reads many
+        path = getattr(piece, "path", None)
+        if path is None or path in str(exc):
+            raise
+        raise type(exc)(f"{path}: {exc}") from exc
     yield _PIECE_END
 
 

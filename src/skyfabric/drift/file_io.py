@@ -243,9 +243,14 @@ def read_bytes(url: str, *, fabric: Fabric | None = None) -> bytes:
 
     Raises:
         ObjectNotFoundError: nothing at ``url``.
+        DriftError: a local ``url`` is a directory, FIFO or device (never read: a FIFO
+            would block).
     """
     if not url.startswith(FABRIC_PREFIX):
         path = os.path.expanduser(url)
+        if os.path.exists(path) and not os.path.isfile(path):  # a folder, FIFO, device
+            what = "a directory" if os.path.isdir(path) else "not a regular file"
+            raise DriftError(f"{url!r} is {what}; fix: give the path of a file")
         if not os.path.isfile(path):
             raise ObjectNotFoundError(f"no file at {url!r}; fix: check the path")
         with open(path, "rb") as fh:
