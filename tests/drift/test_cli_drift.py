@@ -697,3 +697,21 @@ def test_progress_label_prints_as_it_is(monkeypatch) -> None:
         assert advance is not None
         advance(10)
     assert "checking d/[red]x[/red][/b].parquet" in console.export_text()
+
+
+def test_tables_in_logs_keep_whole_rows(tmp_path: Path) -> None:
+    """A scheduler's log is no terminal: rich's default of 80 columns cut long column names
+    and the status to "stab…"; each row now comes out whole, on one line."""
+    name = "customer_lifetime_value_usd_rolling_90_days"
+    rng = np.random.default_rng(3)
+    for part in ("base", "cur"):
+        pq.write_table(pa.table({name: rng.normal(size=5_000)}), tmp_path / f"{part}.parquet")
+    cli = CliRunner()
+    base = str(tmp_path / "b.json")
+    fit = cli.invoke(app, ["drift", "baseline", str(tmp_path / "base.parquet"), "--out", base])
+    assert fit.exit_code == 0, fit.output
+    assert any(name in line and "double" in line for line in fit.output.splitlines())
+    res = cli.invoke(app, ["drift", "check", "--baseline", base, str(tmp_path / "cur.parquet")])
+    assert res.exit_code == EXIT_OK, res.output
+    row = next(line for line in res.output.splitlines() if line.lstrip().startswith(name))
+    assert " stable " in row and "5,000" in row

@@ -17,6 +17,13 @@ from skyfabric.errors import FabricError, redact
 console = Console()
 err_console = Console(stderr=True)
 
+
+def out_console() -> Console:
+    """Where tables go: stdout at the terminal's width, or, when stdout is a pipe or a log
+    file (a scheduler's), 4000 columns wide, so that rows come out whole instead of cut
+    at rich's default of 80 columns."""
+    return console if console.is_terminal else Console(file=sys.stdout, width=4000)
+
 T = TypeVar("T")
 
 # Exit codes (documented in docs/cli.md): 0 success, 1 failed objects / drift over threshold,

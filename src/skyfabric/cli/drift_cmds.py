@@ -31,6 +31,7 @@ from skyfabric.cli._common import (
     err_console,
     fabric,
     fabric_errors,
+    out_console,
     print_error,
     print_json,
 )
@@ -267,7 +268,7 @@ def baseline_cmd(
             str(col.merged_edges),
             rank,
         )
-    console.print(table)
+    out_console().print(table)
     console.print(Text.assemble("saved to ", (out, "bold")))
 
 
@@ -320,7 +321,7 @@ def check_cmd(
     if as_json:
         print_json(result.to_dict())
     else:
-        console.print(render_table(result))
+        out_console().print(render_table(result))
         for label, url in (("report", report), ("json", json_out)):
             if url:
                 console.print(f"{label}: {url}", highlight=False, markup=False)
@@ -374,7 +375,7 @@ def quickstart_cmd(
             highlight=False,
             markup=False,
         )
-        console.print(_summary(out))
+        out_console().print(_summary(out))
         console.print(f"baseline: {out.baseline_url}", highlight=False, markup=False)
         first = min(out.reports)
         html_url = out.reports[first][0]

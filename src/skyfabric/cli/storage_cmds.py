@@ -27,12 +27,18 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
-from skyfabric.cli._common import EXIT_FAILED, EXIT_USAGE, console, err_console, fabric, print_json
+from skyfabric.cli._common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    err_console,
+    fabric,
+    out_console,
+    print_json,
+)
 from skyfabric.config import LocalStoreConfig
 from skyfabric.errors import FabricError, ObjectNotFoundError, redact
 from skyfabric.storage import transfer
@@ -79,10 +85,6 @@ def _errors(rewrite: Callable[[str], str] = str) -> Iterator[None]:
     except Exception as exc:  # OSError, botocore, ...: one line, never a traceback
         _usage(rewrite(f"{type(exc).__name__}: {exc}"), EXIT_FAILED)
 
-
-def _out() -> Console:
-    """stdout console; when it is not a terminal, wide enough that tables never wrap or cut."""
-    return console if console.is_terminal else Console(file=sys.stdout, width=4000)
 
 
 def _modified(info: dict[str, Any]) -> str | None:
@@ -189,7 +191,7 @@ def stores_cmd(
         ok.append(f": {row['reason']}" if row["reason"] else "", style="default")
         cells = (row["name"], row["kind"], where, row["prefix"], row["region"], row["tier"])
         table.add_row(*(Text(str(v or "-")) for v in cells), ok)
-    _out().print(table)
+    out_console().print(table)
 
 
 def ls_cmd(
@@ -332,7 +334,7 @@ def _report(result: Any, sides: _Sides, as_json: bool) -> None:
     if as_json:
         print_json(data)
     else:
-        out = _out()
+        out = out_console()
         for obj in data["objects"]:
             if obj["status"] in ("would_copy", "would_delete"):
                 what = f"{obj['src']} -> {obj['dst']}" if obj["src"] else obj["dst"]

@@ -11,18 +11,24 @@ Exit codes: 0 success; 1 the operation failed (store unreachable, commit conflic
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from skyfabric.cli._common import EXIT_FAILED, EXIT_USAGE, console, err_console, fabric, print_json
+from skyfabric.cli._common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    console,
+    err_console,
+    fabric,
+    out_console,
+    print_json,
+)
 from skyfabric.errors import FabricError, redact
 
 __all__ = ["register"]
@@ -35,9 +41,6 @@ _Name = Annotated[str, typer.Argument(help="Table name, namespace.table.")]
 app = typer.Typer(name="tables", help="Iceberg tables and every dataset in the lake.",
                   invoke_without_command=True, no_args_is_help=False, epilog=_CODES)
 
-
-def _out() -> Console:
-    return console if console.is_terminal else Console(file=sys.stdout, width=4000)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -112,7 +115,7 @@ def list_cmd(
                       "-" if e.rows is None else f"{e.rows:,}",
                       "-" if e.bytes is None else decimal(e.bytes),
                       "-" if e.files is None else str(e.files), _when(e.last_modified))
-    _out().print(table)
+    out_console().print(table)
 
 
 @app.command("show", epilog=_CODES)
@@ -130,7 +133,7 @@ def show_cmd(ctx: typer.Context, name: _Name, as_json: _Json = False) -> None:
     if as_json:
         print_json(info)
         return
-    out = _out()
+    out = out_console()
     out.print(Text(f"{t.name}  {t.location}  (store {t.store or '-'})", style="bold"))
     cols = RichTable(title="schema", title_justify="left")
     for col in ("id", "name", "type", "required"):
@@ -153,7 +156,7 @@ def _print_snapshots(snaps: list[Any], title: str) -> None:
                       "-" if s.records is None else f"{s.records:,}",
                       "-" if s.files is None else str(s.files),
                       "-" if s.bytes is None else decimal(s.bytes), "current" if s.current else "")
-    _out().print(table)
+    out_console().print(table)
 
 
 @app.command("create", epilog=_CODES)
@@ -226,7 +229,7 @@ def expire_cmd(
                   f"{'would delete' if dry_run else 'deleted'} {len(result.files)} file(s), "
                   f"{decimal(result.bytes)}", highlight=False)
     for url in result.files:
-        _out().print(Text(url))
+        out_console().print(Text(url))
 
 
 @app.command("gc", epilog=_CODES)
@@ -253,7 +256,7 @@ def gc_cmd(
                       f"{decimal(result.bytes)}; {len(result.skipped_recent)} younger than "
                       f"{older_than} kept", highlight=False)
         for url in result.files:
-            _out().print(Text(url))
+            out_console().print(Text(url))
 
 
 def register(root: typer.Typer) -> None:
