@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import re
 from pathlib import Path
 
@@ -149,3 +150,17 @@ def test_table_prints_markup_like_text_as_it_is() -> None:
     for name in names:
         assert any(line.split()[0] == name for line in lines[1:] if line.strip()), name
     assert "it was timestamp[ms] in the baseline" in " ".join(lines)
+
+
+def test_control_characters_in_names_print_escaped() -> None:
+    """A column name holding ESC would send an escape sequence to the terminal (and a
+    newline would break the row); table cells show them escaped."""
+    from rich.console import Console
+
+    from skyfabric.drift.report import cell
+
+    assert cell("a\x1b[31mb\nc").plain == "a\\x1b[31mb\\nc"
+    assert cell("[red]x[/red] é").plain == "[red]x[/red] é"
+    buf = Console(width=200, record=True, file=io.StringIO(), color_system=None)
+    buf.print(cell("x\x1b[2Jy"))
+    assert "\x1b" not in buf.export_text()

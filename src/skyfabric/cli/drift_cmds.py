@@ -252,6 +252,8 @@ def baseline_cmd(
     from rich.table import Table
     from rich.text import Text
 
+    from skyfabric.drift.report import cell
+
     # names, dtypes (timestamp[ms]) and paths are Text: printed as they are, not as markup
     table = Table(
         title=Text(f"baseline of {base.source}: {base.rows:,} rows"), title_justify="left"
@@ -261,7 +263,7 @@ def baseline_cmd(
     for name, col in base.columns.items():
         rank = "exact" if col.rank_error is None else f"{col.rank_error:.2%}"
         table.add_row(
-            Text(name),
+            cell(name),
             Text(col.dtype),
             Text(col.binning),
             str(len(col.histogram.counts)),
@@ -414,7 +416,7 @@ def _summary(out: Any) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    from skyfabric.drift.report import STATUS_COLORS
+    from skyfabric.drift.report import STATUS_COLORS, cell
 
     months = sorted(out.results)
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
@@ -427,7 +429,7 @@ def _summary(out: Any) -> Any:
             c = out.results[m].columns[i]
             psi = "—" if c.psi is None else f"{c.psi:.3f}"
             cells.append(Text(psi, style=STATUS_COLORS.get(c.status, "white")))
-        table.add_row(Text(col.column), *cells)  # a column name is not markup
+        table.add_row(cell(col.column), *cells)  # a column name is not markup
     table.add_row("rows", *(f"{out.results[m].rows / 1000:.1f}k" for m in months))
     return table
 

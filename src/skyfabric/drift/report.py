@@ -24,6 +24,7 @@ from skyfabric.drift.file_io import write_text
 
 if TYPE_CHECKING:
     from rich.table import Table
+    from rich.text import Text
 
     from skyfabric.drift.check import DriftResult
     from skyfabric.drift.histogram import Histogram
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STATUS_COLORS",
     "bin_labels",
+    "cell",
     "plot_column",
     "render_table",
     "to_html",
@@ -115,6 +117,15 @@ def _proportions(hist: Histogram | None, nbins: int) -> np.ndarray:
     return values / total if total > 0 else np.zeros_like(values)
 
 
+def cell(text: str) -> Text:
+    """``text`` for a terminal table cell: as it is (never rich markup), with control
+    characters shown escaped (``\\x1b``) so that a column name cannot send escape
+    sequences to the terminal or break a row across lines."""
+    from rich.text import Text
+
+    return Text("".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text))
+
+
 def render_table(result: DriftResult, title: str | None = None) -> Table:
     """A ``rich.table.Table`` with one row per column, status coloured by level.
 
@@ -154,7 +165,7 @@ def render_table(result: DriftResult, title: str | None = None) -> Table:
     for c in result.columns:
         color = STATUS_COLORS.get(c.status, "white")
         table.add_row(
-            Text(c.column),
+            cell(c.column),
             Text(c.status, style=color),
             fmt(c.psi),
             fmt(c.expected_psi),
