@@ -395,6 +395,11 @@ def test_a_temporal_unit_change_is_counted_on_rescaled_edges(tmp_path: Path) -> 
         mixed["t"].current
         == check(base, pa.table({"t": pa.array(ms_now, pa.timestamp("ms"))}))["t"].current
     )
+    utc = fit_baseline(pa.table({"t": pa.array(ms, pa.timestamp("ms", tz="UTC"))}))
+    for zone in ("Etc/UTC", "+00:00", "Europe/Paris"):  # zoned values are UTC instants
+        paris = check(utc, pa.table({"t": pa.array(ms_now * 1000, pa.timestamp("us", tz=zone))}))
+        same = check(utc, pa.table({"t": pa.array(ms_now, pa.timestamp("ms", tz="UTC"))}))
+        assert paris["t"].current == same["t"].current, zone
     others = {
         "timestamp[ms, tz=UTC]": pa.array(ms, pa.timestamp("ms", tz="UTC")),
         "date64[ms]": pa.array(ms, pa.date64()),

@@ -297,3 +297,19 @@ def test_a_directory_given_as_a_file_to_read_says_so(tmp_path: Path) -> None:
 
     with pytest.raises(DriftError, match="is a directory; fix: give the path of a file"):
         load_baseline(str(tmp_path))
+
+
+def test_timestamps_in_different_zones_merge_naive_ones_do_not(tmp_path: Path) -> None:
+    """Zoned timestamps are UTC instants whatever the zone (UTC, Etc/UTC, Europe/Paris);
+    a naive one is a wall clock and stays a conflict."""
+    ms = RNG.integers(1_600_000_000_000, 1_700_000_000_000, N)
+    write(tmp_path / "z", "a.parquet", t=pa.array(ms, pa.timestamp("ms", tz="UTC")))
+    write(tmp_path / "z", "b.parquet", t=pa.array(ms * 1000, pa.timestamp("us", tz="Etc/UTC")))
+    src = open_source(str(tmp_path / "z"))
+    assert src.schema.field("t").type == pa.timestamp("us", tz="UTC") and not src.conflicts
+    base = fit_baseline(pa.table({"t": pa.array(ms, pa.timestamp("ms", tz="UTC"))}))
+    got = check(base, str(tmp_path / "z"))["t"]
+    assert got.current.total == 2 * N and got.psi == 0.0
+    write(tmp_path / "n", "a.parquet", t=pa.array(ms, pa.timestamp("ms", tz="UTC")))
+    write(tmp_path / "n", "b.parquet", t=pa.array(ms, pa.timestamp("ms")))
+    assert "t" in open_source(str(tmp_path / "n")).conflicts

@@ -71,25 +71,35 @@ _FAMILY = {"time32": "time", "time64": "time", "date32": "date", "date64": "date
 _PER_SECOND = {"day": Fraction(1, 86_400), "s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
 
 
-def _temporal_unit(type_str: str) -> tuple[str, str, str | None] | None:
-    """(family, unit, tz) of a temporal Arrow type string (``"timestamp[ms, tz=UTC]"``)."""
+def _temporal_unit(type_str: str) -> tuple[str, str, bool] | None:
+    """(family, unit, has a time zone) of a temporal Arrow type string
+    (``"timestamp[ms, tz=UTC]"`` -> ``("timestamp", "ms", True)``)."""
     m = _TEMPORAL_TYPE.match(type_str)
     if m is None or m.group(2) not in _PER_SECOND:
         return None
-    return _FAMILY.get(m.group(1), m.group(1)), m.group(2), m.group(3)
+    return _FAMILY.get(m.group(1), m.group(1)), m.group(2), m.group(3) is not None
+
+
+def _same_temporal(baseline_type: str | None, t: pa.DataType) -> bool:
+    """Both the same temporal family, in any unit; timestamps both without a time zone or
+    both with one. Arrow stores a zoned timestamp as UTC whatever its zone, so ``UTC``,
+    ``Etc/UTC`` and ``Europe/Paris`` values are the same instants; a naive one is a wall
+    clock, not comparable to them."""
+    if baseline_type is None:
+        return False
+    was, now = _temporal_unit(baseline_type), _temporal_unit(str(t))
+    return was is not None and now is not None and was[0] == now[0] and was[2] == now[2]
 
 
 def temporal_rescale(baseline_type: str | None, t: pa.DataType) -> Fraction | None:
     """Factor from the baseline's time unit to ``t``'s when both are the same temporal
-    family (timestamps with the same time zone, durations, times, dates) in different units
+    family (`_same_temporal`: timestamps, durations, times, dates) in different units
     (``timestamp[ms]`` -> ``timestamp[us]``: 1000); ``None`` otherwise.
 
     `rescaled_thresholds` turns the baseline's edges into the new unit so that every value
     lands in the bin of its instant expressed in the baseline's unit (floored).
     """
-    if baseline_type is None:
-        return None
-    was, now = _temporal_unit(baseline_type), _temporal_unit(str(t))
+    was, now = _temporal_unit(baseline_type or ""), _temporal_unit(str(t))
     if was is None or now is None or was[0] != now[0] or was[2] != now[2] or was[1] == now[1]:
         return None
     return Fraction(_PER_SECOND[now[1]]) / Fraction(_PER_SECOND[was[1]])
@@ -117,9 +127,10 @@ def type_mismatch(h: Histogram, t: pa.DataType, baseline_type: str | None = None
     count as ``__other__``, strings have no place among numeric edges. Nor can a change of
     temporal type when ``baseline_type`` (the baseline's Arrow type string) is known: dates,
     times, timestamps and durations are binned by their integer storage (a date32 counts
-    days, a timestamp seconds or fractions). A change of unit within one type
-    (``timestamp[ms]`` -> ``timestamp[us]``, same time zone) fits: the check counts it
-    against edges rescaled by `temporal_rescale`. An all-null
+    days, a timestamp seconds or fractions), nor between naive and zoned timestamps. A
+    change of unit within one type (``timestamp[ms]`` -> ``timestamp[us]``) or of time zone
+    (stored as UTC either way) fits: the check counts a unit change against thresholds
+    rescaled by `temporal_rescale`. An all-null
     column (type ``null``) fits any bins (every row is missing); booleans fit numeric edges
     as 0/1.
     """
@@ -132,8 +143,8 @@ def type_mismatch(h: Histogram, t: pa.DataType, baseline_type: str | None = None
         was_temporal = baseline_type is not None and baseline_type.startswith(_TEMPORAL_PREFIXES)
         if baseline_type is None or not (was_temporal or is_timelike(t)):
             return None
-        if str(t) == baseline_type or temporal_rescale(baseline_type, t) is not None:
-            return None  # a unit change is counted through rescaled edges (check.py)
+        if str(t) == baseline_type or _same_temporal(baseline_type, t):
+            return None  # a unit change is counted through rescaled thresholds (check.py)
         return (
             f"its values are now {t}, and dates, times and durations are binned by their "
             "integer storage, so values of another temporal type or unit land in the wrong bins"

@@ -39,7 +39,9 @@ def _promote(types: list[pa.DataType]) -> pa.DataType | None:
     """The type pyarrow's permissive promotion gives ``types``; ``None`` when there is none.
 
     Dictionary-encoded strings mixed with plain strings promote to the plain type (the scan
-    decodes the dictionaries): pyarrow's merge refuses that pair although its cast does not.
+    decodes the dictionaries), and timestamps in different time zones to the first one's
+    zone (Arrow stores them as UTC whatever the zone): pyarrow's merge refuses both,
+    although its cast does not. Naive and zoned timestamps stay apart.
     """
     typed = [t for t in types if not pa.types.is_null(t)]  # an all-null file fits any type
     if len(typed) > 1 and any(pa.types.is_dictionary(t) for t in typed):
@@ -48,13 +50,18 @@ def _promote(types: list[pa.DataType]) -> pa.DataType | None:
             pa.types.is_string(v) or pa.types.is_large_string(v) for v in values
         ):
             types = values
+    zones = {t.tz for t in typed if pa.types.is_timestamp(t)}
+    zoned = len(zones) > 1 and None not in zones and all(pa.types.is_timestamp(t) for t in typed)
+    if zoned:  # UTC instants whatever the zone: merge the units, keep the first file's zone
+        types = [pa.timestamp(t.unit) for t in typed]
     try:
         merged = pa.unify_schemas(
             [pa.schema([pa.field("c", t)]) for t in types], promote_options="permissive"
         )
     except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    return merged.field("c").type
+    promoted = merged.field("c").type
+    return pa.timestamp(promoted.unit, tz=typed[0].tz) if zoned else promoted
 
 
 def _footer_schema(fragment: pads.ParquetFileFragment) -> pa.Schema:
