@@ -4,6 +4,7 @@ emulators on loopback), and the kernel set-up before it."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import threading
@@ -433,3 +434,11 @@ def test_a_read_error_mid_scan_names_the_file(tmp_path: Path) -> None:
         fh.write(b"\0" * 4_000)
     with pytest.raises(OSError, match=r"b\.parquet: "):
         list(it)
+
+
+def test_memory_maps_can_be_turned_off_from_the_environment() -> None:
+    code = "import skyfabric.drift._scan as s; print(s.LOCAL_MMAP)"
+    for value, expected in (("0", "False"), ("1", "True")):
+        env = {**os.environ, "SKYFABRIC_LOCAL_MMAP": value}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert out.stdout.strip() == expected, out.stderr

@@ -45,6 +45,7 @@ readahead: their memory is not bounded with a slow consumer.
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -84,14 +85,15 @@ on 430 MB (module docstring) with a fast consumer, against pyarrow's scanner: on
 ~20-50 MB to the peak (one row group's bytes and decoded columns, plus its queue)."""
 
 
-LOCAL_MMAP = True
+LOCAL_MMAP = os.environ.get("SKYFABRIC_LOCAL_MMAP", "1") != "0"
 """Read local parquet through memory maps (``pyarrow.fs.LocalFileSystem(use_mmap=True)``):
 column chunks are read from the page cache in place instead of copied out of it by
 ``pread`` (13% of a local scan's CPU time in ``perf``). Measured with 2 CPUs on 1 GB of
 local parquet (8 columns): 0.70-0.74 CPU-s instead of 0.76-0.80, the same peak RSS (a
 file is unmapped when its row group is read). The price: a file truncated by another process
 while it is being read ends the process with SIGBUS instead of raising an error, as with
-pyarrow's own ``memory_map=True``; set this to False where files are rewritten in place."""
+pyarrow's own ``memory_map=True``; set this to False (or the environment variable
+``SKYFABRIC_LOCAL_MMAP=0``, read at import) where files are rewritten in place."""
 
 
 def scan_options(data: pads.Dataset) -> dict[str, Any]:
