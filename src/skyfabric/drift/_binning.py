@@ -80,29 +80,32 @@ def _temporal_unit(type_str: str) -> tuple[str, str, bool] | None:
     return _FAMILY.get(m.group(1), m.group(1)), m.group(2), m.group(3) is not None
 
 
-def _same_temporal(baseline_type: str | None, t: pa.DataType) -> bool:
-    """Both the same temporal family, in any unit; timestamps both without a time zone or
-    both with one. Arrow stores a zoned timestamp as UTC whatever its zone, so ``UTC``,
-    ``Etc/UTC`` and ``Europe/Paris`` values are the same instants; a naive one is a wall
-    clock, not comparable to them."""
-    if baseline_type is None:
-        return False
-    was, now = _temporal_unit(baseline_type), _temporal_unit(str(t))
-    return was is not None and now is not None and was[0] == now[0] and was[2] == now[2]
+def _temporal_pair(
+    baseline_type: str | None, t: pa.DataType
+) -> tuple[tuple[str, str, bool], tuple[str, str, bool]] | None:
+    """(`_temporal_unit` of the baseline type, of ``t``) when both are the same temporal
+    family, in any unit, timestamps both without a time zone or both with one; else None.
+    Arrow stores a zoned timestamp as UTC whatever its zone, so ``UTC``, ``Etc/UTC`` and
+    ``Europe/Paris`` values are the same instants; a naive one is a wall clock, not
+    comparable to them."""
+    was, now = _temporal_unit(baseline_type or ""), _temporal_unit(str(t))
+    if was is None or now is None or was[0] != now[0] or was[2] != now[2]:
+        return None
+    return was, now
 
 
 def temporal_rescale(baseline_type: str | None, t: pa.DataType) -> Fraction | None:
     """Factor from the baseline's time unit to ``t``'s when both are the same temporal
-    family (`_same_temporal`: timestamps, durations, times, dates) in different units
+    family (`_temporal_pair`: timestamps, durations, times, dates) in different units
     (``timestamp[ms]`` -> ``timestamp[us]``: 1000); ``None`` otherwise.
 
     `rescaled_thresholds` turns the baseline's edges into the new unit so that every value
     lands in the bin of its instant expressed in the baseline's unit (floored).
     """
-    was, now = _temporal_unit(baseline_type or ""), _temporal_unit(str(t))
-    if was is None or now is None or was[0] != now[0] or was[2] != now[2] or was[1] == now[1]:
+    pair = _temporal_pair(baseline_type, t)
+    if pair is None or pair[0][1] == pair[1][1]:
         return None
-    return Fraction(_PER_SECOND[now[1]]) / Fraction(_PER_SECOND[was[1]])
+    return Fraction(_PER_SECOND[pair[1][1]]) / Fraction(_PER_SECOND[pair[0][1]])
 
 
 def rescaled_thresholds(edges: np.ndarray, factor: Fraction) -> list[int]:
@@ -143,7 +146,7 @@ def type_mismatch(h: Histogram, t: pa.DataType, baseline_type: str | None = None
         was_temporal = baseline_type is not None and baseline_type.startswith(_TEMPORAL_PREFIXES)
         if baseline_type is None or not (was_temporal or is_timelike(t)):
             return None
-        if str(t) == baseline_type or _same_temporal(baseline_type, t):
+        if str(t) == baseline_type or _temporal_pair(baseline_type, t) is not None:
             return None  # a unit change is counted through rescaled thresholds (check.py)
         return (
             f"its values are now {t}, and dates, times and durations are binned by their "

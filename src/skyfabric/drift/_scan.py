@@ -152,6 +152,14 @@ def _piece_batches(
     yield _PIECE_END
 
 
+def _reopened(fragment: Any, fmt: pads.FileFormat, fs: pafs.FileSystem) -> Any:
+    """``fragment``'s file as a fragment read through ``fs``, partition values kept (its
+    footer is read again, on first use)."""
+    return fmt.make_fragment(
+        fragment.path, filesystem=fs, partition_expression=fragment.partition_expression
+    )
+
+
 def _row_groups(
     data: pads.FileSystemDataset, columns: list[str], batch_size: int, workers: int
 ) -> tuple[list[Iterator[Any]], int]:
@@ -162,12 +170,7 @@ def _row_groups(
     fragments = list(data.get_fragments())
     if LOCAL_MMAP:  # the same files, memory-mapped
         mapped = pafs.LocalFileSystem(use_mmap=True)
-        fragments = [
-            data.format.make_fragment(
-                f.path, filesystem=mapped, partition_expression=f.partition_expression
-            )
-            for f in fragments
-        ]
+        fragments = [_reopened(f, data.format, mapped) for f in fragments]
     # every footer is read here, before the first batch: ~5 ms for 20 local files
     pieces = [p for fragment in fragments for p in fragment.split_by_row_group()]
 
@@ -239,11 +242,7 @@ class _LazyRowGroups:
                     return None
                 try:
                     if self._fs is not None:  # the same file, opened through _ExactReads
-                        fragment = self._format.make_fragment(
-                            fragment.path,
-                            filesystem=self._fs,
-                            partition_expression=fragment.partition_expression,
-                        )
+                        fragment = _reopened(fragment, self._format, self._fs)
                     self._pieces.extend(fragment.split_by_row_group())
                 except BaseException as exc:
                     self._error = exc

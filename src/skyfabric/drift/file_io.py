@@ -25,6 +25,7 @@ FABRIC_PREFIX = "fabric://"
 
 
 def _connect(fabric: Fabric | None) -> Fabric:
+    """``fabric``, or `skyfabric.connect()` when None (imported then: pydantic, fsspec)."""
     if fabric is not None:
         return fabric
     from skyfabric.fabric import connect

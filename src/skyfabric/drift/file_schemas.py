@@ -13,8 +13,9 @@ them all (``pyarrow.unify_schemas(promote_options="permissive")``: ``int32 + int
 int64``, ``int64 + double -> double``, ``string + large_string -> large_string``, units of
 timestamps to the finer one, a column absent from some files nullable). Columns whose types
 cannot be promoted into one (``int64`` vs ``string``, ``bool`` vs ``int64``, ``date32`` vs
-``timestamp``) are reported as *conflicts*; `skyfabric.drift.sources.Source` refuses to
-count them, with the files and the fix, instead of letting the file order decide.
+``timestamp``) are reported as *conflicts*: a check reports them as ``type_changed`` and a
+fit refuses them (`skyfabric.drift.sources.Source`), with the files and the fix, instead of
+letting the file order decide.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from skyfabric.drift._scan import scan_batches
+from skyfabric.drift.file_io import FABRIC_PREFIX, _connect
 from skyfabric.drift.file_schemas import unify_file_schemas
 from skyfabric.errors import DriftError, ObjectNotFoundError
 
@@ -59,7 +60,6 @@ __all__ = [
 #: dozen columns and a few batches in flight stay well under 100 MB.
 DEFAULT_BATCH_SIZE = 131_072
 _GLOB_CHARS = set("*?[")
-FABRIC_PREFIX = "fabric://"
 TABLE_PREFIX = "table:"
 
 
@@ -256,14 +256,6 @@ def __getattr__(name: str) -> Any:
 
         return TableSource
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _connect(fabric: Fabric | None) -> Fabric:
-    if fabric is not None:
-        return fabric
-    from skyfabric.fabric import connect
-
-    return connect()
 
 
 def _local_dataset(path: str, partitioning: Any = "hive") -> pads.Dataset:

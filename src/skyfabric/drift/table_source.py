@@ -19,13 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from skyfabric.drift.sources import (
-    DEFAULT_BATCH_SIZE,
-    TABLE_PREFIX,
-    FileTask,
-    Source,
-    _connect,
-)
+from skyfabric.drift.file_io import _connect
+from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, TABLE_PREFIX, FileTask, Source
 from skyfabric.errors import DriftError
 
 if TYPE_CHECKING:
