@@ -220,6 +220,38 @@ def test_dictionary_of_numbers_into_numeric_edges() -> None:
     assert h.counts.tolist() == [1, 2] and h.missing == 2
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batches_with_changing_dictionaries(threads: int) -> None:
+    # a plan reuses the lookup table of an equal dictionary (batches of one parquet column
+    # chunk share theirs); batches whose dictionaries differ, reorder or grow are binned anew
+    idx = pa.array([0, 0, 1, 2, None, 1], pa.int32())
+    dicts = [["JFK", "EWR", "ZZZ"], ["EWR", "JFK", "ZZZ"], ["JFK", "EWR", "ZZZ"], ["LGA"] * 3]
+    nums = [[1.0, 7.0, np.nan], [7.0, 1.0, np.nan], [7.0, 7.0, 7.0], [1.0, 7.0, np.nan]]
+    order = (0, 0, 1, 1, 2, 0, 3, 3, 1)  # equal dictionaries in a row, and changes
+    batches = [
+        pa.record_batch(
+            {
+                "c": pa.DictionaryArray.from_arrays(idx, pa.array(dicts[k])),
+                "x": pa.DictionaryArray.from_arrays(idx, pa.array(nums[k])),
+            }
+        )
+        for k in order
+    ]
+    templates = {"c": Histogram.categorical(["JFK", "EWR"]), "x": numeric(5.0)}
+    got = histogram_columns(iter(batches), templates, threads=threads)
+    table = pa.Table.from_batches(batches)
+    names = np.array(table["c"].to_pylist(), dtype=object)
+    values = np.array([np.nan if v is None else v for v in table["x"].to_pylist()])
+    assert got["c"].counts.tolist() == [
+        int(np.sum(names == "JFK")),
+        int(np.sum(names == "EWR")),
+        int(np.sum((names == "ZZZ") | (names == "LGA"))),
+    ]
+    assert got["c"].missing == int(np.sum(names == None))  # noqa: E711
+    assert got["x"].counts.tolist() == [int(np.sum(values < 5)), int(np.sum(values >= 5))]
+    assert got["x"].missing == int(np.sum(np.isnan(values)))
+
+
 def test_strings_into_numeric_edges_is_a_clear_error() -> None:
     with pytest.raises(DriftError, match="cannot bin"):
         histogram(pa.array(["a"]), numeric(0.0))

@@ -192,8 +192,36 @@ def _bool_counts(arr: pa.Array) -> tuple[int, int]:
 
 
 def _counts_from_ge(n_ok: int, ge: np.ndarray) -> np.ndarray:
-    """Bin counts from ``ge[j] = #{x >= t_j}`` over sorted thresholds and ``n_ok`` values."""
-    return -np.diff(np.concatenate(([n_ok], ge, [0]))).astype(np.int64)
+    """Bin counts from ``ge[j] = #{x >= t_j}`` over sorted thresholds and ``n_ok`` values:
+    the differences of ``[n_ok, ge[0], ..., ge[m-1], 0]`` (three small numpy operations: this
+    runs once per column per batch)."""
+    m = len(ge)
+    counts = np.empty(m + 1, dtype=np.int64)
+    counts[0] = n_ok - (ge[0] if m else 0)
+    if m:
+        np.subtract(ge[:-1], ge[1:], out=counts[1:m])
+        counts[m] = ge[m - 1]
+    return counts
+
+
+class _LastLut:
+    """The bin lookup table of the last dictionary a plan counted, reused while the
+    dictionary stays the same: the batches of one parquet column chunk share their
+    dictionary, and binning it again per batch (``pyarrow.compute.index_in`` for
+    categories) cost more than counting the batch's indices. Safe across threads: the
+    (dictionary, table) pair is read and replaced as one object."""
+
+    def __init__(self) -> None:
+        self._last: tuple[pa.Array, np.ndarray] | None = None
+
+    def get(self, dictionary: pa.Array, build: Any) -> np.ndarray:
+        """``build(dictionary)``, or the table built for an equal dictionary last time."""
+        last = self._last
+        if last is not None and last[0].equals(dictionary):
+            return last[1]
+        lut = build(dictionary)
+        self._last = (dictionary, lut)
+        return lut
 
 
 def _pad(thresholds: np.ndarray, sentinel: Any) -> np.ndarray:
@@ -217,6 +245,7 @@ class _NumericPlan:
         self.padded = _pad(self.inner, np.inf)
         self.uniform = self._uniform_params()
         self._int: dict[np.dtype, tuple[int, np.ndarray]] = {}
+        self._luts = _LastLut()
 
     def _uniform_params(self) -> tuple[float, float] | None:
         """(lo, 1/width) when the inner edges are lo + k*width, k = 1..B-1, else None."""
@@ -338,13 +367,17 @@ class _NumericPlan:
             raise DriftError(
                 f"cannot bin dictionary values of type {dictionary.type} into numeric edges"
             )
+        lut = self._luts.get(dictionary, self._dictionary_lut)
+        return _count_indices(arr.indices, lut, self.nbins, self.nbins + 1)
+
+    def _dictionary_lut(self, dictionary: pa.Array) -> np.ndarray:
+        """Bin of each dictionary entry (missing for null and NaN), then the missing bin."""
         vals = dictionary.to_numpy(zero_copy_only=False)  # entries, small; nulls become NaN
         if dictionary.null_count:
             vals = np.where(
                 dictionary.is_null().to_numpy(zero_copy_only=False), np.nan, vals.astype(np.float64)
             )
-        lut = np.append(self.bin_of(vals), self.nbins)  # never empty
-        return _count_indices(arr.indices, lut, self.nbins, self.nbins + 1)
+        return np.append(self.bin_of(vals), self.nbins)  # never empty
 
 
 def _count_indices(
@@ -378,21 +411,26 @@ class _CategoricalPlan:
         self.value_set = pa.array([*categories, None], type=pa.string())
         # position from index_in -> bin: categories map to themselves, the null entry to missing
         self.lut = np.append(np.arange(len(categories), dtype=np.int64), self.missing_bin)
+        self._luts = _LastLut()
 
     def positions(self, strings: pa.Array) -> pa.Array:
         """int32 position of each value in categories; null input -> C; not found -> null."""
         return pc.index_in(strings, value_set=self.value_set, skip_nulls=False)
+
+    def _dictionary_lut(self, dictionary: pa.Array) -> np.ndarray:
+        """Bin of each dictionary entry (``__other__`` when not a category, missing for
+        null), then the missing bin."""
+        pos = self.positions(_as_strings(dictionary)).fill_null(-1)
+        p = np.asarray(pos.to_numpy(zero_copy_only=False), dtype=np.int64)
+        lut = np.where(p < 0, self.other, self.lut[np.maximum(p, 0)])
+        return np.append(lut, self.missing_bin)  # never empty
 
     def count(self, arr: pa.Array) -> tuple[np.ndarray, int]:
         n, t = len(arr), arr.type
         if n == 0 or arr.null_count == n or pa.types.is_null(t):
             return np.zeros(self.other + 1, dtype=np.int64), n
         if pa.types.is_dictionary(t):
-            pos = self.positions(_as_strings(arr.dictionary)).fill_null(-1)
-            p = np.asarray(pos.to_numpy(zero_copy_only=False), dtype=np.int64)
-            lut = np.append(
-                np.where(p < 0, self.other, self.lut[np.maximum(p, 0)]), self.missing_bin
-            )  # never empty
+            lut = self._luts.get(arr.dictionary, self._dictionary_lut)
             return _count_indices(arr.indices, lut, self.missing_bin, self.missing_bin + 1)
         if pa.types.is_boolean(t):
             n_true, n_valid = _bool_counts(arr)
