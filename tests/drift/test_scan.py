@@ -96,6 +96,30 @@ def test_memory_mapped_and_read_files_give_the_same_batches(hive: Path, monkeypa
     assert mapped["month"].unique().to_pylist() == [1, 2] and mapped["y"].null_count == 5_000
 
 
+def test_batches_are_decoded_into_the_scan_pool(hive: Path, monkeypatch) -> None:
+    """The scan decodes into jemalloc where pyarrow has it (steadier peak memory than the
+    default mimalloc pool), unless ``ARROW_DEFAULT_MEMORY_POOL`` picked a pool."""
+    ds = pads.dataset(hive, format="parquet", partitioning="hive")
+    scan.scan_memory_pool.cache_clear()
+    try:
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+        pool = scan.scan_memory_pool()
+        if "jemalloc" not in pa.supported_memory_backends():
+            assert pool is None
+            return
+        assert pool is not None and pool.backend_name == "jemalloc"
+        before = pool.bytes_allocated(), pa.default_memory_pool().bytes_allocated()
+        batches = list(scan_batches(ds, ["x", "y"], 1_000))  # the row-group scan
+        assert pool.bytes_allocated() - before[0] >= sum(b.nbytes for b in batches)
+        assert pa.default_memory_pool().bytes_allocated() - before[1] < 4096
+        del batches
+        scan.scan_memory_pool.cache_clear()
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
+        assert scan.scan_memory_pool() is None
+    finally:
+        scan.scan_memory_pool.cache_clear()
+
+
 def test_counts_identical_to_the_pyarrow_scanner(hive: Path) -> None:
     data = pads.dataset(hive, format="parquet", partitioning="hive")
     base = fit_baseline(data, ["x", "c", "month"])

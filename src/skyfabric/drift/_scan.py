@@ -27,9 +27,9 @@ Measured with 2 CPUs on 430 MB of parquet (4 files, 8 columns, 256 Ki-row groups
                                    consumer pauses 1 s  fast consumer       drift check
 =================================  ===================  ==================  ==============
 fake-gcs-server, scanner (before)  1,170 MB / 1.11 s    740 MB / 0.72 s     800 MB / 0.90 s
-fake-gcs-server, row groups        430 MB / 1.76 s      440 MB / 0.77 s     490 MB / 0.69 s
+fake-gcs-server, row groups        410 MB / 1.59 s      390 MB / 0.61 s     480 MB / 0.73 s
 moto S3, scanner (before)          1,090 MB / 1.71 s    890 MB / 1.53 s     870 MB / 1.86 s
-moto S3, row groups                370 MB / 3.48 s      360 MB / 2.44 s     420 MB / 2.69 s
+moto S3, row groups                340 MB / 3.32 s      340 MB / 2.49 s     440 MB / 2.70 s
 =================================  ===================  ==================  ==============
 
 (the process holds ~240 MB before the scan, ~345 MB with numba for a check.) moto answers
@@ -44,6 +44,7 @@ readahead: their memory is not bounded with a slow consumer.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import queue
@@ -62,6 +63,7 @@ __all__ = [
     "REMOTE_READERS",
     "decodes_in_parallel",
     "scan_batches",
+    "scan_memory_pool",
     "scan_options",
 ]
 
@@ -96,6 +98,28 @@ pyarrow's own ``memory_map=True``; set this to False (or the environment variabl
 ``SKYFABRIC_LOCAL_MMAP=0``, read at import) where files are rewritten in place."""
 
 
+@functools.cache
+def scan_memory_pool() -> pa.MemoryPool | None:
+    """The pool the scan decodes into: pyarrow's jemalloc pool, unless the environment
+    variable ``ARROW_DEFAULT_MEMORY_POOL`` chose a pool (that choice stands) or this pyarrow
+    has no jemalloc (Windows builds): then ``None``, pyarrow's default pool.
+
+    A streaming scan allocates and frees batches of the same few sizes from several threads
+    for as long as it runs. Measured with 2 CPUs on 1 GB of local parquet (8 columns,
+    ``benchmarks/bench_drift.py``, six fresh processes each): a drift check peaked at
+    360-378 MB with pyarrow's default mimalloc pool and 331-340 MB with jemalloc, at the same
+    speed; on 2 GB mimalloc peaked at 377-423 MB (it kept more freed memory the longer the
+    scan ran) and jemalloc at 340-349 MB. The rest of the process keeps the default pool
+    (as do part of the allocations of pyarrow's scanner, which filtered datasets use).
+    """
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return None
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:  # pyarrow built without jemalloc
+        return None
+
+
 def scan_options(data: pads.Dataset) -> dict[str, Any]:
     """Keyword arguments for ``Dataset.to_batches`` / ``Fragment.to_batches`` on ``data``.
 
@@ -103,10 +127,14 @@ def scan_options(data: pads.Dataset) -> dict[str, Any]:
     pre-buffered whole) hold ~1.2 GB for 8 columns of 1 GB of local parquet. Local files are
     read without pre-buffering (the page cache serves small reads well); remote stores keep
     pre-buffering (it coalesces the many small range requests) and read two files ahead to
-    hide latency.
+    hide latency. Batches are decoded into `scan_memory_pool`.
     """
     local = isinstance(getattr(data, "filesystem", None), pafs.LocalFileSystem)
-    opts: dict[str, Any] = {"fragment_readahead": 1 if local else 2, "batch_readahead": 4}
+    opts: dict[str, Any] = {
+        "fragment_readahead": 1 if local else 2,
+        "batch_readahead": 4,
+        "memory_pool": scan_memory_pool(),
+    }
     if local and isinstance(getattr(data, "format", None), pads.ParquetFileFormat):
         opts["fragment_scan_options"] = pads.ParquetFragmentScanOptions(pre_buffer=False)
     return opts
