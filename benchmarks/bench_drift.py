@@ -202,11 +202,10 @@ def child(args: argparse.Namespace) -> None:
         out["cpu_s"] = time.process_time() - cpu
     else:
         t = time.perf_counter()
-        from skyfabric.drift import check, load_baseline
-
         # check() reads its [drift] defaults through skyfabric.config (pydantic): imported
         # here, like every other import, not inside the clock
         import skyfabric.config  # noqa: F401
+        from skyfabric.drift import check, load_baseline
 
         out["import_s"] = time.perf_counter() - t
         base = load_baseline(str(Path(args.dir) / "baseline.json"))

@@ -75,8 +75,10 @@ READERS = 2
 """Local row groups read at once, each decoded by pyarrow's threads. Measured with 2 CPUs on
 1 GB of local parquet (8 columns, ``benchmarks/bench_drift.py``), a drift check counting in
 the consumer thread: one reader (4 batches queued) 0.78-0.85 s, peak 330-360 MB; two readers
-(2 queued each) 0.65-0.69 s, 370-390 MB, against a 400 MB budget; pyarrow alone reads the same
-columns in 0.41-0.47 s with two readers and 0.55 s with one."""
+(2 queued each) 0.65-0.69 s, 370-390 MB, against a 400 MB budget (both with pyarrow's
+default pool, before `scan_memory_pool`: 335-345 MB now; three readers or three batches
+queued each were measured no faster since); pyarrow alone reads the same columns in
+0.41-0.47 s with two readers and 0.55 s with one."""
 REMOTE_READERS = 3
 """Row groups read at once from any non-local filesystem (object stores), each by its own
 thread into its own queue: two row groups are fetched while the consumer reads a third, so a
