@@ -120,6 +120,39 @@ def test_batches_are_decoded_into_the_scan_pool(hive: Path, monkeypatch) -> None
         scan.scan_memory_pool.cache_clear()
 
 
+def test_small_row_groups_are_read_together(tmp_path: Path, monkeypatch) -> None:
+    """Consecutive small row groups make one piece of at least the batch size (a scan set-up
+    per ten-row group made such files several times slower); a large row group stays a
+    piece of its own; rows come out complete and in order."""
+    path = tmp_path / "small.parquet"
+    sizes = [10] * 25 + [500] + [10] * 5
+    with pq.ParquetWriter(path, pa.schema([("x", pa.int64())])) as w:
+        for start, n in zip(np.cumsum([0, *sizes[:-1]]), sizes, strict=True):
+            w.write_table(pa.table({"x": np.arange(start, start + n)}), row_group_size=n)
+    fragment = next(pads.dataset(path, format="parquet").get_fragments())
+    pieces = scan._row_group_pieces(fragment, 100)
+    ids = [[rg.id for rg in p.row_groups] for p in pieces]
+    assert [i for g in ids for i in g] == list(range(31))
+    assert ids[:3] == [list(range(10)), list(range(10, 20)), [20, 21, 22, 23, 24, 25]]
+    assert ids[3:] == [[26, 27, 28, 29, 30]]  # the tail: fewer rows than asked, no more groups
+    read: list[Any] = []
+    real = scan._piece_batches
+
+    def piece_batches(piece: Any, *args: Any) -> Iterator[Any]:
+        read.append(piece)
+        return real(piece, *args)
+
+    monkeypatch.setattr(scan, "_piece_batches", piece_batches)
+    data = pads.dataset(path, format="parquet")
+    batches = list(scan_batches(data, ["x"], 100))
+    assert pa.Table.from_batches(batches)["x"].to_pylist() == list(range(sum(sizes)))
+    assert len(read) == 4  # pieces scanned, not 31 row groups
+    # pyarrow ends a batch at each row group: those of a piece are joined, never past 100 rows
+    assert [b.num_rows for b in batches] == [100, 100, 50, 100, 100, 100, 100, 100, 50]
+    no_columns = list(scan_batches(data, [], 100))  # row counts only
+    assert sum(b.num_rows for b in no_columns) == sum(sizes)
+
+
 def test_counts_identical_to_the_pyarrow_scanner(hive: Path) -> None:
     data = pads.dataset(hive, format="parquet", partitioning="hive")
     base = fit_baseline(data, ["x", "c", "month"])
@@ -340,7 +373,7 @@ def test_remote_scan_stops_reading_ahead_of_a_stalled_consumer(
     monkeypatch.setattr(scan._LazyRowGroups, "get", get)
     monkeypatch.setattr(scan, "REMOTE_READERS", 2)
     data = s3.dataset("fabric://remote/hive/")  # 20 row groups of 1,200 rows in 4 files
-    it = scan_batches(data, ["x"], batch_size=2_000, depth=1)  # a batch per row group
+    it = scan_batches(data, ["x"], batch_size=1_200, depth=1)  # a batch per row group
     first = next(it)
     time.sleep(0.5)  # a stalled consumer: the readers must wait, not read on
     # per reader: one row group queued and, for the reader of row group 0 (consumed), the
@@ -404,7 +437,7 @@ def test_remote_read_errors_reach_the_consumer_and_stop_the_readers(
     assert _scan_threads() == 0
     # whichever reader meets the bad footer, every reader due a later row group gets the
     # error too, so the reader due row group 10 cannot end the scan as if it were complete
-    plan = scan._LazyRowGroups(data)
+    plan = scan._LazyRowGroups(data, 1_000)  # rows per piece: one row group each
     assert plan.get(9) is not None
     for k in (11, 10, 12):
         with pytest.raises(pa.ArrowInvalid, match="magic bytes"):
