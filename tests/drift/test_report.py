@@ -164,3 +164,38 @@ def test_control_characters_in_names_print_escaped() -> None:
     buf = Console(width=200, record=True, file=io.StringIO(), color_system=None)
     buf.print(cell("x\x1b[2Jy"))
     assert "\x1b" not in buf.export_text()
+
+
+def _texts(fig) -> list:
+    """The texts of a column's figure that come from the data: bin labels and title."""
+    ax = fig.axes[0]
+    return [*ax.get_xticklabels(), ax.title]
+
+
+def test_dollar_signs_in_names_and_categories_are_drawn_literally() -> None:
+    """``$`` in a category or a column name was read as matplotlib mathtext: ``a_$x_$``
+    raised ``ValueError`` (no report at all) and ``$10-$20`` was drawn as math ``10 − 20``."""
+    from skyfabric.drift.report import figure_column
+
+    band = ["$5-$10", "a_$x_$", "$10-$20"] * 50
+    t = pa.table({"band": band, "a_$_$": np.arange(150.0), "$x$": np.arange(150.0)})
+    result = check(fit_baseline(t), t)
+    page = to_html(result)  # raised ValueError (ParseSyntaxException)
+    assert page.count("<img ") == 3
+    for col in result.columns:
+        texts = _texts(figure_column(col))
+        assert not any(t.get_parse_math() or t.get_usetex() for t in texts)
+    drawn = {t.get_text() for t in _texts(figure_column(result["band"]))}
+    assert {"$5-$10", "a_$x_$", "$10-$20"} <= drawn
+    assert figure_column(result["a_$_$"]).axes[0].get_title().startswith("a_$_$: PSI")
+
+
+def test_matplotlib_settings_stay_untouched_by_a_report() -> None:
+    """Literal text is a property of our Text objects, not a global rcParams change."""
+    import matplotlib
+
+    before = dict(matplotlib.rcParams)
+    t = pa.table({"c": ["$a$", "b"] * 20})
+    plot_column(check(fit_baseline(t), t)["c"])
+    assert matplotlib.rcParams["text.parse_math"] is True
+    assert dict(matplotlib.rcParams) == before

@@ -178,8 +178,18 @@ def render_table(result: DriftResult, title: str | None = None) -> Table:
     return table
 
 
+#: Text properties that draw a string as it is (per Text, not rcParams: thread-safe, and
+#: the user's global settings stay untouched).
+_LITERAL: dict[str, Any] = {"parse_math": False, "usetex": False}
+
+
 def figure_column(col: ColumnDrift) -> Any:
-    """A matplotlib ``Figure`` (Agg canvas) of baseline vs current bin proportions."""
+    """A matplotlib ``Figure`` (Agg canvas) of baseline vs current bin proportions.
+
+    Text from the data (column name, categories, bin labels) is drawn as it is: never read
+    as mathtext (``$5-$10`` would show ``5 - 10``, and ``a_$x_$`` raised ``ValueError``) or
+    LaTeX, whatever the user's matplotlib settings (``text.parse_math``, ``text.usetex``).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -200,10 +210,15 @@ def figure_column(col: ColumnDrift) -> Any:
         color=_HTML_COLORS.get(STATUS_COLORS.get(col.status, "blue"), "#0550ae"),
     )
     ax.set_xticks(
-        x, labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center", fontsize=8
+        x,
+        labels,
+        rotation=45 if n > 6 else 0,
+        ha="right" if n > 6 else "center",
+        fontsize=8,
+        **_LITERAL,
     )
     ax.set_ylabel("proportion of rows")
-    ax.set_title(f"{col.column}: PSI {fmt(col.psi)} ({col.status})", fontsize=10)
+    ax.set_title(f"{col.column}: PSI {fmt(col.psi)} ({col.status})", fontsize=10, **_LITERAL)
     ax.legend(fontsize=8)
     return fig
 
