@@ -715,3 +715,53 @@ def test_tables_in_logs_keep_whole_rows(tmp_path: Path) -> None:
     assert res.exit_code == EXIT_OK, res.output
     row = next(line for line in res.output.splitlines() if line.lstrip().startswith(name))
     assert " stable " in row and "5,000" in row
+
+
+def test_dollar_signs_in_data_write_both_reports(lake, tmp_path) -> None:
+    """``$`` in a category or a column name crashed the HTML report with a matplotlib
+    traceback (exit 1), and neither the HTML nor the JSON was written."""
+    data = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"band": ["$5-$10", "a_$x_$"] * 50, "a_$_$": [1.0, 2.0] * 50}), data)
+    base, html, out = tmp_path / "b.json", tmp_path / "r.html", tmp_path / "j.json"
+    assert run(lake, "drift", "baseline", str(data), "--out", str(base)).exit_code == EXIT_OK
+    res = run(
+        lake,
+        "drift",
+        "check",
+        "-b",
+        str(base),
+        str(data),
+        "--report",
+        str(html),
+        "--json-out",
+        str(out),
+    )
+    assert res.exit_code == EXIT_OK, res.output
+    assert "Traceback" not in res.output
+    assert html.read_text().count("<img ") == 2
+    assert {c["column"] for c in json.loads(out.read_text())["columns"]} == {"band", "a_$_$"}
+
+
+def test_report_that_cannot_be_drawn_keeps_the_json(
+    lake, baseline_url, tmp_path, monkeypatch
+) -> None:
+    """An HTML report that fails to render (here: the user's matplotlib asks for LaTeX,
+    which is not installed) used to lose the JSON too, with a traceback. Now the JSON is
+    written first, the table still prints, one error line names --report, no partial
+    HTML is left, and the exit code is 1."""
+    import matplotlib
+
+    monkeypatch.setenv("PATH", str(tmp_path / "no-latex-here"))
+    html, out = tmp_path / "r.html", tmp_path / "j.json"
+    with matplotlib.rc_context({"text.usetex": True}):
+        res = run_check(
+            lake, baseline_url, "--report", str(html), "--json-out", str(out), "--fail-on", "never"
+        )
+    text = " ".join(res.output.split())
+    assert res.exit_code == EXIT_ERROR, res.output
+    assert "error: --report: the report could not be rendered" in text
+    assert "latex could not be found" in text and "Traceback" not in text
+    assert json.loads(out.read_text())["worst_status"] == "stable"
+    assert f"json: {out}" in text and f"report: {html}" not in text  # only what was written
+    assert "PSI" in res.stdout  # the table
+    assert not html.exists() and not list(tmp_path.glob("*.tmp-*"))

@@ -164,3 +164,138 @@ def test_control_characters_in_names_print_escaped() -> None:
     buf = Console(width=200, record=True, file=io.StringIO(), color_system=None)
     buf.print(cell("x\x1b[2Jy"))
     assert "\x1b" not in buf.export_text()
+
+
+def _texts(fig) -> list:
+    """The texts of a column's figure that come from the data: bin labels and title."""
+    ax = fig.axes[0]
+    return [*ax.get_xticklabels(), ax.title]
+
+
+def test_dollar_signs_in_names_and_categories_are_drawn_literally() -> None:
+    """``$`` in a category or a column name was read as matplotlib mathtext: ``a_$x_$``
+    raised ``ValueError`` (no report at all) and ``$10-$20`` was drawn as math ``10 − 20``."""
+    from skyfabric.drift.report import figure_column
+
+    band = ["$5-$10", "a_$x_$", "$10-$20"] * 50
+    t = pa.table({"band": band, "a_$_$": np.arange(150.0), "$x$": np.arange(150.0)})
+    result = check(fit_baseline(t), t)
+    page = to_html(result)  # raised ValueError (ParseSyntaxException)
+    assert page.count("<img ") == 3
+    for col in result.columns:
+        texts = _texts(figure_column(col))
+        assert not any(t.get_parse_math() or t.get_usetex() for t in texts)
+    drawn = {t.get_text() for t in _texts(figure_column(result["band"]))}
+    assert {"$5-$10", "a_$x_$", "$10-$20"} <= drawn
+    assert figure_column(result["a_$_$"]).axes[0].get_title().startswith("a_$_$: PSI")
+
+
+def test_matplotlib_settings_stay_untouched_by_a_report() -> None:
+    """Literal text is a property of our Text objects, not a global rcParams change."""
+    import matplotlib
+
+    before = dict(matplotlib.rcParams)
+    t = pa.table({"c": ["$a$", "b"] * 20})
+    plot_column(check(fit_baseline(t), t)["c"])
+    assert matplotlib.rcParams["text.parse_math"] is True
+    assert dict(matplotlib.rcParams) == before
+
+
+def _labels(edges: list[float], dtype: str | None = None) -> list[str]:
+    from skyfabric.drift.histogram import Histogram
+
+    return bin_labels(Histogram.numeric([-np.inf, *edges, np.inf]), dtype)
+
+
+def _ms(text: str) -> int:
+    return int(np.datetime64(text, "ms").astype(np.int64))
+
+
+@pytest.mark.parametrize(
+    "dtype,edges,expected",
+    [
+        (
+            "timestamp[ms]",
+            [_ms("2024-01-02"), _ms("2024-01-03"), _ms("2024-01-04")],
+            ["< 2024-01-02", "[2024-01-02, 2024-01-03)", "[2024-01-03, 2024-01-04)"],
+        ),
+        (  # quantile edges are fractional: the data is compared with ceil(edge)
+            "timestamp[ms]",
+            [_ms("2024-01-02T10:30") - 0.5, _ms("2024-01-02T12:00:01.001") + 0.25],
+            ["< 2024-01-02 10:30:00.000", "[2024-01-02 10:30:00.000, 2024-01-02 12:00:01.002)"],
+        ),
+        (
+            "timestamp[us, tz=Europe/Paris]",  # stored as UTC, shown in its zone
+            [_ms("2024-01-15T09:00") * 1000, _ms("2024-07-15T09:00") * 1000],
+            ["< 2024-01-15 10:00+01:00", "[2024-01-15 10:00+01:00, 2024-07-15 11:00+02:00)"],
+        ),
+        (
+            "timestamp[s, tz=+05:30]",
+            [_ms("2024-01-15T00:00") // 1000],
+            ["< 2024-01-15 05:30+05:30", ">= 2024-01-15 05:30+05:30"],
+        ),
+        ("date32[day]", [19_723, 19_754], ["< 2024-01-01", "[2024-01-01, 2024-02-01)"]),
+        ("date64[ms]", [_ms("2024-01-01")], ["< 2024-01-01", ">= 2024-01-01"]),
+        ("time32[s]", [8 * 3600, 17 * 3600 + 1800], ["< 08:00", "[08:00, 17:30)"]),
+        ("time64[ns]", [1_500_000_000], ["< 00:00:01.500", ">= 00:00:01.500"]),
+        ("duration[ms]", [250, 1500], ["< 0.250 s", "[0.250 s, 1.500 s)"]),
+        ("duration[s]", [90, 90_000], ["< 00:01:30", "[00:01:30, 1d 01:00:00)"]),
+        (  # a constant baseline: edges c and nextafter(c); one value of c's unit in between
+            "timestamp[ms]",
+            [_ms("2024-01-01"), np.nextafter(float(_ms("2024-01-01")), np.inf)],
+            ["< 2024-01-01 00:00:00.000", "= 2024-01-01 00:00:00.000"],
+        ),
+    ],
+)
+def test_temporal_bin_labels_are_dates_times_and_durations(dtype, edges, expected) -> None:
+    """Temporal edges printed as numbers (``[1.7e+12, 1.7e+12)``) told nothing apart."""
+    labels = _labels(edges, dtype)
+    assert labels[: len(expected)] == expected
+    assert labels[-1] == "missing" and len(set(labels)) == len(labels)
+
+
+def test_temporal_edges_out_of_date_range_print_as_numbers() -> None:
+    labels = _labels([-1e18, 1e18], "timestamp[s]")  # beyond year 9999
+    assert labels[:3] == ["< -1e+18", "[-1e+18, 1e+18)", ">= 1e+18"]
+
+
+def test_numeric_bin_labels_tell_adjacent_edges_apart() -> None:
+    """``.4g`` printed 1e9 and 1e9 + 100 both as ``1e+09``: ``[1e+09, 1e+09)``."""
+    edges = [1e9, 1e9 + 100, 1e9 + 200, 1e9 + 300]
+    labels = _labels(edges)
+    assert len(set(labels)) == len(labels)
+    numbers = [float(x) for x in re.findall(r"[-+\d.e]+", " ".join(labels[1:-1]))]
+    assert sorted(set(numbers)) == edges  # every edge shown to its last significant digit
+    assert _labels([0.5, 1.25]) == ["< 0.5", "[0.5, 1.25)", ">= 1.25", "missing"]
+    assert _labels([1 / 3, 2 / 3]) == ["< 0.3333", "[0.3333, 0.6667)", ">= 0.6667", "missing"]
+    close = _labels([1.0, 1.0 + 2**-40, 1.0 + 2**-39])  # needs 13+ digits
+    assert len(set(close)) == len(close)
+    # a constant baseline's edges c and nextafter(c): the middle bin holds c alone
+    assert _labels([5.0, np.nextafter(5.0, np.inf)]) == ["< 5", "= 5", "> 5", "missing"]
+    assert _labels([1.0, 5.0, np.nextafter(5.0, np.inf), 9.0])[2:4] == ["= 5", "(5, 9)"]
+
+
+def test_report_plots_temporal_columns_with_dates_and_json_keeps_edges() -> None:
+    """The check records each column's baseline dtype, so the plot labels are dates; the
+    JSON keeps the float64 edges (labels are display only) and round-trips the dtype."""
+    import json
+
+    from skyfabric.drift.check import DriftResult
+    from skyfabric.drift.report import figure_column
+
+    ts = pa.array(
+        np.arange(1000, dtype=np.int64) * 3_600_000 + 1_700_000_000_000, pa.timestamp("ms")
+    )
+    base = fit_baseline(pa.table({"ts": ts}))
+    result = check(base, pa.table({"ts": ts}))
+    assert result["ts"].dtype == "timestamp[ms]"
+    ticks = [t.get_text() for t in figure_column(result["ts"]).axes[0].get_xticklabels()]
+    assert ticks[0] == "< 2023-11-19 02:07:20"  # 1.7e12 ms + 99.9 h, the 10% quantile
+    assert all("e+12" not in t for t in ticks)
+    data = json.loads(result.to_json())
+    col = data["columns"][0]
+    assert col["dtype"] == "timestamp[ms]"
+    assert col["baseline"]["edges"][1:-1] == base.columns["ts"].histogram.edges[1:-1].tolist()
+    again = DriftResult.from_dict(data)
+    assert again["ts"].dtype == "timestamp[ms]"
+    assert bin_labels(again["ts"].baseline, again["ts"].dtype)[0] == ticks[0]

@@ -4,7 +4,9 @@ Exit codes of ``drift check`` (printed in its ``--help``), so a scheduler can al
 
 ====  ==================================================================================
 0     no drift at or above the ``--fail-on`` level (always 0 with ``--fail-on never``)
-1     error: unreadable source, no file at ``--baseline``, store unreachable, ...
+1     error: unreadable source, no file at ``--baseline``, store unreachable, ...; or an
+      output that could not be written or drawn after the check (the other output and
+      the table still are: ``--json-out`` is written first)
 2     usage: bad option, unknown column, empty ``--columns``, invalid configuration, a
       ``--baseline`` file that is not a baseline (parquet data, a drift report), an output
       (``--report``, ``--json-out``, ``--out``) that cannot be written or would replace the
@@ -229,6 +231,41 @@ def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None] |
         yield lambda n: bar.advance(task, n)
 
 
+def _write_outputs(result: Any, fab: Any, *, json_out: str | None, report: str | None) -> list[str]:
+    """Write ``--json-out``, then ``--report``; return the options that failed.
+
+    The scan is done and its result is in hand, so one output failing must not lose the
+    other (nor the table): each failure prints one ``error: --option: ...`` line and the
+    next output is still written. JSON goes first: it is plain numbers, where the HTML
+    draws a plot of every column with matplotlib. A failed output leaves no file behind
+    (`skyfabric.drift.file_io.write_text` writes whole or not at all).
+    """
+    from skyfabric.drift.report import write_html, write_json
+    from skyfabric.errors import FabricError
+
+    failed = []
+    for option, url, write in (
+        ("--json-out", json_out, write_json),
+        ("--report", report, write_html),
+    ):
+        if not url:
+            continue
+        try:
+            write(result, url, fab)
+        except (FabricError, OSError) as exc:  # the store, the disk: the message says which
+            print_error(f"{option}: {exc}")
+            failed.append(option)
+        except Exception as exc:  # drawing the plots (matplotlib): one line, no traceback
+            print_error(
+                f"{option}: the report could not be rendered ({type(exc).__name__}: {exc}); "
+                f"nothing was written to {url!r}; the other outputs are unaffected; fix: if "
+                "the message points at a matplotlib setting (matplotlibrc, e.g. text.usetex "
+                "without LaTeX), change it; else report a skyfabric bug with this message"
+            )
+            failed.append(option)
+    return failed
+
+
 def baseline_cmd(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help=_SOURCE_HELP)],
@@ -292,7 +329,7 @@ def check_cmd(
     Exit codes, listed below, let a scheduler alert on drift.
     """
     from skyfabric.drift.check import check, load_baseline
-    from skyfabric.drift.report import render_table, write_html, write_json
+    from skyfabric.drift.report import render_table
     from skyfabric.drift.sources import open_source
 
     names = _split(columns, "every column of the baseline")
@@ -316,16 +353,16 @@ def check_cmd(
                 columns=names,
                 progress=progress,
             )
-        if report:
-            write_html(result, report, fab)
-        if json_out:
-            write_json(result, json_out, fab)
+    failed = _write_outputs(result, fab, json_out=json_out, report=report)
     if as_json:
         print_json(result.to_dict())
     else:
         out_console().print(render_table(result))
-        for label, url in (("report", report), ("json", json_out)):
-            if url:
+        for label, option, url in (
+            ("report", "--report", report),
+            ("json", "--json-out", json_out),
+        ):
+            if url and option not in failed:
                 console.print(f"{label}: {url}", highlight=False, markup=False)
     worst = result.worst_status
     code = EXIT_OK
@@ -334,6 +371,8 @@ def check_cmd(
             code = EXIT_SIGNIFICANT
         elif worst == "moderate" and fail_on is FailOn.moderate:
             code = EXIT_MODERATE
+    if failed:  # an output asked for is missing: that is an error, whatever the drift
+        code = EXIT_ERROR
     if not as_json:
         err_console.print(f"worst drift level: {worst} (exit {code})", highlight=False)
     raise typer.Exit(code)

@@ -179,6 +179,7 @@ class DriftResult:
                 note=c["note"],
                 dof=c.get("dof"),
                 critical_psi=c.get("critical_psi"),
+                dtype=c.get("dtype"),
             )
             for c in data["columns"]
         ]
@@ -288,6 +289,8 @@ def check(
         )
         for c in names
     ]
+    for r in results:  # the report shows temporal edges in the baseline column's type
+        r.dtype = baseline.columns[r.column].dtype
     return DriftResult(
         columns=results,
         rows=counted.rows,

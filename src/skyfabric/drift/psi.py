@@ -82,6 +82,8 @@ class ColumnDrift:
         dof: degrees of freedom (non-empty bins in the union, minus 1).
         critical_psi: the PSI that no-drift samples of these sizes stay below with
         probability ``confidence`` (95%).
+        dtype: the baseline column's Arrow type string (``timestamp[ms]``), set by `check`
+        (None from `compare`): the report shows temporal bin edges as dates and times.
     """
 
     column: str
@@ -95,6 +97,7 @@ class ColumnDrift:
     note: str = ""
     dof: int | None = None
     critical_psi: float | None = None
+    dtype: str | None = None
 
     @classmethod
     def without_psi(
@@ -116,6 +119,7 @@ class ColumnDrift:
             "dof": self.dof,
             "critical_psi": self.critical_psi,
             "note": self.note,
+            "dtype": self.dtype,
             "baseline": self.baseline.to_dict(),
             "current": None if self.current is None else self.current.to_dict(),
         }

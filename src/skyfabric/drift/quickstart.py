@@ -252,8 +252,8 @@ def run(
         result = check(baseline, f"{root}/flights/month={month}/", fabric=fabric)
         html_url = f"{root}/reports/flights-2013-{month:02d}.html"
         json_url = f"{root}/reports/flights-2013-{month:02d}.json"
+        write_json(result, json_url, fabric)  # first: plain numbers, kept if the HTML fails
         write_html(result, html_url, fabric, title=f"Flight drift, 2013-{month:02d} vs {label}")
-        write_json(result, json_url, fabric)
         out.results[month] = result
         out.reports[month] = (html_url, json_url)
         if on_month:

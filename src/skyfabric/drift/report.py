@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -80,29 +79,24 @@ def _pval(p: float | None) -> str:
     return f"{p:.2g}"
 
 
-def _edge(x: float) -> str:
-    return f"{x:.4g}"
+def bin_labels(hist: Histogram, dtype: str | None = None) -> list[str]:
+    """One label per bin plus ``"missing"`` (``len(hist.counts) + 1`` strings).
 
-
-def bin_labels(hist: Histogram) -> list[str]:
-    """One label per bin plus ``"missing"``: ``"< e1"``, ``"[e1, e2)"``, ..., ``">= e"``;
-    categories as they are (the last is ``__other__``)."""
+    Numeric bins: ``"< e1"``, ``"[e1, e2)"``, ..., ``">= e"``, with as many significant
+    digits as tell adjacent edges apart; ``dtype``, the baseline column's Arrow type string
+    (`ColumnBaseline.dtype`, `ColumnDrift.dtype`, e.g. ``timestamp[ms, tz=UTC]``), shows
+    temporal edges as dates, times or durations in that unit
+    (`skyfabric.drift._labels.numeric_bin_labels`). Categorical bins: the categories as they
+    are, then ``__other__``. Display only: the JSON keeps the edges themselves.
+    """
     if hist.kind == "categorical":
         from skyfabric.drift.histogram import OTHER
 
         labels = [*(str(c) for c in (hist.categories or [])), OTHER]
     else:
-        e = np.asarray(hist.edges, dtype=np.float64)
-        labels = []
-        for lo, hi in itertools.pairwise(e):
-            if math.isinf(lo) and math.isinf(hi):
-                labels.append("all")
-            elif math.isinf(lo):
-                labels.append(f"< {_edge(hi)}")
-            elif math.isinf(hi):
-                labels.append(f">= {_edge(lo)}")
-            else:
-                labels.append(f"[{_edge(lo)}, {_edge(hi)})")
+        from skyfabric.drift._labels import numeric_bin_labels
+
+        labels = numeric_bin_labels(hist.edges, dtype)  # type: ignore[arg-type]
     labels = labels[: len(hist.counts)]
     labels += [f"bin {i}" for i in range(len(labels), len(hist.counts))]
     return [*labels, "missing"]
@@ -178,16 +172,34 @@ def render_table(result: DriftResult, title: str | None = None) -> Table:
     return table
 
 
+#: Text properties that draw a string as it is (per Text, not rcParams: thread-safe, and
+#: the user's global settings stay untouched).
+_LITERAL: dict[str, Any] = {"parse_math": False, "usetex": False}
+
+
 def figure_column(col: ColumnDrift) -> Any:
-    """A matplotlib ``Figure`` (Agg canvas) of baseline vs current bin proportions."""
+    """A matplotlib ``Figure`` (Agg canvas) of baseline vs current bin proportions.
+
+    Text from the data (column name, categories, bin labels) is drawn as it is: never read
+    as mathtext (``$5-$10`` would show ``5 - 10``, and ``a_$x_$`` raised ``ValueError``) or
+    LaTeX, whatever the user's matplotlib settings (``text.parse_math``, ``text.usetex``).
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    labels = bin_labels(col.baseline)
+    labels = bin_labels(col.baseline, col.dtype)
     base = _proportions(col.baseline, len(col.baseline.counts))
     cur = _proportions(col.current, len(col.baseline.counts))
     n = len(labels)
-    fig = Figure(figsize=(max(6.0, 0.32 * n + 2), 3.6), dpi=90, layout="constrained")
+    # a range on two lines; categories are the data's own text, drawn as they are
+    ticks = labels if col.baseline.kind == "categorical" else [_wrap(t) for t in labels]
+    longest = max(len(line) for tick in ticks for line in tick.split("\n"))
+    width = max(6.0, 0.32 * n + 2)
+    # 8 pt text is ~0.067 in per character: long labels (temporal ranges) are turned, and
+    # the figure grows to hold them instead of squashing the bars (capped)
+    rotate = n > 6 or longest * 0.067 > (width - 1) / n
+    height = 3.6 + (min(0.047 * longest, 4.0) if rotate and longest > 16 else 0.0)
+    fig = Figure(figsize=(width, height), dpi=90, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     x = np.arange(n)
@@ -200,12 +212,24 @@ def figure_column(col: ColumnDrift) -> Any:
         color=_HTML_COLORS.get(STATUS_COLORS.get(col.status, "blue"), "#0550ae"),
     )
     ax.set_xticks(
-        x, labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center", fontsize=8
+        x,
+        ticks,
+        rotation=45 if rotate else 0,
+        ha="right" if rotate else "center",
+        fontsize=8,
+        **_LITERAL,
     )
     ax.set_ylabel("proportion of rows")
-    ax.set_title(f"{col.column}: PSI {fmt(col.psi)} ({col.status})", fontsize=10)
+    ax.set_title(f"{col.column}: PSI {fmt(col.psi)} ({col.status})", fontsize=10, **_LITERAL)
     ax.legend(fontsize=8)
     return fig
+
+
+def _wrap(label: str) -> str:
+    """A long numeric range label on two lines, broken after its comma."""
+    if len(label) > 20 and label.startswith(("[", "(")) and label.count(", ") == 1:
+        return label.replace(", ", ",\n")
+    return label
 
 
 def plot_column(col: ColumnDrift) -> bytes:
