@@ -20,6 +20,7 @@ from skyfabric.drift import (
     load_baseline,
     save_baseline,
 )
+from skyfabric.drift.file_io import TEMP_PREFIX
 from skyfabric.errors import BaselineError, DriftError, ObjectNotFoundError
 
 COLS = ["dep_delay", "arr_delay", "distance", "air_time", "carrier", "origin"]
@@ -321,7 +322,7 @@ def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(
     with pytest.raises(DriftError, match="is a directory"):
         save_baseline(baseline, out)
     assert list(out.iterdir()) == [] and list((root / "reports").iterdir()) == []
-    assert not list(tmp_path.glob("*.tmp-*"))
+    assert not list(tmp_path.glob(f"{TEMP_PREFIX}*"))
 
     def fail(*_args: object) -> None:
         raise OSError("disk full")
