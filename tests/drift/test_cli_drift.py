@@ -383,6 +383,24 @@ def test_a_name_longer_than_the_filesystem_allows_fails_before_reading_data(
     assert opened == [] and list(tmp_path.iterdir()) == []
 
 
+def test_inverted_thresholds_in_the_config_are_a_usage_error(
+    lake, baseline_url, tmp_path, opened
+) -> None:
+    config = tmp_path / "skyfabric.toml"
+    config.write_text(
+        (lake / "skyfabric.toml").read_text() + "[drift]\nmoderate = 0.3\nsignificant = 0.2\n"
+    )
+    res = CliRunner().invoke(
+        app,
+        ["--config", str(config), "drift", "check", "--baseline", baseline_url,
+         "fabric://lake/data/stable.parquet"],
+    )  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == EXIT_USAGE, res.output
+    assert f"invalid configuration in {config}" in text and "fix: in the [drift] section" in text
+    assert opened == []
+
+
 def test_validate_output_is_the_writers_check(tmp_path) -> None:
     """The Python API keeps its errors: a directory is a DriftError, an ancestor that is a
     file an OSError, and nothing is written in either case."""
