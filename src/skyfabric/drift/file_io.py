@@ -125,6 +125,13 @@ _NOT_REGULAR = (
 )
 
 
+def special_kind(mode: int) -> str:
+    """What a file of ``os.stat`` mode ``mode`` that is neither a regular file nor a
+    directory is, for a message: ``"character device"`` (``/dev/null``), ``"named pipe
+    (FIFO)"``, ... or ``"special file"``."""
+    return next((k for test, k in _NOT_REGULAR if test(mode)), "special file")
+
+
 def _not_stdout(url: str, example: str) -> None:
     """Refuse ``-``: outputs are files, and this one would be a file named ``-``."""
     if url == "-":
@@ -164,7 +171,7 @@ def _regular_target(url: str, path: str, example: str) -> str:
         ) from None
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # a directory is refused by the caller
         return target
-    kind = next((k for test, k in _NOT_REGULAR if test(mode)), "special file")
+    kind = special_kind(mode)
     via = f" (through the symlink to {target!r})" if os.path.islink(path) else ""
     raise DriftError(
         f"cannot write to {url!r}: it is a {kind}{via}, not a regular file; outputs are written "
