@@ -131,6 +131,25 @@ def test_missing_column_and_subset(flights, baseline) -> None:
         check(baseline, july, columns=["nope"])
 
 
+def test_a_partition_key_the_path_fixes_is_missing_with_the_reason(lake) -> None:
+    """A baseline fitted on all months has ``month``; ``.../month=7/`` does not read it as a
+    column, and the note says so instead of "not in the current data" alone."""
+    fab, root = lake
+    base = fit_baseline("fabric://lake/flights/", ["month", "distance"], fabric=fab)
+    for src, kw in (
+        ("fabric://lake/flights/month=7/", {"fabric": fab}),
+        (str(root / "flights" / "month=7"), {}),
+    ):
+        result = check(base, src, **kw)
+        month_ = result["month"]
+        assert month_.status == "missing_column"
+        assert f"{src} fixes it in its path (month=7)" in month_.note
+        assert "fix: leave it out of the check (--columns" in month_.note
+        assert result["distance"].status != "missing_column"
+    july = check(base, "fabric://lake/flights/month=7/", fabric=fab, columns=["distance"])
+    assert [c.column for c in july.columns] == ["distance"]
+
+
 def test_empty_current_data(tmp_path: Path, flights, baseline) -> None:
     empty = month(flights, 7).select(COLS).slice(0, 0)
     pq.write_table(empty, tmp_path / "empty.parquet")
