@@ -245,6 +245,17 @@ def test_fit_baseline_argument_errors_found_by_a_new_user() -> None:
     assert check(one, typed)["dep_delay"].status == "type_changed"
 
 
+def test_baseline_fit_given_a_url_points_to_fit_baseline(lake) -> None:
+    """``Baseline.fit`` reads pyarrow objects; given a URL its error named the internal
+    ``histogram_columns`` only."""
+    _, root = lake
+    for url in ("fabric://lake/flights/month=1/", root / "flights" / "month=1"):
+        with pytest.raises(DriftError, match=r"Baseline\.fit and histogram_columns read") as e:
+            Baseline.fit(url, ["distance"])
+        assert f"fix: use skyfabric.drift.fit_baseline({str(url)!r}, ...)" in str(e.value)
+    assert fit_baseline(str(root / "flights" / "month=1"), ["distance"]).rows == 27_004
+
+
 def test_a_column_whose_type_changed_gets_its_own_status(tmp_path: Path, flights, baseline) -> None:
     """Numbers that became strings and strings that became numbers are each reported as
     ``type_changed`` (level significant); every other column is still computed."""
