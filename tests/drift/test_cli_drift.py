@@ -401,6 +401,20 @@ def test_inverted_thresholds_in_the_config_are_a_usage_error(
     assert opened == []
 
 
+def test_bins_has_the_configurations_cap(lake, tmp_path, opened) -> None:
+    """``--bins`` accepted 100000 where ``[drift] bins`` stops at 10000."""
+    from skyfabric.config import DriftConfig
+
+    out = str(tmp_path / "b.json")
+    args = ["drift", "baseline", "fabric://lake/data/base.parquet", "--out", out, "--bins"]
+    res = run(lake, *args, "100000")
+    assert res.exit_code == EXIT_USAGE and "--bins" in res.output and "10000" in res.output
+    assert opened == [] and not os.path.exists(out)
+    with pytest.raises(ValueError, match="less than or equal to 10000"):
+        DriftConfig(bins=10_001)
+    assert run(lake, *args, "10000").exit_code == EXIT_OK
+
+
 def test_validate_output_is_the_writers_check(tmp_path) -> None:
     """The Python API keeps its errors: a directory is a DriftError, an ancestor that is a
     file an OSError, and nothing is written in either case."""
