@@ -94,6 +94,23 @@ def test_bad_kind_and_bad_values() -> None:
         load_config({"stores": {"a b": {"kind": "memory"}}})
 
 
+def test_inverted_drift_thresholds_fail_at_load(tmp_path: Path) -> None:
+    """moderate above significant used to load, then fail each check at exit 1 with a fix
+    phrased as Python arguments; it is an invalid configuration like any other value."""
+    path = tmp_path / "skyfabric.toml"
+    path.write_text("[drift]\nmoderate = 0.3\nsignificant = 0.2\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert f"invalid configuration in {path}" in msg
+    assert "drift: moderate = 0.3 is above significant = 0.2" in msg
+    assert "fix: in the [drift] section" in msg and "moderate = 0.1 and significant = 0.25" in msg
+    with pytest.raises(ConfigError, match=r"moderate = 0\.3 is above significant = 0\.25"):
+        load_config({"drift": {"moderate": 0.3}})  # against the default significant
+    same = load_config({"drift": {"moderate": 0.2, "significant": 0.2}})  # equal is allowed
+    assert (same.drift.moderate, same.drift.significant) == (0.2, 0.2)
+
+
 def test_source_key_is_not_silently_accepted() -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         load_config({"source": "me", "stores": {}})

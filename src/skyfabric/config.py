@@ -21,12 +21,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from skyfabric._config_errors import _format_validation_error
 from skyfabric.errors import ConfigError
 
 __all__ = [
+    "MAX_BINS",
     "AzureStoreConfig",
     "CatalogConfig",
     "DriftConfig",
@@ -43,6 +52,10 @@ __all__ = [
     "default_config",
     "load_config",
 ]
+
+#: Most bins a numeric drift column may have (``[drift] bins`` and ``--bins``): beyond it a
+#: baseline JSON grows large and each bin holds too few rows for PSI to mean anything.
+MAX_BINS = 10_000
 
 APP_NAME = "skyfabric"
 CONFIG_ENV = "SKYFABRIC_CONFIG"
@@ -207,13 +220,27 @@ class CatalogConfig(_Model):
 class DriftConfig(_Model):
     """Defaults of the drift capability."""
 
-    bins: int = Field(10, ge=2, le=10_000, description="Bins per numeric column.")
+    bins: int = Field(10, ge=2, le=MAX_BINS, description="Bins per numeric column.")
     top_k: int = Field(50, ge=1, description="Categories kept per categorical column.")
     eps: float = Field(1e-4, gt=0, lt=0.01, description="Floor of each bin proportion in PSI.")
     moderate: float = Field(0.1, gt=0, description="PSI at or above which drift is `moderate`.")
     significant: float = Field(
-        0.25, gt=0, description="PSI at or above which drift is `significant`."
+        0.25,
+        gt=0,
+        description="PSI at or above which drift is `significant`; at least `moderate`.",
     )
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> DriftConfig:
+        # inverted, every drift would be `significant` before it could be `moderate`
+        if self.moderate > self.significant:
+            raise ValueError(
+                f"moderate = {self.moderate} is above significant = {self.significant}, and "
+                "a check needs moderate <= significant; fix: in the [drift] section, set "
+                "moderate below significant, e.g. moderate = 0.1 and significant = 0.25 "
+                "(the defaults)"
+            )
+        return self
 
 
 class PlacementRuleConfig(_Model):

@@ -20,6 +20,7 @@ from skyfabric.drift import (
     load_baseline,
     save_baseline,
 )
+from skyfabric.drift.file_io import TEMP_PREFIX
 from skyfabric.errors import BaselineError, DriftError, ObjectNotFoundError
 
 COLS = ["dep_delay", "arr_delay", "distance", "air_time", "carrier", "origin"]
@@ -130,6 +131,25 @@ def test_missing_column_and_subset(flights, baseline) -> None:
         check(baseline, july, columns=["nope"])
 
 
+def test_a_partition_key_the_path_fixes_is_missing_with_the_reason(lake) -> None:
+    """A baseline fitted on all months has ``month``; ``.../month=7/`` does not read it as a
+    column, and the note says so instead of "not in the current data" alone."""
+    fab, root = lake
+    base = fit_baseline("fabric://lake/flights/", ["month", "distance"], fabric=fab)
+    for src, kw in (
+        ("fabric://lake/flights/month=7/", {"fabric": fab}),
+        (str(root / "flights" / "month=7"), {}),
+    ):
+        result = check(base, src, **kw)
+        month_ = result["month"]
+        assert month_.status == "missing_column"
+        assert f"{src} fixes it in its path (month=7)" in month_.note
+        assert "fix: leave it out of the check (--columns" in month_.note
+        assert result["distance"].status != "missing_column"
+    july = check(base, "fabric://lake/flights/month=7/", fabric=fab, columns=["distance"])
+    assert [c.column for c in july.columns] == ["distance"]
+
+
 def test_empty_current_data(tmp_path: Path, flights, baseline) -> None:
     empty = month(flights, 7).select(COLS).slice(0, 0)
     pq.write_table(empty, tmp_path / "empty.parquet")
@@ -225,6 +245,17 @@ def test_fit_baseline_argument_errors_found_by_a_new_user() -> None:
     assert check(one, typed)["dep_delay"].status == "type_changed"
 
 
+def test_baseline_fit_given_a_url_points_to_fit_baseline(lake) -> None:
+    """``Baseline.fit`` reads pyarrow objects; given a URL its error named the internal
+    ``histogram_columns`` only."""
+    _, root = lake
+    for url in ("fabric://lake/flights/month=1/", root / "flights" / "month=1"):
+        with pytest.raises(DriftError, match=r"Baseline\.fit and histogram_columns read") as e:
+            Baseline.fit(url, ["distance"])
+        assert f"fix: use skyfabric.drift.fit_baseline({str(url)!r}, ...)" in str(e.value)
+    assert fit_baseline(str(root / "flights" / "month=1"), ["distance"]).rows == 27_004
+
+
 def test_a_column_whose_type_changed_gets_its_own_status(tmp_path: Path, flights, baseline) -> None:
     """Numbers that became strings and strings that became numbers are each reported as
     ``type_changed`` (level significant); every other column is still computed."""
@@ -298,6 +329,75 @@ def test_a_stray_file_among_parquet_files_is_named_before_the_scan(
         assert name in str(info.value) and "fix: move or remove them" in str(info.value)
 
 
+def test_a_source_that_is_not_parquet_data_names_the_problem(
+    tmp_path: Path, lake, flights, baseline
+) -> None:
+    """One file that is not parquet was told to "rename them to start with '_'", /dev/null
+    said only its name, and a folder of two CSV files counted one."""
+    fab, _ = lake
+    save_baseline(baseline, tmp_path / "b.json")
+    save_baseline(baseline, "fabric://lake/baselines/swapped.json", fab)
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / "csvs").mkdir(exist_ok=True)
+        (tmp_path / "csvs" / name).write_text("dep_delay\n1\n")
+    (tmp_path / "mixed").mkdir()
+    pq.write_table(month(flights, 7), tmp_path / "mixed" / "part-0.parquet")
+    (tmp_path / "mixed" / "a-notes.csv").write_text("a\n1\n")  # sorts first: pyarrow fails on it
+    (tmp_path / "mixed" / "b-notes.txt").write_text("a\n")
+    cases = [
+        (str(tmp_path / "b.json"), {}, "is a skyfabric baseline JSON, not data"),
+        ("fabric://lake/baselines/swapped.json", {"fabric": fab}, "look swapped"),
+        (str(tmp_path / "other.json"), {}, "other.json' is not a parquet file"),
+        ("/dev/null", {}, "'/dev/null' is a character device, not a parquet file"),
+        (str(tmp_path / "csvs"), {}, "holds no parquet file: its 2 file(s) are not parquet"),
+        (str(tmp_path / "mixed"), {}, "holds 2 file(s) that are not parquet among 3"),
+    ]
+    for src, kw, phrase in cases:
+        for fn, args in ((check, (baseline, src)), (fit_baseline, (src,))):
+            with pytest.raises(DriftError) as info:
+                fn(*args, **kw)
+            msg = str(info.value)
+            assert phrase in msg and "fix:" in msg, msg
+            assert "rename them" not in msg or "mixed" in src, msg
+    with pytest.raises(DriftError, match=r"give a glob ending in \.csv") as info:
+        check(baseline, str(tmp_path / "csvs"))
+    assert f"{tmp_path / 'csvs'}/*.csv" in str(info.value)
+    assert check(baseline, str(tmp_path / "csvs" / "*.csv"), columns=["dep_delay"]).rows == 2
+
+
+@pytest.mark.xdist_group("servers")
+def test_errors_on_an_object_store_name_the_users_urls(
+    tmp_path: Path, flights, baseline, make_bucket
+) -> None:
+    """pyarrow names the files of a fabric:// S3 source ``<bucket>/<key>``; the messages
+    name them as the user wrote them, ``fabric://<store>/<key>``."""
+    s3 = make_bucket("s3")
+    bucket = s3["bucket"]
+    fab = skyfabric.connect({"stores": {"s3": s3}})
+    part = tmp_path / "part-0.parquet"
+    pq.write_table(month(flights, 7).select(COLS), part, row_group_size=5_000)
+    fab.fs.put_file(str(part), "fabric://s3/stray/part-0.parquet")
+    fab.fs.pipe_file("fabric://s3/stray/notes.txt", b"written by the nightly job")
+    fab.fs.pipe_file("fabric://s3/torn/part-0.parquet", part.read_bytes()[:1000])
+    save_baseline(baseline, "fabric://s3/b.json", fab)
+    data = bytearray(part.read_bytes())
+    data[4:60_000] = b"\xff" * (60_000 - 4)  # the pages of the first row groups: a mid-scan error
+    fab.fs.pipe_file("fabric://s3/corrupt/part-0.parquet", bytes(data))
+    cases = [
+        ("fabric://s3/stray/", "'fabric://s3/stray/notes.txt'"),
+        ("fabric://s3/torn/", "fabric://s3/torn/part-0.parquet"),
+        ("fabric://s3/b.json", "look swapped"),
+        ("fabric://s3/corrupt/", "fabric://s3/corrupt/part-0.parquet"),
+    ]
+    for src, phrase in cases:
+        with pytest.raises((DriftError, OSError, pa.ArrowException)) as info:
+            check(baseline, src, fabric=fab)
+        msg = str(info.value)
+        assert phrase in msg, msg
+        assert f"{bucket}/" not in msg.replace(f"fabric://s3/{bucket}", ""), msg
+
+
 def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(
     tmp_path: Path, lake, flights, baseline, monkeypatch
 ) -> None:
@@ -321,7 +421,7 @@ def test_writing_to_a_directory_is_a_clear_error_and_leaves_nothing(
     with pytest.raises(DriftError, match="is a directory"):
         save_baseline(baseline, out)
     assert list(out.iterdir()) == [] and list((root / "reports").iterdir()) == []
-    assert not list(tmp_path.glob("*.tmp-*"))
+    assert not list(tmp_path.glob(f"{TEMP_PREFIX}*"))
 
     def fail(*_args: object) -> None:
         raise OSError("disk full")

@@ -26,6 +26,7 @@ from skyfabric.cli.drift_cmds import (
     EXIT_SIGNIFICANT,
     EXIT_USAGE,
 )
+from skyfabric.drift.file_io import TEMP_PREFIX
 
 N = 20_000
 SHIFTS = {"stable": 0.0, "moderate": 0.4, "significant": 1.5}
@@ -199,7 +200,7 @@ def test_report_pointing_at_a_directory_fails_clearly_and_leaves_nothing(
             and "report.html" in text
         )
         assert list(folder.iterdir()) == []
-    assert not list(tmp_path.rglob("*.tmp-*"))
+    assert not list(tmp_path.rglob(f"{TEMP_PREFIX}*"))
 
 
 def test_an_empty_prefix_says_no_data_files(lake, baseline_url) -> None:
@@ -343,7 +344,75 @@ def test_good_outputs_still_create_missing_parents(lake, baseline_url, tmp_path,
     assert res.exit_code == EXIT_OK, res.output
     assert opened[0] == "fabric://lake/data/stable.parquet"  # the counter sees real scans
     assert report.is_file() and (lake / "store" / "fresh" / "deeper" / "r.json").is_file()
-    assert not list(tmp_path.rglob("*.tmp-*"))
+    assert not list(tmp_path.rglob(f"{TEMP_PREFIX}*"))
+
+
+def test_the_longest_legal_output_name_is_written(lake, baseline_url, tmp_path) -> None:
+    """A 255-byte name is legal: the temporary a write goes through used to add
+    ``.tmp-PID`` to it and fail with a bare ENAMETOOLONG after the whole scan (exit 1)."""
+    report = tmp_path / "out" / ("r" * 250 + ".html")
+    res = run_check(lake, baseline_url, "--report", str(report))
+    assert res.exit_code == EXIT_OK, res.output
+    assert report.is_file() and os.listdir(tmp_path / "out") == [report.name]
+    out = tmp_path / "b" / ("b" * 250 + ".json")
+    res = run(lake, "drift", "baseline", "fabric://lake/data/base.parquet", "--out", str(out))
+    assert res.exit_code == EXIT_OK, res.output
+    assert os.listdir(out.parent) == [out.name]
+
+
+def test_a_name_longer_than_the_filesystem_allows_fails_before_reading_data(
+    lake, baseline_url, tmp_path, opened
+) -> None:
+    long = "r" * 300
+    cases = [
+        ("check", "--report", str(tmp_path / "out" / f"{long}.html"), "file name"),
+        ("check", "--json-out", str(tmp_path / long / "drift.json"), "directory name"),
+        ("check", "--report", f"fabric://lake/reports/{long}.html", "file name"),
+        ("baseline", "--out", str(tmp_path / f"{long}.json"), "file name"),
+    ]
+    for command, option, target, what in cases:
+        if command == "check":
+            res = run_check(lake, baseline_url, option, target)
+        else:
+            res = run(lake, "drift", "baseline", "fabric://lake/data/base.parquet", option, target)
+        text = " ".join(res.output.split())
+        assert res.exit_code == EXIT_USAGE, res.output
+        assert f"error: {option}: " in text and f"the {what} 'rrrr" in text, text
+        assert "allows at most 255 bytes per name; fix: shorten it" in text
+        assert "Errno" not in text
+    assert opened == [] and list(tmp_path.iterdir()) == []
+
+
+def test_inverted_thresholds_in_the_config_are_a_usage_error(
+    lake, baseline_url, tmp_path, opened
+) -> None:
+    config = tmp_path / "skyfabric.toml"
+    config.write_text(
+        (lake / "skyfabric.toml").read_text() + "[drift]\nmoderate = 0.3\nsignificant = 0.2\n"
+    )
+    res = CliRunner().invoke(
+        app,
+        ["--config", str(config), "drift", "check", "--baseline", baseline_url,
+         "fabric://lake/data/stable.parquet"],
+    )  # fmt: skip
+    text = " ".join(res.output.split())
+    assert res.exit_code == EXIT_USAGE, res.output
+    assert f"invalid configuration in {config}" in text and "fix: in the [drift] section" in text
+    assert opened == []
+
+
+def test_bins_has_the_configurations_cap(lake, tmp_path, opened) -> None:
+    """``--bins`` accepted 100000 where ``[drift] bins`` stops at 10000."""
+    from skyfabric.config import DriftConfig
+
+    out = str(tmp_path / "b.json")
+    args = ["drift", "baseline", "fabric://lake/data/base.parquet", "--out", out, "--bins"]
+    res = run(lake, *args, "100000")
+    assert res.exit_code == EXIT_USAGE and "--bins" in res.output and "10000" in res.output
+    assert opened == [] and not os.path.exists(out)
+    with pytest.raises(ValueError, match="less than or equal to 10000"):
+        DriftConfig(bins=10_001)
+    assert run(lake, *args, "10000").exit_code == EXIT_OK
 
 
 def test_validate_output_is_the_writers_check(tmp_path) -> None:

@@ -393,5 +393,5 @@ def test_empty_sources(templates: dict[str, Histogram], table: pa.Table) -> None
     with pytest.raises(DriftError, match="cannot read batches"):
         histogram_columns(42, templates)
     for url in ("fabric://local/flights/month=2/", Path("flights")):  # not iterated as batches
-        with pytest.raises(DriftError, match="fix: open it first"):
+        with pytest.raises(DriftError, match="or open it first with"):
             histogram_columns(url, templates)

@@ -493,9 +493,25 @@ def test_a_read_error_mid_scan_names_the_file(tmp_path: Path) -> None:
         list(it)
 
 
-def test_memory_maps_can_be_turned_off_from_the_environment() -> None:
+def test_memory_maps_can_be_turned_off_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every usual spelling of false turns them off (``false``, ``no`` and ``off`` left them
+    on); a value that is none of them warns instead of silently meaning "on"."""
+    import warnings
+
     code = "import skyfabric.drift._scan as s; print(s.LOCAL_MMAP)"
-    for value, expected in (("0", "False"), ("1", "True")):
-        env = {**os.environ, "SKYFABRIC_LOCAL_MMAP": value}
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-        assert out.stdout.strip() == expected, out.stderr
+    env = {**os.environ, "SKYFABRIC_LOCAL_MMAP": "off"}  # read at import
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "False", out.stderr
+    cases = [(v, False) for v in ("0", "false", "FALSE", "no", "Off", " off ")]
+    cases += [(v, True) for v in ("1", "true", "Yes", "on", "")]
+    for value, expected in cases:
+        monkeypatch.setenv("SKYFABRIC_LOCAL_MMAP", value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert scan._env_flag("SKYFABRIC_LOCAL_MMAP", default=True) is expected, value
+    monkeypatch.setenv("SKYFABRIC_LOCAL_MMAP", "disable")
+    with pytest.warns(RuntimeWarning, match="'disable' is not understood, so it stays on") as w:
+        assert scan._env_flag("SKYFABRIC_LOCAL_MMAP", default=True) is True
+    assert "fix: set it to 0, false, no or off" in str(w[0].message)

@@ -37,6 +37,7 @@ from skyfabric.cli._common import (
     print_error,
     print_json,
 )
+from skyfabric.config import MAX_BINS
 
 __all__ = ["EXIT_ERROR", "EXIT_MODERATE", "EXIT_OK", "EXIT_SIGNIFICANT", "EXIT_USAGE", "register"]
 
@@ -271,7 +272,14 @@ def baseline_cmd(
     source: Annotated[str, typer.Argument(help=_SOURCE_HELP)],
     out: Annotated[str, typer.Option("--out", "-o", help="Where to write the baseline JSON.")],
     columns: Annotated[str | None, typer.Option(help="Comma-separated columns.")] = None,
-    bins: Annotated[int | None, typer.Option(min=2, help="Bins per numeric column.")] = None,
+    bins: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            max=MAX_BINS,  # the [drift] bins cap of the configuration
+            help="Bins per numeric column (default: [drift] bins of the configuration, 10).",
+        ),
+    ] = None,
     binning: Annotated[Binning, typer.Option(help="Numeric bin edges.")] = Binning.quantile,
     top_k: Annotated[int | None, typer.Option(min=1, help="Categories kept per column.")] = None,
 ) -> None:

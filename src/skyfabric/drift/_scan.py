@@ -49,6 +49,7 @@ import itertools
 import os
 import queue
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,15 +90,42 @@ on 430 MB (module docstring) with a fast consumer, against pyarrow's scanner: on
 ~20-50 MB to the peak (one row group's bytes and decoded columns, plus its queue)."""
 
 
-LOCAL_MMAP = os.environ.get("SKYFABRIC_LOCAL_MMAP", "1") != "0"
+_FALSE = frozenset({"0", "false", "no", "off"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    """The boolean environment variable ``name``: ``0``/``false``/``no``/``off`` or
+    ``1``/``true``/``yes``/``on`` (any case, blanks around ignored); unset or empty is
+    ``default``. Any other value is not guessed at: it warns (`RuntimeWarning`, naming the
+    variable and the accepted spellings) and keeps ``default``."""
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if not value:
+        return default
+    if value in _FALSE or value in _TRUE:
+        return value in _TRUE
+    warnings.warn(
+        f"{name}={raw!r} is not understood, so it stays {'on' if default else 'off'} (the "
+        f"default); fix: set it to 0, false, no or off to turn it off, or 1, true, yes or "
+        "on to turn it on",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return default
+
+
+LOCAL_MMAP = _env_flag("SKYFABRIC_LOCAL_MMAP", default=True)
 """Read local parquet through memory maps (``pyarrow.fs.LocalFileSystem(use_mmap=True)``):
 column chunks are read from the page cache in place instead of copied out of it by
 ``pread`` (13% of a local scan's CPU time in ``perf``). Measured with 2 CPUs on 1 GB of
 local parquet (8 columns): 0.70-0.74 CPU-s instead of 0.76-0.80, the same peak RSS (a
 file is unmapped when its row group is read). The price: a file truncated by another process
 while it is being read ends the process with SIGBUS instead of raising an error, as with
-pyarrow's own ``memory_map=True``; set this to False (or the environment variable
-``SKYFABRIC_LOCAL_MMAP=0``, read at import) where files are rewritten in place."""
+pyarrow's own ``memory_map=True``; set this to False where files are rewritten in place, or
+the environment variable ``SKYFABRIC_LOCAL_MMAP`` (read at import) to ``0``, ``false``, ``no``
+or ``off`` (any case; ``1``, ``true``, ``yes``, ``on`` or unset keep memory maps; any other
+value warns and keeps them)."""
 
 
 @functools.cache

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from skyfabric.drift.engine import Engine, ProgressCallback, count
 from skyfabric.drift.file_io import read_bytes, write_text
-from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, open_source
+from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, fixed_partition_keys, open_source
 from skyfabric.errors import BaselineError, DriftError
 
 if TYPE_CHECKING:
@@ -291,6 +291,8 @@ def check(
     ]
     for r in results:  # the report shows temporal edges in the baseline column's type
         r.dtype = baseline.columns[r.column].dtype
+    if isinstance(source, str | os.PathLike):
+        _explain_fixed_partition_keys(results, fixed_partition_keys(os.fspath(source)), src.name)
     return DriftResult(
         columns=results,
         rows=counted.rows,
@@ -302,6 +304,24 @@ def check(
         engine=engine,
         seconds=time.perf_counter() - started,
     )
+
+
+def _explain_fixed_partition_keys(
+    results: list[ColumnDrift], fixed: dict[str, str], name: str
+) -> None:
+    """Say why a baseline column is missing when it is a partition key the source's path
+    fixes (``.../month=7/``): such a key is not read as a column (`open_source`), so a
+    baseline fitted on all months reports ``month`` as ``missing_column``."""
+    for col in results:
+        if col.status == "missing_column" and col.column in fixed:
+            key = f"{col.column}={fixed[col.column]}"
+            col.note = (
+                f"column {col.column!r} is not in the current data: {name} fixes it in its "
+                f"path ({key}), and a partition key the path fixes is not read as a column "
+                "(a constant would show as drift against a baseline of other values); fix: "
+                "leave it out of the check (--columns on the command line, columns= in "
+                "Python), or fit the baseline without it"
+            )
 
 
 def _templates(

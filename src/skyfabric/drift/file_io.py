@@ -1,7 +1,8 @@
 """Read and write one small file (a baseline, a report) at a ``fabric://`` URL or a local path.
 
 Writes land whole or not at all: a local file is written to a temporary name in its folder
-and renamed over the destination; an object store publishes an object only when its upload
+(`TEMP_PREFIX`, short and fixed-length, so any name the filesystem allows as the destination
+leaves room for it) and renamed over the destination; an object store publishes an object only when its upload
 completes. `validate_output` runs every check a write makes without writing, so the CLI can
 refuse a bad destination before a scan that may take minutes.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import stat
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +21,14 @@ from skyfabric.errors import DriftError, ObjectNotFoundError
 if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
 
-__all__ = ["read_bytes", "read_text", "validate_output", "write_text"]
+__all__ = ["TEMP_PREFIX", "read_bytes", "read_text", "validate_output", "write_text"]
 
 FABRIC_PREFIX = "fabric://"
+#: Start of the temporary name a local write goes to before its rename: ``.skyfabric-`` plus
+#: 12 hex digits and ``.tmp`` (27 bytes whatever the destination's name, which may be as long
+#: as the filesystem allows). The leading dot makes pyarrow and the fabric listing skip it.
+TEMP_PREFIX = ".skyfabric-"
+_NAME_MAX = 255  # POSIX filesystems' usual limit, where os.pathconf cannot tell
 
 
 def _connect(fabric: Fabric | None) -> Fabric:
@@ -49,9 +56,22 @@ def _not_a_directory(url: str, is_dir: bool, example: str) -> None:
         )
 
 
-def _local_parent_writable(url: str, path: str) -> None:
+def _name_max(directory: str) -> int:
+    """Longest file name, in bytes, that the filesystem of the existing ``directory`` allows
+    (``os.pathconf`` ``PC_NAME_MAX``: 255 on ext4, xfs, btrfs, APFS; `_NAME_MAX` where
+    pathconf is missing, as on Windows, or has no answer)."""
+    try:
+        limit = os.pathconf(directory, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):
+        return _NAME_MAX
+    return limit if limit and limit > 0 else _NAME_MAX
+
+
+def _local_parent_writable(url: str, path: str, example: str = "output.txt") -> None:
     """Raise unless the file ``path`` can be created: its nearest existing ancestor must be
-    a directory this process may write into (`write_text` creates the missing ones)."""
+    a directory this process may write into (`write_text` creates the missing ones), and
+    neither the file's name nor a missing parent's may be longer than that filesystem
+    allows (`_name_max`)."""
     parent = os.path.dirname(path) or "."
     nearest = parent
     # lexists: a dangling symlink stops the walk, as it would stop os.makedirs
@@ -63,6 +83,17 @@ def _local_parent_writable(url: str, path: str) -> None:
             f"cannot write to {url!r}: {nearest!r} is a file, not a directory, so nothing can "
             f"be created under it{missing}; fix: write to a path under an existing directory"
         )
+    limit = _name_max(nearest)
+    for name in os.path.relpath(path, nearest).split(os.sep):
+        size = len(os.fsencode(name))
+        if size > limit:
+            is_file = name == os.path.basename(path)
+            raise DriftError(
+                f"cannot write to {url!r}: the {'file' if is_file else 'directory'} name "
+                f"{name[:40] + '...'!r} is {size} bytes long, and the filesystem of "
+                f"{nearest!r} allows at most {limit} bytes per name; fix: shorten it to "
+                f"{limit} bytes or less" + (f", e.g. {example}" if is_file else "")
+            )
     if not os.access(nearest, os.W_OK | os.X_OK):
         raise PermissionError(
             f"cannot write to {url!r}: this user may not create files in the directory "
@@ -92,6 +123,13 @@ _NOT_REGULAR = (
     (stat.S_ISFIFO, "named pipe (FIFO)"),
     (stat.S_ISSOCK, "socket"),
 )
+
+
+def special_kind(mode: int) -> str:
+    """What a file of ``os.stat`` mode ``mode`` that is neither a regular file nor a
+    directory is, for a message: ``"character device"`` (``/dev/null``), ``"named pipe
+    (FIFO)"``, ... or ``"special file"``."""
+    return next((k for test, k in _NOT_REGULAR if test(mode)), "special file")
 
 
 def _not_stdout(url: str, example: str) -> None:
@@ -133,7 +171,7 @@ def _regular_target(url: str, path: str, example: str) -> str:
         ) from None
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # a directory is refused by the caller
         return target
-    kind = next((k for test, k in _NOT_REGULAR if test(mode)), "special file")
+    kind = special_kind(mode)
     via = f" (through the symlink to {target!r})" if os.path.islink(path) else ""
     raise DriftError(
         f"cannot write to {url!r}: it is a {kind}{via}, not a regular file; outputs are written "
@@ -151,13 +189,13 @@ def _checked_output(url: str, fabric: Fabric | None, example: str) -> str | None
         path = os.path.abspath(os.path.expanduser(url))
         _not_a_directory(url, os.path.isdir(path), example)
         target = _regular_target(url, path, example)
-        _local_parent_writable(url, target)
+        _local_parent_writable(url, target, example)
         return target
     fs = _connect(fabric).fs
     store, _, native = fs.route(url)  # UnknownStoreError / InvalidPathError before any I/O
     _not_a_directory(url, url.endswith("/") or fs.isdir(url), example)
     if store.kind == "local":
-        _local_parent_writable(url, _regular_target(url, native, example))
+        _local_parent_writable(url, _regular_target(url, native, example), example)
     return None
 
 
@@ -174,9 +212,12 @@ def validate_output(url: str, *, fabric: Fabric | None = None, example: str = "o
     not end with ``/`` and is not an existing directory (for an object store: a prefix with
     objects under it); for a local path or a ``local`` store, an existing file must be a
     regular file or a symlink to one (a device, FIFO or socket is refused, since the write
-    renames a temporary over it; a symlink is written through, to its target), and the
+    renames a temporary over it; a symlink is written through, to its target), the
     nearest existing ancestor of the file is a directory this process may write into
-    (missing parents are fine: `write_text` creates them).
+    (missing parents are fine: `write_text` creates them), and neither the file's name nor
+    a missing parent's is longer than that directory's filesystem allows (``NAME_MAX``,
+    from `os.pathconf`: 255 bytes on most; the temporary a write goes through never needs
+    more than the final name).
 
     Args:
         example: a file name suggested in the error when ``url`` is a directory.
@@ -185,8 +226,9 @@ def validate_output(url: str, *, fabric: Fabric | None = None, example: str = "o
         UnknownStoreError: the URL names a store that is not configured.
         InvalidPathError: the URL names no store or escapes its store.
         DriftError: ``url`` is ``-``, an existing directory or ends with ``/``, a URL of
-            another scheme than ``fabric://``, or an existing file that is not a regular file
-            (character or block device, FIFO, socket, symlink loop).
+            another scheme than ``fabric://``, an existing file that is not a regular file
+            (character or block device, FIFO, socket, symlink loop), or a local name longer
+            than the filesystem allows.
         NotADirectoryError: an existing ancestor of the file is a file.
         PermissionError: the directory the file (or its first missing parent) would be
             created in is not writable.
@@ -222,10 +264,11 @@ def write_text(
     path = _checked_output(url, fabric, example)
     data = text.encode("utf-8")
     if path is not None:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
+        folder = os.path.dirname(path) or "."
+        os.makedirs(folder, exist_ok=True)
+        tmp, fd = _temporary_in(folder)
         try:
-            with open(tmp, "wb") as fh:
+            with open(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
         except BaseException:
@@ -237,6 +280,18 @@ def write_text(
     parent = native.rsplit("/", 1)[0]
     fs.makedirs(parent, exist_ok=True)
     fs.pipe_file(native, data)
+
+
+def _temporary_in(folder: str) -> tuple[str, int]:
+    """A new file in ``folder`` (`TEMP_PREFIX`, fixed length: a destination of the longest
+    name the filesystem allows still has room for it), open for writing, created exclusively
+    with the mode a plain ``open`` gives (0666 less the umask)."""
+    while True:
+        tmp = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(6)}.tmp")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # 48 random bits: a clash is a concurrent writer's, retry
+            continue
 
 
 def read_bytes(url: str, *, fabric: Fabric | None = None) -> bytes:

@@ -283,6 +283,11 @@ def iter_batches(
     Accepts a RecordBatch, Table, RecordBatchReader, ``pyarrow.dataset.Dataset`` (scanned in
     batches with column projection), an object exporting ``__arrow_c_stream__``, or an
     iterable of RecordBatch. Columns absent from the source are skipped.
+
+    Raises:
+        DriftError: ``source`` is a URL or path (a ``str`` or ``os.PathLike``): the message
+            points to `skyfabric.drift.fit_baseline` and `skyfabric.drift.check`, which open
+            them; or an object of another type.
     """
     import pyarrow.dataset as pads
 
@@ -290,10 +295,13 @@ def iter_batches(
         return names if columns is None else [c for c in columns if c in names]
 
     if isinstance(source, str | os.PathLike):  # a str is iterable: it would yield characters
+        # Baseline.fit and histogram_columns both land here: name what takes URLs instead
         raise DriftError(
-            f"histogram_columns reads pyarrow data, not the URL or path {str(source)!r}; fix: "
-            "open it first with skyfabric.drift.sources.open_source(url).data, or use "
-            "skyfabric.drift.check / fit_baseline, which take URLs"
+            f"Baseline.fit and histogram_columns read pyarrow objects (Table, RecordBatch, "
+            f"RecordBatchReader, Dataset), not the URL or path {str(source)!r}; fix: use "
+            f"skyfabric.drift.fit_baseline({str(source)!r}, ...) to fit a baseline and "
+            "skyfabric.drift.check(baseline, url) to check, which open URLs and paths, or "
+            "open it first with skyfabric.drift.sources.open_source(url).data"
         )
     if isinstance(source, pa.RecordBatch):
         names = source.schema.names

@@ -15,6 +15,9 @@
 3. checks every later month and writes ``fabric://<store>/reports/flights-2013-MM.html`` and
    ``.json``.
 
+``<store>`` is the store named ``local`` (the embedded default's, when there is no
+configuration file), or the one passed as ``store`` (``--store``); see `pick_store`.
+
 Every object is rewritten under the same name on each run, and the table is dropped (its files
 purged) and created again with one snapshot, so re-running is idempotent.
 """
@@ -115,20 +118,31 @@ def parse_months(spec: str) -> list[int]:
 
 
 def pick_store(fabric: Fabric, store: str | None = None) -> str:
-    """``store`` if given, else ``local`` if configured, else the first configured store.
+    """``store`` if given, else the store named ``local`` (the embedded default's, or one
+    the configuration defines).
+
+    Never another configured store on its own: the first one of a configuration is often a
+    production bucket (README's example starts with an on-prem MinIO), and the quickstart
+    writes 336,776 rows and an Iceberg table there.
 
     Raises:
-        UnknownStoreError: ``store`` is not configured.
-        DriftError: no store is configured at all.
+        UnknownStoreError: ``store`` is not configured, or it is None and no store is named
+            ``local``; the message lists the configured stores and the two fixes.
     """
     if store is not None:
         fabric.store(store)
         return store
     if "local" in fabric.config.stores:
         return "local"
-    if not fabric.config.stores:
-        raise DriftError("no store is configured; fix: add a [stores.<name>] section")
-    return next(iter(fabric.config.stores))
+    from skyfabric.errors import UnknownStoreError
+
+    names = ", ".join(fabric.config.stores) or "none"
+    raise UnknownStoreError(
+        f"the quickstart writes to the store named 'local', and the configuration "
+        f"({fabric.config.source}) has none (its stores: {names}); fix: add one, e.g. "
+        '[stores.local] kind = "local" path = "~/.local/share/skyfabric/lake", or name '
+        "the store to write to with --store NAME (Python: run(fabric, store=NAME))"
+    )
 
 
 def flights_table() -> pa.Table:
@@ -165,9 +179,11 @@ def load_flights(fabric: Fabric, store: str, table: pa.Table | None = None) -> i
 
 
 def _table_location(fabric: Fabric, store: str) -> str | None:
-    """None (the catalog's default) when the warehouse is on ``store``, else a location there."""
+    """None (the catalog's default) when the configured warehouse is on ``store``, else a
+    location there. With no ``catalog.warehouse`` the catalog's default is the only store's
+    warehouse, or none when several are configured: the location is then given too."""
     warehouse = fabric.config.catalog.warehouse
-    if warehouse is None or warehouse.startswith(f"fabric://{store}/"):
+    if warehouse is not None and f"{warehouse.rstrip('/')}/".startswith(f"fabric://{store}/"):
         return None
     return f"fabric://{store}/warehouse/flights/flights"
 
@@ -209,8 +225,9 @@ def run(
     """Load flights, fit the baseline, check each later month, write reports (see module doc).
 
     Args:
-        fabric: where to write (the embedded default lake when built by ``connect()``).
-        store: store name (default: `pick_store`).
+        fabric: where to write (the embedded default lake when built by ``connect()``
+            with no configuration file).
+        store: store name (default: `pick_store`: the store named ``local``).
         months_baseline: months to fit on (default ``[1, 2, 3]``).
         columns: columns to track (default `FLIGHT_COLUMNS`).
         on_month: called after each month is checked (for progress output).
