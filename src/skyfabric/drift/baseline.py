@@ -15,7 +15,10 @@ Either way the first bin reaches down to -inf and the last up to +inf, so curren
 outside the baseline range are counted, never dropped. Duplicate edges from heavy ties (and
 non-finite quantiles) are merged and counted in ``merged_edges``. A constant column gets the
 edges ``c`` and ``nextafter(c, +inf)``, so the bins are "< c", "= c", "> c" and a move away from
-the constant in either direction shows up as drift.
+the constant in either direction shows up as drift (an integer beyond 2**53 gets the float64
+at or below it instead of ``c``, which may round up past it; the largest float64 gets only
+the edge ``c``: "< c", ">= c"). Integer edges above the maximum are lowered to it, and
+ranges wider than the largest float64 are interpolated without overflow.
 
 Categorical columns (string, large_string, string_view, dictionary of non-numeric values,
 bool as the categories ``"false"``/``"true"``) keep the ``top_k`` most frequent baseline

@@ -98,7 +98,8 @@ class Histogram:
             e = np.array(self.edges, dtype=np.float64).ravel()
             if e.size < 2 or e[0] != -_INF or e[-1] != _INF:
                 raise DriftError(f"edges must start at -inf and end at +inf, got {e.tolist()}")
-            if np.isnan(e).any() or not np.all(np.diff(e) > 0):
+            # compared, not subtracted: np.diff overflows between -1e308 and 1e308
+            if np.isnan(e).any() or not np.all(e[1:] > e[:-1]):
                 raise DriftError(f"edges must be strictly increasing numbers, got {e.tolist()}")
             e.setflags(write=False)
             self.edges = e
