@@ -225,6 +225,34 @@ def test_fit_baseline_argument_errors_found_by_a_new_user() -> None:
     assert check(one, typed)["dep_delay"].status == "type_changed"
 
 
+def test_columns_is_one_name_or_a_list_of_names_everywhere() -> None:
+    """``check(b, src, columns='xi')`` split the name into characters ("column(s) x, i are
+    not in the baseline") where ``fit_baseline`` took it as one name; ``columns=[]`` checked
+    every column where ``fit_baseline`` refused it."""
+    from skyfabric.drift.histogram import histogram_columns, iter_batches
+
+    table = pa.table({"xi": [1.0, 2.0, 3.0] * 50, "y": ["a", "b", "c"] * 50})
+    base = fit_baseline(table)
+    assert [c.column for c in check(base, table, columns="xi").columns] == ["xi"]
+    assert [c.column for c in check(base, table, columns=("y", "y")).columns] == ["y"]
+    assert list(Baseline.fit(table, "xi").columns) == ["xi"]
+    assert list(Baseline.fit(table, ["y", "xi", "y"]).columns) == ["y", "xi"]
+    assert iter_batches(table, "xi")[0] == ["xi", "y"]
+    assert next(iter_batches(table, "xi")[1]).schema.names == ["xi"]
+    assert list(histogram_columns(table, base.templates())) == ["xi", "y"]
+    for fit_or_check in (
+        lambda cols: check(base, table, columns=cols),
+        lambda cols: fit_baseline(table, cols),
+        lambda cols: Baseline.fit(table, cols),
+    ):
+        with pytest.raises(BaselineError, match=r"columns is empty.*columns=None"):
+            fit_or_check([])
+        with pytest.raises(DriftError, match="columns must be a column name or a list"):
+            fit_or_check(5)
+        with pytest.raises(DriftError, match=r"columns must be names \(str\), got 1"):
+            fit_or_check(["xi", 1])
+
+
 def test_a_column_whose_type_changed_gets_its_own_status(tmp_path: Path, flights, baseline) -> None:
     """Numbers that became strings and strings that became numbers are each reported as
     ``type_changed`` (level significant); every other column is still computed."""

@@ -48,7 +48,7 @@ from skyfabric.drift._summaries import (
     _CategorySummary,
     _NumericSummary,
 )
-from skyfabric.drift.histogram import Histogram, histogram_columns, iter_batches
+from skyfabric.drift.histogram import Histogram, column_names, histogram_columns, iter_batches
 from skyfabric.errors import BaselineError, DriftError
 
 __all__ = ["FORMAT_VERSION", "Baseline", "ColumnBaseline"]
@@ -134,7 +134,7 @@ class Baseline:
     def fit(
         cls,
         source: Any,
-        columns: list[str] | None = None,
+        columns: str | list[str] | None = None,
         *,
         bins: int = 10,
         binning: Literal["quantile", "uniform"] = "quantile",
@@ -152,7 +152,8 @@ class Baseline:
                 sources (Table, Dataset, RecordBatch, list/tuple of batches) are read twice:
                 pass 1 finds quantiles and top categories, pass 2 counts exactly. One-shot
                 sources are read once; counts of sketched columns are then approximate.
-            columns: columns to fit (default: every column of a supported type).
+            columns: columns to fit (default: every column of a supported type); a single
+                name is one column, a name given twice is fitted once.
             bins: B >= 1 bins per numeric column before merging ties.
             binning: ``"quantile"`` (equal frequency) or ``"uniform"`` (equal width).
             top_k: categories kept per categorical column, plus ``__other__``.
@@ -174,6 +175,7 @@ class Baseline:
             raise BaselineError(f"top_k must be an integer >= 1, got {top_k!r}")
         import pyarrow.dataset as pads
 
+        columns = column_names(columns)
         reiterable = isinstance(source, pa.Table | pa.RecordBatch | list | tuple | pads.Dataset)
         names, batches = iter_batches(source, columns)
         summaries: dict[str, _NumericSummary | _CategorySummary] = {}

@@ -211,7 +211,7 @@ def check(
     *,
     fabric: Fabric | None = None,
     engine: Engine = "local",
-    columns: list[str] | None = None,
+    columns: str | list[str] | None = None,
     eps: float | None = None,
     moderate: float | None = None,
     significant: float | None = None,
@@ -229,15 +229,18 @@ def check(
         fabric: resolves ``fabric://`` URLs and supplies the ``[drift]`` defaults.
         engine: ``"local"`` (threads) or ``"dask"`` (one task per file; ``client`` or the
             default client, see `count_dask`).
-        columns: baseline columns to check (default: all of them).
+        columns: baseline columns to check (default: all of them); a single name is one
+            column, a name given twice is checked once.
         eps, moderate, significant: PSI floor and thresholds; default ``FabricConfig.drift``.
         progress: called with the row count of each counted batch/file.
 
     Raises:
-        BaselineError: a requested column is not in the baseline.
-        DriftError: thresholds out of order, unknown engine, unreadable source.
+        BaselineError: a requested column is not in the baseline, or ``columns`` is empty.
+        DriftError: thresholds out of order, unknown engine, unreadable source, ``columns``
+            not names.
         ObjectNotFoundError: the source or baseline does not exist.
     """
+    from skyfabric.drift.histogram import column_names
     from skyfabric.drift.psi import compare
 
     started = time.perf_counter()
@@ -252,8 +255,9 @@ def check(
             f"thresholds must satisfy 0 < moderate <= significant, got moderate={moderate}, "
             f"significant={significant}; fix: e.g. moderate=0.1, significant=0.25"
         )
-    # a name given twice is checked once (it was reported twice)
-    names = list(dict.fromkeys(columns)) if columns else list(baseline.columns)
+    # a name given twice is checked once (it was reported twice); 'xi' is one name
+    requested = column_names(columns)
+    names = list(baseline.columns) if requested is None else requested
     unknown = [c for c in names if c not in baseline.columns]
     if unknown:
         raise BaselineError(
@@ -357,7 +361,7 @@ def _type_changes(
 
 def fit_baseline(
     source: Any,
-    columns: list[str] | None = None,
+    columns: str | list[str] | None = None,
     *,
     fabric: Fabric | None = None,
     bins: int | None = None,
@@ -379,14 +383,11 @@ def fit_baseline(
     """
     from skyfabric.drift._binning import column_kind
     from skyfabric.drift.baseline import Baseline
+    from skyfabric.drift.histogram import column_names
 
     defaults = _drift_defaults(fabric)
-    if isinstance(columns, str):  # one name, not its characters
-        columns = [columns]
-    if columns is not None:  # a name given twice is fitted once (it raised a KeyError)
-        columns = list(dict.fromkeys(columns))
-    if columns is not None and not columns:
-        raise BaselineError("columns is empty; fix: name at least one column, or pass None for all")
+    # one name, not its characters; a name given twice is fitted once (it raised a KeyError)
+    columns = column_names(columns)
     if bins is not None and not (isinstance(bins, int) and bins >= 2):
         raise BaselineError(f"bins must be an integer >= 2, got {bins!r}")
     src = open_source(source, fabric=fabric)
