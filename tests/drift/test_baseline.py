@@ -360,3 +360,55 @@ def test_not_a_baseline_says_what_it_is(tmp_path) -> None:
         with pytest.raises(BaselineError) as info:
             Baseline.from_json(text)
         assert phrase in str(info.value) and fix in str(info.value), str(info.value)
+
+
+def test_pandas_index_columns_are_left_out_unless_named(tmp_path: Path) -> None:
+    """``df[df.x > -1].to_parquet(...)`` stores the filtered row numbers as
+    ``__index_level_0__``; fitted by default, a check of any other sample reported it as
+    significant drift (PSI 8.28). Left out and said so in ``skipped`` (saved in the JSON);
+    a named index (``index_columns`` in the pandas metadata) too, in a folder whose files
+    needed a promoted schema as well; named in ``columns``, it is fitted."""
+    import pandas as pd
+
+    from skyfabric.drift import check, fit_baseline
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"x": rng.normal(size=2_000), "c": rng.choice(["a", "b"], 2_000)})
+    df[df.x > -1].to_parquet(tmp_path / "ref.parquet")
+    df2 = pd.DataFrame({"x": rng.normal(size=9_000), "c": rng.choice(["a", "b"], 9_000)})
+    df2[df2.x > -1].iloc[5_000:].to_parquet(tmp_path / "cur.parquet")
+    base = fit_baseline(str(tmp_path / "ref.parquet"))
+    assert list(base.columns) == ["x", "c"]
+    assert list(base.skipped) == ["__index_level_0__"]
+    assert "pandas index" in base.skipped["__index_level_0__"]
+    assert Baseline.from_json(base.to_json()).skipped == base.skipped
+    assert json.loads(base.to_json())["skipped"] == base.skipped
+    assert [c.column for c in check(base, str(tmp_path / "cur.parquet")).columns] == ["x", "c"]
+    named = fit_baseline(str(tmp_path / "ref.parquet"), ["x", "__index_level_0__"])
+    assert list(named.columns) == ["x", "__index_level_0__"] and not named.skipped
+    assert "skipped" not in json.loads(named.to_json())  # other baselines' JSON unchanged
+    # Baseline.fit on the pyarrow objects: a Table from pandas, a Dataset (whose scan drops
+    # the metadata), a frame with a named index
+    table = pa.Table.from_pandas(df[df.x > -1])
+    for source in (table, pads.dataset(tmp_path / "ref.parquet")):
+        fitted = Baseline.fit(source)
+        assert list(fitted.columns) == ["x", "c"] and list(fitted.skipped) == ["__index_level_0__"]
+    folder = tmp_path / "named"
+    folder.mkdir()
+    by_id = df.set_index(pd.Index(rng.permutation(2_000), name="id"))
+    by_id.iloc[:1000].to_parquet(folder / "a.parquet")
+    by_id.iloc[1000:].astype({"x": "float32"}).to_parquet(folder / "b.parquet")
+    base = fit_baseline(str(folder))
+    assert list(base.columns) == ["x", "c"] and list(base.skipped) == ["id"]
+    assert list(Baseline.fit(pa.Table.from_pandas(by_id)).skipped) == ["id"]
+    assert list(fit_baseline(str(folder), ["id"]).columns) == ["id"]
+
+
+def test_unbinnable_columns_are_listed_in_skipped() -> None:
+    t = pa.table({"x": [1.0, 2.0] * 10, "tags": [[1, 2]] * 20, "blob": [b"\x00"] * 20})
+    b = Baseline.fit(t)
+    assert list(b.columns) == ["x"]
+    assert b.skipped == {
+        "tags": "list<item: int64>, which cannot be binned",
+        "blob": "binary, which cannot be binned",
+    }

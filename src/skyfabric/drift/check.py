@@ -373,16 +373,19 @@ def fit_baseline(
 ) -> Baseline:
     """Fit a `Baseline` on any source `check` accepts.
 
-    ``bins`` and ``top_k`` default to ``FabricConfig.drift``. A dataset or table is scanned
-    twice (quantiles/top-k, then counts), in batches; the counting pass uses ``threads``
-    threads (default: CPU count).
+    ``columns`` default: every column a baseline can bin but pandas' index columns
+    (`skyfabric.drift.baseline.default_columns`); the others are listed with the reason in
+    the baseline's ``skipped``. ``bins`` and ``top_k`` default to ``FabricConfig.drift``. A
+    dataset or table is scanned twice (quantiles/top-k, then counts), in batches; the
+    counting pass uses ``threads`` threads (default: CPU count).
 
     Raises:
-        BaselineError: a requested column is not in the source, or the fit fails.
+        BaselineError: a requested column is not in the source, ``columns=[]``, no column
+            of the source can be binned (each named with its type, and the fix), or the fit
+            fails.
         ObjectNotFoundError: the source does not exist.
     """
-    from skyfabric.drift._binning import column_kind
-    from skyfabric.drift.baseline import Baseline
+    from skyfabric.drift.baseline import Baseline, default_columns, no_binnable_columns
     from skyfabric.drift.histogram import column_names
 
     defaults = _drift_defaults(fabric)
@@ -398,11 +401,14 @@ def fit_baseline(
                 f"column(s) {', '.join(missing)} are not in {src.name} (it has "
                 f"{', '.join(src.schema.names)}); fix: check the column names"
             )
+    skipped: dict[str, str] = {}
     if not columns:  # those a baseline can bin: a list column is neither read nor checked
-        columns = [f.name for f in src.schema if column_kind(f.type) is not None] or None
-    src.require_consistent(list(columns or ()))
+        columns, skipped = default_columns(src.schema, src.promoted)
+        if not columns:
+            raise no_binnable_columns(src.name, skipped)
+    src.require_consistent(columns)
     with src.reading():
-        return Baseline.fit(
+        base = Baseline.fit(
             src.fit_input(columns),
             columns,
             bins=defaults.bins if bins is None else bins,
@@ -412,6 +418,8 @@ def fit_baseline(
             source_name=source_name or src.name,
             threads=threads or os.cpu_count() or 1,
         )
+    base.skipped = skipped
+    return base
 
 
 def save_baseline(

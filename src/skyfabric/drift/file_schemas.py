@@ -146,7 +146,7 @@ def unify_file_schemas(data: pads.Dataset) -> Unified:
     partitions = [f for f in data.schema if f.name not in first_file_with]
     # the same fragments (footers already read, partition values kept) under the new schema;
     # Dataset.replace_schema refuses a changed type
-    unified = pads.FileSystemDataset(
-        fragments, pa.schema(fields + partitions), data.format, data.filesystem
-    )
+    # the first file's metadata kept: pandas' names its index columns (`default_columns`)
+    schema = pa.schema(fields + partitions, metadata=data.schema.metadata)
+    unified = pads.FileSystemDataset(fragments, schema, data.format, data.filesystem)
     return Unified(unified, conflicts, promotions)
