@@ -376,6 +376,10 @@ def _is_drift_report(d: dict[str, Any]) -> bool:
 
 
 _PANDAS_INDEX_NAME = re.compile(r"__index_level_\d+__")
+_INDEX_REASON = (
+    "the pandas index (DataFrame.to_parquet stores it as a column); name it in --columns / "
+    "columns= to fit it"
+)
 
 
 def pandas_index_columns(schema: pa.Schema) -> set[str]:
@@ -416,10 +420,7 @@ def default_columns(
         if _kind(f.type) is None:
             skipped[f.name] = f"{f.type}{where}, which cannot be binned"
         elif f.name in indexes:
-            skipped[f.name] = (
-                f"{f.type}, the pandas index (DataFrame.to_parquet stores it as a column); "
-                "name it in --columns / columns= to fit it"
-            )
+            skipped[f.name] = f"{f.type}, {_INDEX_REASON}"
         else:
             fitted.append(f.name)
     return fitted, skipped
@@ -434,7 +435,7 @@ def no_binnable_columns(source: str, skipped: dict[str, str]) -> BaselineError:
         "line, columns= in Python), or write these columns as one of those types (text "
         "written as binary: as string)"
     )
-    if any("the pandas index" in why for why in skipped.values()):
+    if any(why.endswith(_INDEX_REASON) for why in skipped.values()):
         fix = "name the index column(s) with --columns (columns= in Python) to fit them, or " + fix
     return BaselineError(
         f"no column of {source} can be binned, so a baseline has nothing to fit. It has "
