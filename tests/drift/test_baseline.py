@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,91 @@ def test_constant_and_all_null_columns() -> None:
     for name in ("n", "z"):
         h = b.columns[name].histogram
         assert h.edges.tolist() == [-np.inf, np.inf] and h.missing == 50 and h.counts[0] == 0
+
+
+F64_MAX = float(np.finfo(np.float64).max)
+TINY = 5e-324  # the smallest subnormal float64
+
+
+@pytest.mark.parametrize(
+    ("values", "below", "inside", "above"),
+    [
+        (pa.array([F64_MAX] * 20), [1e308], [F64_MAX, np.inf], []),  # next float up is inf
+        (pa.array([-F64_MAX] * 20), [-np.inf], [-F64_MAX], [-1e308]),
+        (pa.array([TINY] * 20), [0.0], [TINY], [2 * TINY]),
+        (pa.array([0.0] * 20), [-TINY], [0.0, -0.0], [TINY]),
+        (pa.array([2**63 - 1] * 20), [2**62], [2**63 - 1], []),  # float(2**63 - 1) is 2**63
+        (pa.array([-(2**63)] * 20), [], [-(2**63)], [-(2**62)]),
+        (pa.array([2**64 - 1] * 20, pa.uint64()), [2**63], [2**64 - 1], []),
+        (pa.array([2**63 - 1] * 20, pa.timestamp("ns")), [0], [2**63 - 1], []),
+    ],
+    ids=["f64-max", "f64-min", "subnormal", "zero", "i64-max", "i64-min", "u64-max", "ts-max"],
+)
+def test_constant_columns_at_the_extremes_fit_without_warnings(
+    values: pa.Array, below: list, inside: list, above: list
+) -> None:
+    """A constant float64 max crashed the fit ("edges must be strictly increasing": the next
+    float up is inf) after RuntimeWarnings; -max, subnormals and 0 warned while counting;
+    an int64 max landed in the "< c" bin (float(2**63 - 1) is 2**63), so a move down did
+    not show. Every constant gets a bin holding it and only its neighbours in float64."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for source in (pa.table({"v": values}), pa.table({"v": values}).to_reader()):
+            col = Baseline.fit(source).columns["v"]
+            h = col.histogram
+            assert h.counts.tolist() in ([0, 20, 0], [0, 20]) and "constant" in col.note
+            equal = int(np.flatnonzero(h.counts)[0])
+            for group, want in ((below, equal - 1), (inside, equal), (above, equal + 1)):
+                for v in group:
+                    got = histogram(pa.array([v], values.type), h).counts
+                    assert got.tolist().index(1) == want, (v, h.edges)
+    fitted = Baseline.fit(pa.table({"v": values}))
+    assert (
+        Baseline.from_json(fitted.to_json()).columns["v"].histogram == fitted.columns["v"].histogram
+    )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [-F64_MAX] * 10 + [F64_MAX] * 10,  # a span beyond the largest float
+        list(np.linspace(-1, 1, 101) * F64_MAX),
+        [0.0] * 2 + [F64_MAX] * 18,  # quantiles collapse at the top
+        [-F64_MAX] * 18 + [0.0] * 2,
+        [F64_MAX] * 10 + [np.inf] * 10,  # quantiles between infinities
+        [0.0, TINY, 2 * TINY, 3 * TINY] * 5,  # a width below the smallest normal
+    ],
+    ids=["both-ends", "spread", "top", "bottom", "max-and-inf", "subnormal-spread"],
+)
+@pytest.mark.parametrize("binning", ["quantile", "uniform"])
+@pytest.mark.parametrize("bins", [10, 40])  # 40: the uniform and binary-search kernels
+def test_extreme_ranges_fit_without_warnings(values: list, binning: str, bins: int) -> None:
+    """Quantiles and uniform edges over -1e308 .. 1e308 overflowed (numpy's interpolation,
+    hi - lo): edges went missing (uniform: one bin for everything), with RuntimeWarnings."""
+    t = pa.table({"v": values})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for memory_budget_bytes in (256 * 2**20, 0):  # exact, and from a KLL sketch
+            col = Baseline.fit(
+                t, bins=bins, binning=binning, memory_budget_bytes=memory_budget_bytes
+            ).columns["v"]
+            h = col.histogram
+            assert h.total == len(values) and len(h.edges) >= 3
+            if np.isfinite(values).all():  # +inf shares the last bin with the largest float
+                assert (h.counts > 0).sum() >= 2, h.edges  # the values are told apart
+    if binning == "uniform" and (values[0], values[-1]) == (-F64_MAX, F64_MAX):
+        inner = Baseline.fit(t, bins=bins, binning="uniform").columns["v"].histogram.edges[1:-1]
+        assert len(inner) == bins - 1  # equal widths of 2 * max / bins, all there
+        np.testing.assert_allclose(np.diff(inner / 2), F64_MAX / bins, rtol=1e-12)
+
+
+def test_integer_quantiles_at_the_top_keep_the_top_values_in_the_top_bin() -> None:
+    """Quantiles collapsing on an int64 beyond 2**53 round up past it (2**63 - 1 -> 2**63):
+    the top values fell below that edge, its bin stayed empty whatever the data."""
+    t = pa.table({"v": pa.array([0] * 2 + [2**63 - 1] * 18)})
+    for memory_budget_bytes in (256 * 2**20, 0):
+        h = Baseline.fit(t, memory_budget_bytes=memory_budget_bytes).columns["v"].histogram
+        assert h.counts[-1] == 18 and h.counts.sum() == 20, h.edges
 
 
 def test_int8_timestamp_and_bool_columns() -> None:
@@ -274,3 +360,55 @@ def test_not_a_baseline_says_what_it_is(tmp_path) -> None:
         with pytest.raises(BaselineError) as info:
             Baseline.from_json(text)
         assert phrase in str(info.value) and fix in str(info.value), str(info.value)
+
+
+def test_pandas_index_columns_are_left_out_unless_named(tmp_path: Path) -> None:
+    """``df[df.x > -1].to_parquet(...)`` stores the filtered row numbers as
+    ``__index_level_0__``; fitted by default, a check of any other sample reported it as
+    significant drift (PSI 8.28). Left out and said so in ``skipped`` (saved in the JSON);
+    a named index (``index_columns`` in the pandas metadata) too, in a folder whose files
+    needed a promoted schema as well; named in ``columns``, it is fitted."""
+    import pandas as pd
+
+    from skyfabric.drift import check, fit_baseline
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"x": rng.normal(size=2_000), "c": rng.choice(["a", "b"], 2_000)})
+    df[df.x > -1].to_parquet(tmp_path / "ref.parquet")
+    df2 = pd.DataFrame({"x": rng.normal(size=9_000), "c": rng.choice(["a", "b"], 9_000)})
+    df2[df2.x > -1].iloc[5_000:].to_parquet(tmp_path / "cur.parquet")
+    base = fit_baseline(str(tmp_path / "ref.parquet"))
+    assert list(base.columns) == ["x", "c"]
+    assert list(base.skipped) == ["__index_level_0__"]
+    assert "pandas index" in base.skipped["__index_level_0__"]
+    assert Baseline.from_json(base.to_json()).skipped == base.skipped
+    assert json.loads(base.to_json())["skipped"] == base.skipped
+    assert [c.column for c in check(base, str(tmp_path / "cur.parquet")).columns] == ["x", "c"]
+    named = fit_baseline(str(tmp_path / "ref.parquet"), ["x", "__index_level_0__"])
+    assert list(named.columns) == ["x", "__index_level_0__"] and not named.skipped
+    assert "skipped" not in json.loads(named.to_json())  # other baselines' JSON unchanged
+    # Baseline.fit on the pyarrow objects: a Table from pandas, a Dataset (whose scan drops
+    # the metadata), a frame with a named index
+    table = pa.Table.from_pandas(df[df.x > -1])
+    for source in (table, pads.dataset(tmp_path / "ref.parquet")):
+        fitted = Baseline.fit(source)
+        assert list(fitted.columns) == ["x", "c"] and list(fitted.skipped) == ["__index_level_0__"]
+    folder = tmp_path / "named"
+    folder.mkdir()
+    by_id = df.set_index(pd.Index(rng.permutation(2_000), name="id"))
+    by_id.iloc[:1000].to_parquet(folder / "a.parquet")
+    by_id.iloc[1000:].astype({"x": "float32"}).to_parquet(folder / "b.parquet")
+    base = fit_baseline(str(folder))
+    assert list(base.columns) == ["x", "c"] and list(base.skipped) == ["id"]
+    assert list(Baseline.fit(pa.Table.from_pandas(by_id)).skipped) == ["id"]
+    assert list(fit_baseline(str(folder), ["id"]).columns) == ["id"]
+
+
+def test_unbinnable_columns_are_listed_in_skipped() -> None:
+    t = pa.table({"x": [1.0, 2.0] * 10, "tags": [[1, 2]] * 20, "blob": [b"\x00"] * 20})
+    b = Baseline.fit(t)
+    assert list(b.columns) == ["x"]
+    assert b.skipped == {
+        "tags": "list<item: int64>, which cannot be binned",
+        "blob": "binary, which cannot be binned",
+    }

@@ -256,6 +256,67 @@ def test_baseline_fit_given_a_url_points_to_fit_baseline(lake) -> None:
     assert fit_baseline(str(root / "flights" / "month=1"), ["distance"]).rows == 27_004
 
 
+def test_columns_is_one_name_or_a_list_of_names_everywhere() -> None:
+    """``check(b, src, columns='xi')`` split the name into characters ("column(s) x, i are
+    not in the baseline") where ``fit_baseline`` took it as one name; ``columns=[]`` checked
+    every column where ``fit_baseline`` refused it."""
+    from skyfabric.drift.histogram import histogram_columns, iter_batches
+
+    table = pa.table({"xi": [1.0, 2.0, 3.0] * 50, "y": ["a", "b", "c"] * 50})
+    base = fit_baseline(table)
+    assert [c.column for c in check(base, table, columns="xi").columns] == ["xi"]
+    assert [c.column for c in check(base, table, columns=("y", "y")).columns] == ["y"]
+    assert list(Baseline.fit(table, "xi").columns) == ["xi"]
+    assert list(Baseline.fit(table, ["y", "xi", "y"]).columns) == ["y", "xi"]
+    assert iter_batches(table, "xi")[0] == ["xi", "y"]
+    assert next(iter_batches(table, "xi")[1]).schema.names == ["xi"]
+    assert list(histogram_columns(table, base.templates())) == ["xi", "y"]
+    for fit_or_check in (
+        lambda cols: check(base, table, columns=cols),
+        lambda cols: fit_baseline(table, cols),
+        lambda cols: Baseline.fit(table, cols),
+    ):
+        with pytest.raises(BaselineError, match=r"columns is empty.*columns=None"):
+            fit_or_check([])
+        with pytest.raises(DriftError, match="columns must be a column name or a list"):
+            fit_or_check(5)
+        with pytest.raises(DriftError, match=r"columns must be names \(str\), got 1"):
+            fit_or_check(["xi", 1])
+
+
+def test_a_source_with_rows_but_no_binnable_column_says_so(tmp_path: Path) -> None:
+    """Rows but only list/binary columns (or text that is string in one file and binary in
+    another, promoted to binary) said "the baseline source yielded no batches; a baseline
+    needs rows". The error names each column with its type and the fix."""
+    only = tmp_path / "only"
+    only.mkdir()
+    pq.write_table(pa.table({"tags": [[1, 2]] * 50, "blob": [b"x"] * 50}), only / "a.parquet")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    pq.write_table(pa.table({"s": ["a", "b"] * 25}), mixed / "a.parquet")
+    pq.write_table(pa.table({"s": [b"a", b"b"] * 25}), mixed / "b.parquet")
+    expected = {
+        only: ["'tags': list<element: int64>", "'blob': binary"],
+        mixed: ["'s': binary (string in a.parquet, binary in b.parquet -> binary)"],
+    }
+    for folder, found in expected.items():
+        with pytest.raises(BaselineError, match="can be binned") as info:
+            fit_baseline(str(folder))
+        message = str(info.value)
+        assert "no batches" not in message and str(folder) in message
+        assert all(f in message for f in found), message
+        assert "numeric, temporal" in message and "--columns" in message and "fix:" in message
+    with pytest.raises(BaselineError, match=r"no column of <pyarrow\.lib\.Table> can be binned"):
+        Baseline.fit(pa.table({"tags": [[1, 2]] * 50}))
+    index_only = pa.table({"__index_level_0__": [3, 5, 8] * 10, "tags": [[1]] * 30})
+    with pytest.raises(BaselineError, match="name the index column") as info:
+        fit_baseline(index_only)
+    assert "'__index_level_0__': int64, the pandas index" in str(info.value)
+    assert list(fit_baseline(index_only, "__index_level_0__").columns) == ["__index_level_0__"]
+    with pytest.raises(BaselineError, match="columns is empty"):
+        Baseline.fit(pa.table({"x": [1.0, 2.0] * 10}), columns=[])
+
+
 def test_a_column_whose_type_changed_gets_its_own_status(tmp_path: Path, flights, baseline) -> None:
     """Numbers that became strings and strings that became numbers are each reported as
     ``type_changed`` (level significant); every other column is still computed."""

@@ -171,6 +171,23 @@ def test_errors_and_usage(lake, baseline_url) -> None:
     assert table.exit_code != EXIT_OK and "not a snapshot id" in table.output
 
 
+def test_baseline_lists_the_columns_it_left_out(lake, tmp_path) -> None:
+    """The pandas index is not fitted unless named, and the table says so; a source with
+    no column to bin exits 2 naming its columns (it said "yielded no batches")."""
+    rows = pa.table({"x": np.arange(40.0), "__index_level_0__": np.arange(0, 80, 2)})
+    pq.write_table(rows, tmp_path / "pd.parquet")
+    pq.write_table(pa.table({"tags": [[1]] * 40}), tmp_path / "lists.parquet")
+    out = tmp_path / "b.json"
+    res = run(lake, "drift", "baseline", str(tmp_path / "pd.parquet"), "--out", str(out))
+    assert res.exit_code == EXIT_OK, res.output
+    assert "not fitted: __index_level_0__: int64, the pandas index" in " ".join(res.output.split())
+    assert list(json.loads(out.read_text())["columns"]) == ["x"]
+    res = run(lake, "drift", "baseline", str(tmp_path / "lists.parquet"), "--out", str(out) + "2")
+    assert res.exit_code == EXIT_USAGE and "Traceback" not in res.output
+    assert "'tags': list<element: int64>, which cannot be binned" in " ".join(res.output.split())
+    assert not Path(str(out) + "2").exists()
+
+
 def test_help_documents_exit_codes(lake) -> None:
     res = run(lake, "drift", "check", "--help")
     assert res.exit_code == 0

@@ -313,3 +313,34 @@ def test_timestamps_in_different_zones_merge_naive_ones_do_not(tmp_path: Path) -
     write(tmp_path / "n", "a.parquet", t=pa.array(ms, pa.timestamp("ms", tz="UTC")))
     write(tmp_path / "n", "b.parquet", t=pa.array(ms, pa.timestamp("ms")))
     assert "t" in open_source(str(tmp_path / "n")).conflicts
+
+
+def test_ordered_and_unordered_categoricals_merge_whatever_their_index_width(
+    tmp_path: Path,
+) -> None:
+    """pandas writes ``Categorical(ordered=True)`` as an ordered dictionary: beside an
+    unordered one (of any index width) pyarrow's merge refused it, so a fit failed
+    ("disagree on the type") and a check reported ``type_changed``. The order of the
+    categories plays no part in binning."""
+    values = pa.array(["lo", "hi", "mid"] * 400)
+    ordered = values.dictionary_encode().cast(pa.dictionary(pa.int8(), pa.string(), True))
+    unordered = values.dictionary_encode().cast(pa.dictionary(pa.int32(), pa.string()))
+    for first, second in ((ordered, unordered), (unordered, ordered)):
+        d = tmp_path / str(first.type.ordered)
+        write(d, "a.parquet", lvl=first)
+        write(d, "b.parquet", lvl=second)
+        src = open_source(str(d))
+        assert not src.conflicts
+        assert src.schema.field("lvl").type == pa.dictionary(pa.int32(), pa.string())
+        base = fit_baseline(str(d))
+        assert list(base.columns["lvl"].histogram.counts) == [800, 800, 800, 0]
+        result = check(base, str(d))
+        assert result["lvl"].status == "stable" and result["lvl"].psi == 0.0
+        ordered_base = fit_baseline(pa.table({"lvl": ordered}))  # baseline-vs-current types
+        assert check(ordered_base, str(d))["lvl"].psi == 0.0
+    plain = tmp_path / "plain"  # with plain strings too: they decode to strings
+    write(plain, "a.parquet", lvl=ordered)
+    write(plain, "b.parquet", lvl=unordered)
+    write(plain, "c.parquet", lvl=values)
+    assert open_source(str(plain)).schema.field("lvl").type == pa.string()
+    assert fit_baseline(str(plain)).columns["lvl"].histogram.total == 3 * len(values)

@@ -316,6 +316,8 @@ def baseline_cmd(
             rank,
         )
     out_console().print(table)
+    for name, why in base.skipped.items():  # columns of the source the fit left out
+        console.print(Text.assemble("not fitted: ", cell(name), f": {why}"))
     console.print(Text.assemble("saved to ", (out, "bold")))
 
 

@@ -248,18 +248,29 @@ class _NumericPlan:
         self._luts = _LastLut()
 
     def _uniform_params(self) -> tuple[float, float] | None:
-        """(lo, 1/width) when the inner edges are lo + k*width, k = 1..B-1, else None."""
+        """(lo, 1/width) when the inner edges are lo + k*width, k = 1..B-1, else None.
+
+        None too when the arithmetic would overflow (edges near the largest float, a width
+        of subnormals): the kernel's guess ``(v - lo) / width`` must be finite over the
+        edges' span to be within one bin of the answer."""
         inner, m = self.inner, len(self.inner)
         if m < 2:
             return None
-        width = (inner[-1] - inner[0]) / (m - 1)
-        lo = inner[0] - width
-        scale = max(abs(lo), abs(inner[-1]))
-        if not (width > 0 and math.isfinite(width) and width >= 1e-8 * scale):
-            return None
-        if np.max(np.abs(inner - (lo + np.arange(1, m + 1) * width))) > 1e-9 * width:
-            return None
-        return float(lo), float(1.0 / width)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            width = (inner[-1] - inner[0]) / (m - 1)
+            lo = inner[0] - width
+            inv = 1.0 / width
+            span = inner[-1] - lo
+            scale = max(abs(lo), abs(inner[-1]))
+            if not (
+                width > 0
+                and all(map(math.isfinite, (width, lo, inv, span)))
+                and width >= 1e-8 * scale
+            ):
+                return None
+            if np.max(np.abs(inner - (lo + np.arange(1, m + 1) * width))) > 1e-9 * width:
+                return None
+        return float(lo), float(inv)
 
     def int_thresholds(self, dtype: np.dtype) -> tuple[int, np.ndarray]:
         """(#edges every value of ``dtype`` reaches, integer thresholds ceil(e) in range).

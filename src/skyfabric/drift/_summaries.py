@@ -57,6 +57,7 @@ class _NumericSummary:
         self.sketch_k = sketch_k
         self.n = 0  # non-missing values
         self.missing = 0
+        self.integer = False  # int (and temporal) storage: lo and hi are exact integers
         self.lo, self.hi = math.inf, -math.inf  # over all values
         self.flo, self.fhi = math.inf, -math.inf  # over finite values
 
@@ -66,6 +67,7 @@ class _NumericSummary:
         if not len(vals):
             return
         self.n += len(vals)
+        self.integer = vals.dtype.kind in "iu"
         self.lo, self.hi = min(self.lo, vals.min()), max(self.hi, vals.max())
         finite = vals if vals.dtype.kind in "iu" else vals[np.isfinite(vals)]
         if len(finite):
@@ -92,33 +94,66 @@ class _NumericSummary:
         return self.chunks[0] if self.chunks else np.empty(0, np.float64)
 
     def edges(self, bins: int, binning: str) -> tuple[np.ndarray, int, str]:
-        """(edges (B'+1,), merged edge count, note) from the summary."""
+        """(edges (B'+1,), merged edge count, note) from the summary.
+
+        Holds at the extremes of float64 and int64 without a RuntimeWarning: a constant
+        column at the largest float gets the bins ``< c`` and ``>= c`` (nothing but +inf is
+        above it), quantiles and uniform edges of a range wider than the largest float are
+        interpolated without overflowing, and integer edges stay reachable (`_int_edge`).
+        """
         if self.n == 0:
             return np.array([-math.inf, math.inf]), 0, "no non-null values in the baseline"
         if bins == 1:
             return np.array([-math.inf, math.inf]), 0, ""
         if self.lo == self.hi:
-            c = float(self.lo)
-            if not math.isfinite(c):
-                return np.array([-math.inf, math.inf]), bins - 1, f"every value is {c}"
-            return (
-                np.array([-math.inf, c, np.nextafter(c, math.inf), math.inf]),
-                bins - 2,
-                f"constant column (every value is {c!r}): bins are < c, = c, > c",
-            )
+            return self._constant_edges(bins)
         ranks = np.arange(1, bins) / bins
         if binning == "uniform":
-            lo, hi = float(self.flo), float(self.fhi)
-            q = lo + np.arange(1, bins) * ((hi - lo) / bins) if hi > lo else np.array([lo])
+            q = _uniform_edges(float(self.flo), float(self.fhi), bins)
         elif self.sketch is None:
-            # numpy's default method="linear"; reorders our private copy instead of copying it
-            q = np.quantile(self.values(), ranks, overwrite_input=True)
+            values = self.values()
+            # a span beyond the largest float (-1e308 .. 1e308) overflows numpy's linear
+            # interpolation: quantiles are linear in the data, so interpolate the halves
+            halve = values.dtype.kind == "f" and not math.isfinite(
+                float(self.fhi) - float(self.flo)
+            )
+            with np.errstate(invalid="ignore"):  # between two infinities: NaN, dropped below
+                # numpy's default method="linear"; reorders our private copy in place
+                q = np.quantile(values * 0.5 if halve else values, ranks, overwrite_input=True)
+            q = q * 2.0 if halve else q
         else:
             q = np.asarray(self.sketch.get_quantiles(ranks.tolist()), dtype=np.float64)
+        if self.integer:
+            q = np.array([_int_edge(float(e), int(self.hi)) for e in q], dtype=np.float64)
         inner = np.unique(q[np.isfinite(q)])
         merged = (bins - 1) - len(inner)
         note = f"{merged} duplicate or non-finite edge(s) merged (heavy ties)" if merged else ""
         return np.concatenate(([-math.inf], inner, [math.inf])), merged, note
+
+    def _constant_edges(self, bins: int) -> tuple[np.ndarray, int, str]:
+        """Edges of a column whose values are all ``self.lo``: bins ``< c``, ``= c``,
+        ``> c``; an integer ``c`` gets the float64 edges around it that it falls between
+        (``float(2**63 - 1)`` is ``2**63``, above every int64)."""
+        if self.integer:
+            c = _float_floor(int(self.lo))
+        else:
+            c = float(self.lo)
+            if not math.isfinite(c):
+                return np.array([-math.inf, math.inf]), bins - 1, f"every value is {c}"
+        above = math.nextafter(c, math.inf)
+        shown = int(self.lo) if self.integer else c
+        if math.isinf(above):  # c is the largest float64: only +inf is above it
+            return (
+                np.array([-math.inf, c, math.inf]),
+                bins - 2,
+                f"constant column (every value is {shown!r}, the largest float64): bins are "
+                "< c, >= c",
+            )
+        return (
+            np.array([-math.inf, c, above, math.inf]),
+            bins - 2,
+            f"constant column (every value is {shown!r}): bins are < c, = c, > c",
+        )
 
     def counts(self, template: Histogram) -> Histogram:
         """Baseline counts for a one-shot source (no second pass over the data)."""
@@ -130,6 +165,37 @@ class _NumericSummary:
             h.counts = _apportion(np.diff(np.concatenate(([0.0], cdf))), self.n)
         h.missing = self.missing
         return h
+
+
+def _float_floor(v: int) -> float:
+    """The largest float64 <= the integer ``v`` (``float(v)`` may round up past it)."""
+    f = float(v)
+    return f if f <= v else math.nextafter(f, -math.inf)
+
+
+def _int_edge(e: float, hi: int) -> float:
+    """An edge of integer values whose maximum is ``hi``: lowered to `_float_floor` of
+    ``hi`` when above it. An integer ``x`` falls at or above an edge ``e`` iff ``x >=
+    ceil(e)``, and a quantile at an int64 beyond 2**53 rounds up past the value (``2**63
+    - 1`` becomes ``2**63``): the top values would fall below the edge and its bin stay
+    empty whatever the data."""
+    return _float_floor(hi) if math.isfinite(e) and e > hi else e
+
+
+def _uniform_edges(lo: float, hi: float, bins: int) -> np.ndarray:
+    """The inner edges ``lo + k * (hi - lo) / bins``, k = 1..bins-1 (``[lo]`` when ``hi <=
+    lo``). A span beyond the largest float (-1e308 .. 1e308), or a width below the
+    smallest normal float (subnormal data), is interpolated as ``lo * (1 - t) + hi * t``,
+    ``t = k / bins``, which neither overflows nor underflows to one edge."""
+    if not hi > lo:
+        return np.array([lo])
+    k = np.arange(1, bins)
+    with np.errstate(over="ignore"):
+        width = (hi - lo) / bins
+    if math.isfinite(width) and width >= np.finfo(np.float64).tiny:
+        return lo + k * width
+    t = k / bins
+    return lo * (1 - t) + hi * t
 
 
 def _apportion(masses: np.ndarray, n: int) -> np.ndarray:

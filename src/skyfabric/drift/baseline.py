@@ -15,7 +15,10 @@ Either way the first bin reaches down to -inf and the last up to +inf, so curren
 outside the baseline range are counted, never dropped. Duplicate edges from heavy ties (and
 non-finite quantiles) are merged and counted in ``merged_edges``. A constant column gets the
 edges ``c`` and ``nextafter(c, +inf)``, so the bins are "< c", "= c", "> c" and a move away from
-the constant in either direction shows up as drift.
+the constant in either direction shows up as drift (an integer beyond 2**53 gets the float64
+at or below it instead of ``c``, which may round up past it; the largest float64 gets only
+the edge ``c``: "< c", ">= c"). Integer edges above the maximum are lowered to it, and
+ranges wider than the largest float64 are interpolated without overflow.
 
 Categorical columns (string, large_string, string_view, dictionary of non-numeric values,
 bool as the categories ``"false"``/``"true"``) keep the ``top_k`` most frequent baseline
@@ -45,10 +48,17 @@ from skyfabric.drift._summaries import (
     _CategorySummary,
     _NumericSummary,
 )
-from skyfabric.drift.histogram import Histogram, histogram_columns, iter_batches
+from skyfabric.drift.histogram import Histogram, column_names, histogram_columns, iter_batches
 from skyfabric.errors import BaselineError, DriftError
 
-__all__ = ["FORMAT_VERSION", "Baseline", "ColumnBaseline"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Baseline",
+    "ColumnBaseline",
+    "default_columns",
+    "no_binnable_columns",
+    "pandas_index_columns",
+]
 
 FORMAT_VERSION = 1
 """Version of the JSON layout written by `Baseline.to_json`; older ones still load."""
@@ -116,6 +126,9 @@ class Baseline:
         source: where the data came from. created_at: ISO-8601 UTC time (``...Z``).
         skyfabric_version: version that wrote it. bins: requested bins per numeric column.
         format_version: JSON layout version (`FORMAT_VERSION`).
+        skipped: column name -> why the fit left it out, for the columns of the source that
+            were not fitted when no columns were named (`default_columns`: types that cannot
+            be binned, pandas index columns); saved as ``"skipped"`` when not empty.
     """
 
     columns: dict[str, ColumnBaseline]
@@ -126,12 +139,13 @@ class Baseline:
     bins: int
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def fit(
         cls,
         source: Any,
-        columns: list[str] | None = None,
+        columns: str | list[str] | None = None,
         *,
         bins: int = 10,
         binning: Literal["quantile", "uniform"] = "quantile",
@@ -149,7 +163,8 @@ class Baseline:
                 sources (Table, Dataset, RecordBatch, list/tuple of batches) are read twice:
                 pass 1 finds quantiles and top categories, pass 2 counts exactly. One-shot
                 sources are read once; counts of sketched columns are then approximate.
-            columns: columns to fit (default: every column of a supported type).
+            columns: columns to fit (default: every column of a supported type); a single
+                name is one column, a name given twice is fitted once.
             bins: B >= 1 bins per numeric column before merging ties.
             binning: ``"quantile"`` (equal frequency) or ``"uniform"`` (equal width).
             top_k: categories kept per categorical column, plus ``__other__``.
@@ -160,7 +175,8 @@ class Baseline:
             threads: threads for the counting pass (see ``histogram_columns``).
 
         Raises:
-            BaselineError: bad arguments, a column missing or of an unsupported type, or a
+            BaselineError: bad arguments, ``columns=[]``, a column missing or of an
+            unsupported type, no column that can be binned (`no_binnable_columns`), or a
             source without rows.
         """
         if not (isinstance(bins, int) and bins >= 2):  # one bin cannot show a shift
@@ -171,14 +187,22 @@ class Baseline:
             raise BaselineError(f"top_k must be an integer >= 1, got {top_k!r}")
         import pyarrow.dataset as pads
 
+        columns = column_names(columns)
         reiterable = isinstance(source, pa.Table | pa.RecordBatch | list | tuple | pads.Dataset)
         names, batches = iter_batches(source, columns)
+        described = source_name or _describe(source)
+        # a Dataset's scan drops the schema metadata that names pandas' index columns
+        known = getattr(source, "schema", None)
+        indexes = pandas_index_columns(known) if isinstance(known, pa.Schema) else set()
         summaries: dict[str, _NumericSummary | _CategorySummary] = {}
         dtypes: dict[str, str] = {}
+        skipped: dict[str, str] = {}
         rows = 0
         for batch in batches:
             if not summaries:
-                summaries, dtypes = _summaries_for(batch.schema, columns, sketch_k)
+                summaries, dtypes, skipped = _summaries_for(
+                    batch.schema, columns, sketch_k, described, indexes
+                )
             rows += batch.num_rows
             for name, summary in summaries.items():
                 column = batch.column(name)
@@ -213,10 +237,11 @@ class Baseline:
         return cls(
             columns=fitted,
             rows=rows,
-            source=source_name or _describe(source),
+            source=described,
             created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             skyfabric_version=__version__,
             bins=bins,
+            skipped=skipped,
         )
 
     def templates(self) -> dict[str, Histogram]:
@@ -234,6 +259,8 @@ class Baseline:
             "rows": self.rows,
             "bins": self.bins,
             "columns": {name: c.to_dict() for name, c in self.columns.items()},
+            # only when a column was left out: other baselines' JSON stays as it was
+            **({"skipped": dict(self.skipped)} if self.skipped else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -309,9 +336,11 @@ class Baseline:
             "rows",
             "bins",
             "columns",
+            "skipped",
         }
         try:
             columns = {str(k): ColumnBaseline.from_dict(v) for k, v in d["columns"].items()}
+            skipped = {str(k): str(v) for k, v in d.get("skipped", {}).items()}
             return cls(
                 columns=columns,
                 rows=int(d["rows"]),
@@ -321,6 +350,7 @@ class Baseline:
                 bins=int(d.get("bins", 0)),
                 format_version=version,
                 extra={k: v for k, v in d.items() if k not in known},
+                skipped=skipped,
             )
         except (KeyError, TypeError, ValueError, AttributeError, DriftError) as exc:
             raise BaselineError(f"invalid baseline JSON: {exc!r}") from exc
@@ -345,29 +375,106 @@ def _is_drift_report(d: dict[str, Any]) -> bool:
     return any(isinstance(c, dict) and "psi" in c and "status" in c for c in cols)
 
 
+_PANDAS_INDEX_NAME = re.compile(r"__index_level_\d+__")
+_INDEX_REASON = (
+    "the pandas index (DataFrame.to_parquet stores it as a column); name it in --columns / "
+    "columns= to fit it"
+)
+
+
+def pandas_index_columns(schema: pa.Schema) -> set[str]:
+    """The columns of ``schema`` that hold a pandas index: those its ``b"pandas"`` metadata
+    lists as ``index_columns`` (``DataFrame.to_parquet`` and ``Table.from_pandas`` store any
+    index but a plain range as a column: a filtered frame's row numbers, a named index), and
+    any named ``__index_level_N__`` (metadata or not)."""
+    names = set(schema.names)
+    found = {n for n in names if _PANDAS_INDEX_NAME.fullmatch(n)}
+    try:
+        listed = json.loads((schema.metadata or {}).get(b"pandas", b"{}"))["index_columns"]
+    except (ValueError, TypeError, KeyError):  # no pandas metadata, or not pandas' layout
+        return found
+    if isinstance(listed, list):  # a range index is a dict of start/stop/step, no column
+        found |= {c for c in listed if isinstance(c, str) and c in names}
+    return found
+
+
+def default_columns(
+    schema: pa.Schema,
+    promoted: dict[str, str] | None = None,
+    indexes: set[str] | frozenset[str] = frozenset(),
+) -> tuple[list[str], dict[str, str]]:
+    """(the columns a fit bins when none are named, column -> why each other one is left out).
+
+    Left out: types that cannot be binned (lists, structs, binary...), and pandas' index
+    columns (`pandas_index_columns` of ``schema``, plus ``indexes``): row numbers that
+    ``df[df.x > 0].to_parquet(...)`` stored, which differ between any two data sets and
+    would show as drift. A column named in ``columns=`` / ``--columns`` is fitted all the
+    same. ``promoted``: `Source.promoted`, to say which files' types made a column
+    unbinnable (string in one file, binary in another is binary).
+    """
+    indexes = pandas_index_columns(schema) | set(indexes)
+    fitted: list[str] = []
+    skipped: dict[str, str] = {}
+    for f in schema:
+        where = f" ({promoted[f.name]})" if promoted and f.name in promoted else ""
+        if _kind(f.type) is None:
+            skipped[f.name] = f"{f.type}{where}, which cannot be binned"
+        elif f.name in indexes:
+            skipped[f.name] = f"{f.type}, {_INDEX_REASON}"
+        else:
+            fitted.append(f.name)
+    return fitted, skipped
+
+
+def no_binnable_columns(source: str, skipped: dict[str, str]) -> BaselineError:
+    """The error of a fit on ``source`` that has rows but no column it bins unasked:
+    each column with its type and why (``skipped``, from `default_columns`), and the fix."""
+    found = "; ".join(f"{name!r}: {why}" for name, why in skipped.items()) or "no columns"
+    fix = (
+        "point at data that has such columns (naming them with --columns on the command "
+        "line, columns= in Python), or write these columns as one of those types (text "
+        "written as binary: as string)"
+    )
+    if any(why.endswith(_INDEX_REASON) for why in skipped.values()):
+        fix = "name the index column(s) with --columns (columns= in Python) to fit them, or " + fix
+    return BaselineError(
+        f"no column of {source} can be binned, so a baseline has nothing to fit. It has "
+        f"{found}. A baseline bins numeric, temporal (date, time, timestamp, duration), bool, "
+        f"string and dictionary columns; fix: {fix}"
+    )
+
+
 def _summaries_for(
-    schema: pa.Schema, columns: list[str] | None, sketch_k: int
-) -> tuple[dict[str, _NumericSummary | _CategorySummary], dict[str, str]]:
+    schema: pa.Schema,
+    columns: list[str] | None,
+    sketch_k: int,
+    source: str,
+    indexes: set[str],
+) -> tuple[dict[str, _NumericSummary | _CategorySummary], dict[str, str], dict[str, str]]:
+    """(summary per fitted column, its Arrow type string, column -> why it is left out)."""
     names = schema.names
+    skipped: dict[str, str] = {}
     if columns is not None:
         absent = [c for c in columns if c not in names]
         if absent:
             raise BaselineError(f"columns {absent} not in the source; it has {names}")
+    else:
+        columns, skipped = default_columns(schema, indexes=indexes)
+        if not columns:
+            raise no_binnable_columns(source, skipped)
     summaries: dict[str, _NumericSummary | _CategorySummary] = {}
     dtypes = {}
-    for name in columns if columns is not None else names:
+    for name in columns:
         t = schema.field(name).type
         kind = _kind(t)
         if kind is None:
-            if columns is not None:
-                raise BaselineError(
-                    f"column {name!r} has type {t}, which cannot be binned; "
-                    "use numeric, temporal, bool, string or dictionary columns"
-                )
-            continue
+            raise BaselineError(
+                f"column {name!r} has type {t}, which cannot be binned; "
+                "use numeric, temporal, bool, string or dictionary columns"
+            )
         summaries[name] = _NumericSummary(sketch_k) if kind == "numeric" else _CategorySummary()
         dtypes[name] = str(t)
-    return summaries, dtypes
+    return summaries, dtypes, skipped
 
 
 def _enforce_budget(summaries: dict[str, Any], budget: int) -> None:

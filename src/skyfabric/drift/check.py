@@ -212,7 +212,7 @@ def check(
     *,
     fabric: Fabric | None = None,
     engine: Engine = "local",
-    columns: list[str] | None = None,
+    columns: str | list[str] | None = None,
     eps: float | None = None,
     moderate: float | None = None,
     significant: float | None = None,
@@ -230,15 +230,18 @@ def check(
         fabric: resolves ``fabric://`` URLs and supplies the ``[drift]`` defaults.
         engine: ``"local"`` (threads) or ``"dask"`` (one task per file; ``client`` or the
             default client, see `count_dask`).
-        columns: baseline columns to check (default: all of them).
+        columns: baseline columns to check (default: all of them); a single name is one
+            column, a name given twice is checked once.
         eps, moderate, significant: PSI floor and thresholds; default ``FabricConfig.drift``.
         progress: called with the row count of each counted batch/file.
 
     Raises:
-        BaselineError: a requested column is not in the baseline.
-        DriftError: thresholds out of order, unknown engine, unreadable source.
+        BaselineError: a requested column is not in the baseline, or ``columns`` is empty.
+        DriftError: thresholds out of order, unknown engine, unreadable source, ``columns``
+            not names.
         ObjectNotFoundError: the source or baseline does not exist.
     """
+    from skyfabric.drift.histogram import column_names
     from skyfabric.drift.psi import compare
 
     started = time.perf_counter()
@@ -253,8 +256,9 @@ def check(
             f"thresholds must satisfy 0 < moderate <= significant, got moderate={moderate}, "
             f"significant={significant}; fix: e.g. moderate=0.1, significant=0.25"
         )
-    # a name given twice is checked once (it was reported twice)
-    names = list(dict.fromkeys(columns)) if columns else list(baseline.columns)
+    # a name given twice is checked once (it was reported twice); 'xi' is one name
+    requested = column_names(columns)
+    names = list(baseline.columns) if requested is None else requested
     unknown = [c for c in names if c not in baseline.columns]
     if unknown:
         raise BaselineError(
@@ -380,7 +384,7 @@ def _type_changes(
 
 def fit_baseline(
     source: Any,
-    columns: list[str] | None = None,
+    columns: str | list[str] | None = None,
     *,
     fabric: Fabric | None = None,
     bins: int | None = None,
@@ -392,24 +396,24 @@ def fit_baseline(
 ) -> Baseline:
     """Fit a `Baseline` on any source `check` accepts.
 
-    ``bins`` and ``top_k`` default to ``FabricConfig.drift``. A dataset or table is scanned
-    twice (quantiles/top-k, then counts), in batches; the counting pass uses ``threads``
-    threads (default: CPU count).
+    ``columns`` default: every column a baseline can bin but pandas' index columns
+    (`skyfabric.drift.baseline.default_columns`); the others are listed with the reason in
+    the baseline's ``skipped``. ``bins`` and ``top_k`` default to ``FabricConfig.drift``. A
+    dataset or table is scanned twice (quantiles/top-k, then counts), in batches; the
+    counting pass uses ``threads`` threads (default: CPU count).
 
     Raises:
-        BaselineError: a requested column is not in the source, or the fit fails.
+        BaselineError: a requested column is not in the source, ``columns=[]``, no column
+            of the source can be binned (each named with its type, and the fix), or the fit
+            fails.
         ObjectNotFoundError: the source does not exist.
     """
-    from skyfabric.drift._binning import column_kind
-    from skyfabric.drift.baseline import Baseline
+    from skyfabric.drift.baseline import Baseline, default_columns, no_binnable_columns
+    from skyfabric.drift.histogram import column_names
 
     defaults = _drift_defaults(fabric)
-    if isinstance(columns, str):  # one name, not its characters
-        columns = [columns]
-    if columns is not None:  # a name given twice is fitted once (it raised a KeyError)
-        columns = list(dict.fromkeys(columns))
-    if columns is not None and not columns:
-        raise BaselineError("columns is empty; fix: name at least one column, or pass None for all")
+    # one name, not its characters; a name given twice is fitted once (it raised a KeyError)
+    columns = column_names(columns)
     if bins is not None and not (isinstance(bins, int) and bins >= 2):
         raise BaselineError(f"bins must be an integer >= 2, got {bins!r}")
     src = open_source(source, fabric=fabric)
@@ -420,11 +424,14 @@ def fit_baseline(
                 f"column(s) {', '.join(missing)} are not in {src.name} (it has "
                 f"{', '.join(src.schema.names)}); fix: check the column names"
             )
+    skipped: dict[str, str] = {}
     if not columns:  # those a baseline can bin: a list column is neither read nor checked
-        columns = [f.name for f in src.schema if column_kind(f.type) is not None] or None
-    src.require_consistent(list(columns or ()))
+        columns, skipped = default_columns(src.schema, src.promoted)
+        if not columns:
+            raise no_binnable_columns(src.name, skipped)
+    src.require_consistent(columns)
     with src.reading():
-        return Baseline.fit(
+        base = Baseline.fit(
             src.fit_input(columns),
             columns,
             bins=defaults.bins if bins is None else bins,
@@ -434,6 +441,8 @@ def fit_baseline(
             source_name=source_name or src.name,
             threads=threads or os.cpu_count() or 1,
         )
+    base.skipped = skipped
+    return base
 
 
 def save_baseline(

@@ -40,16 +40,20 @@ def _promote(types: list[pa.DataType]) -> pa.DataType | None:
     """The type pyarrow's permissive promotion gives ``types``; ``None`` when there is none.
 
     Dictionary-encoded strings mixed with plain strings promote to the plain type (the scan
-    decodes the dictionaries), and timestamps in different time zones to the first one's
-    zone (Arrow stores them as UTC whatever the zone): pyarrow's merge refuses both,
-    although its cast does not. Naive and zoned timestamps stay apart.
+    decodes the dictionaries); dictionaries that differ in orderedness (a pandas categorical
+    with ``ordered=True`` in one file, without in another) to an unordered dictionary of the
+    widest index (the order of the categories plays no part in binning); and timestamps in
+    different time zones to the first one's zone (Arrow stores them as UTC whatever the
+    zone): pyarrow's merge refuses all three, although its cast does not. Naive and zoned
+    timestamps stay apart.
     """
     typed = [t for t in types if not pa.types.is_null(t)]  # an all-null file fits any type
     if len(typed) > 1 and any(pa.types.is_dictionary(t) for t in typed):
         values = [t.value_type if pa.types.is_dictionary(t) else t for t in typed]
-        if not all(pa.types.is_dictionary(t) for t in typed) and all(
-            pa.types.is_string(v) or pa.types.is_large_string(v) for v in values
-        ):
+        if all(pa.types.is_dictionary(t) for t in typed):
+            if len({t.ordered for t in typed}) > 1:
+                types = [pa.dictionary(t.index_type, t.value_type) for t in typed]
+        elif all(pa.types.is_string(v) or pa.types.is_large_string(v) for v in values):
             types = values
     zones = {t.tz for t in typed if pa.types.is_timestamp(t)}
     zoned = len(zones) > 1 and None not in zones and all(pa.types.is_timestamp(t) for t in typed)
@@ -142,7 +146,7 @@ def unify_file_schemas(data: pads.Dataset) -> Unified:
     partitions = [f for f in data.schema if f.name not in first_file_with]
     # the same fragments (footers already read, partition values kept) under the new schema;
     # Dataset.replace_schema refuses a changed type
-    unified = pads.FileSystemDataset(
-        fragments, pa.schema(fields + partitions), data.format, data.filesystem
-    )
+    # the first file's metadata kept: pandas' names its index columns (`default_columns`)
+    schema = pa.schema(fields + partitions, metadata=data.schema.metadata)
+    unified = pads.FileSystemDataset(fragments, schema, data.format, data.filesystem)
     return Unified(unified, conflicts, promotions)

@@ -34,6 +34,7 @@ __all__ = [
     "MISSING",
     "OTHER",
     "Histogram",
+    "column_names",
     "histogram",
     "histogram_columns",
     "iter_batches",
@@ -98,7 +99,8 @@ class Histogram:
             e = np.array(self.edges, dtype=np.float64).ravel()
             if e.size < 2 or e[0] != -_INF or e[-1] != _INF:
                 raise DriftError(f"edges must start at -inf and end at +inf, got {e.tolist()}")
-            if np.isnan(e).any() or not np.all(np.diff(e) > 0):
+            # compared, not subtracted: np.diff overflows between -1e308 and 1e308
+            if np.isnan(e).any() or not np.all(e[1:] > e[:-1]):
                 raise DriftError(f"edges must be strictly increasing numbers, got {e.tolist()}")
             e.setflags(write=False)
             self.edges = e
@@ -275,14 +277,56 @@ def histogram(data: pa.Array | pa.ChunkedArray | np.ndarray, like: Histogram) ->
     return Histogram(like.kind, like.edges, like.categories, counts, missing)
 
 
+EMPTY_COLUMNS = (
+    "columns is empty: it names no column; fix: name at least one column (columns=['x'], "
+    "or a single name columns='x'), or pass columns=None for all of them"
+)
+
+
+def column_names(
+    columns: str | Iterable[str] | None, *, empty_ok: bool = False
+) -> list[str] | None:
+    """The column names of a ``columns=`` argument, as every public drift function reads it:
+    ``None`` (all columns) stays ``None``; a single ``str`` is one name, not its characters;
+    any other iterable of ``str`` becomes a list, a name given twice kept once (in order).
+
+    Raises:
+        BaselineError: the list is empty (unless ``empty_ok``): `EMPTY_COLUMNS`.
+        DriftError: ``columns`` is not a name or an iterable of names (names the entry).
+    """
+    from skyfabric.errors import BaselineError
+
+    if columns is None:
+        return None
+    if isinstance(columns, str):
+        return [columns]
+    try:
+        names = list(columns)
+    except TypeError:
+        raise DriftError(
+            f"columns must be a column name or a list of names, got {type(columns).__name__} "
+            f"{columns!r}; fix: e.g. columns=['x', 'y'] or columns='x'"
+        ) from None
+    bad = [c for c in names if not isinstance(c, str)]
+    if bad:
+        raise DriftError(
+            f"columns must be names (str), got {bad[0]!r} ({type(bad[0]).__name__}); fix: "
+            "pass the column names, e.g. columns=['x', 'y']"
+        )
+    if not names and not empty_ok:
+        raise BaselineError(EMPTY_COLUMNS)
+    return list(dict.fromkeys(names))
+
+
 def iter_batches(
-    source: Any, columns: list[str] | None = None
+    source: Any, columns: str | Iterable[str] | None = None
 ) -> tuple[list[str] | None, Iterator[pa.RecordBatch]]:
     """(column names of the source or None if unknown, batches projected on ``columns``).
 
     Accepts a RecordBatch, Table, RecordBatchReader, ``pyarrow.dataset.Dataset`` (scanned in
     batches with column projection), an object exporting ``__arrow_c_stream__``, or an
-    iterable of RecordBatch. Columns absent from the source are skipped.
+    iterable of RecordBatch. Columns absent from the source are skipped; ``columns`` is read
+    by `column_names` (a single name is one column; ``[]`` projects none).
 
     Raises:
         DriftError: ``source`` is a URL or path (a ``str`` or ``os.PathLike``): the message
@@ -290,6 +334,8 @@ def iter_batches(
             them; or an object of another type.
     """
     import pyarrow.dataset as pads
+
+    columns = column_names(columns, empty_ok=True)
 
     def keep(names: list[str]) -> list[str]:
         return names if columns is None else [c for c in columns if c in names]
