@@ -95,7 +95,7 @@ def test_dask_engine_matches_local(lake, baseline) -> None:
     fab, _ = lake
     local = check(baseline, "fabric://lake/flights/", fabric=fab)
     cluster = distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0"
     )
     with cluster, distributed.Client(cluster) as c:
         remote = check(baseline, "fabric://lake/flights/", fabric=fab, engine="dask", client=c)

@@ -134,7 +134,7 @@ def test_count_file_adds_partition_values(lake, templates) -> None:
 def client():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0"
     )
     with distributed.Client(cluster) as c:
         yield c

@@ -145,7 +145,7 @@ def test_empty_table(fab) -> None:
 def client():
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        processes=True, n_workers=1, threads_per_worker=2, dashboard_address=None
+        processes=True, n_workers=1, threads_per_worker=2, dashboard_address=":0"
     )
     with distributed.Client(cluster) as c:
         yield c

@@ -221,7 +221,9 @@ def _client(client: Any) -> tuple[Any, Callable[[], None]]:
     if address:
         new = distributed.Client(address)
         return new, new.close
-    cluster = distributed.LocalCluster(processes=True, dashboard_address=None)
+    # ":0": a free port for the scheduler's HTTP server (None still binds :8787, which a
+    # second check or another cluster on the machine may hold)
+    cluster = distributed.LocalCluster(processes=True, dashboard_address=":0")
     new = distributed.Client(cluster)
 
     def close() -> None:
