@@ -325,7 +325,7 @@ def test_minimal_v1_document_loads_and_newer_is_refused() -> None:
 
 
 def test_fit_errors(q1: pa.Table) -> None:
-    with pytest.raises(BaselineError, match="not in the source"):
+    with pytest.raises(BaselineError, match=r"are not in .* fix: check the column names"):
         Baseline.fit(q1, ["nope"])
     with pytest.raises(BaselineError, match="cannot be binned"):
         Baseline.fit(pa.table({"l": pa.array([[1], [2]])}), ["l"])
@@ -412,3 +412,11 @@ def test_unbinnable_columns_are_listed_in_skipped() -> None:
         "tags": "list<item: int64>, which cannot be binned",
         "blob": "binary, which cannot be binned",
     }
+
+
+def test_fit_names_the_columns_a_source_has_when_one_is_unknown() -> None:
+    """The batches were already narrowed to the asked-for columns: "it has []"."""
+    t = pa.table({"x": [1.0, 2.0, 3.0], "y": ["a", "b", "c"]})
+    for source in (t, t.to_batches()[0], t.to_reader()):
+        with pytest.raises(BaselineError, match=r"column\(s\) nope are not in .*\(it has x, y\)"):
+            Baseline.fit(source, ["x", "nope"])

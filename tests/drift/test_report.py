@@ -275,6 +275,30 @@ def test_numeric_bin_labels_tell_adjacent_edges_apart() -> None:
     assert _labels([1.0, 5.0, np.nextafter(5.0, np.inf), 9.0])[2:4] == ["= 5", "(5, 9)"]
 
 
+def test_integer_bins_between_adjacent_floats_are_ranges() -> None:
+    """Near 2**63 adjacent float64 edges are 1024 integers apart: such a bin is a range, not
+    "= c" (which a constant's [c, nextafter(c)) is, as for an int column at 7)."""
+    from skyfabric.drift._labels import numeric_bin_labels
+
+    lo = float(np.iinfo(np.int64).min)
+    labels = numeric_bin_labels(np.array([-np.inf, lo, np.nextafter(lo, np.inf), np.inf]), "int64")
+    assert not any(label.startswith("=") for label in labels) and len(set(labels)) == 3
+    seven = np.array([-np.inf, 7.0, np.nextafter(7.0, np.inf), np.inf])
+    assert numeric_bin_labels(seven, "int64") == ["< 7", "= 7", "> 7"]
+    assert numeric_bin_labels(seven, "uint8") == ["< 7", "= 7", "> 7"]
+
+
+def test_html_anchors_are_valid_whatever_the_column_names() -> None:
+    """Anchors were the names themselves: an id with a space or a newline is no valid id,
+    and a browser strips the newline from the href. Headings had a trailing separator."""
+    table = pa.table({"price $US": [1.0, 2.0] * 50, "new\nline_😀": [3.0, 4.0] * 50})
+    page = to_html(check(fit_baseline(table), table))
+    ids = re.findall(r'id="([^"]*)"', page)
+    assert ids == ["col-0", "col-1"]
+    assert re.findall(r'href="#([^"]*)"', page) == ids
+    assert "price $US" in page and " · </p>" not in page
+
+
 def test_report_plots_temporal_columns_with_dates_and_json_keeps_edges() -> None:
     """The check records each column's baseline dtype, so the plot labels are dates; the
     JSON keeps the float64 edges (labels are display only) and round-trips the dtype."""

@@ -44,15 +44,25 @@ def numeric_bin_labels(edges: np.ndarray, dtype: str | None = None) -> list[str]
     """
     e = [float(x) for x in np.asarray(edges, dtype=np.float64)]
     temporal = _temporal_labels(e, dtype)
-    return temporal if temporal is not None else _float_labels(e)
+    if temporal is not None:
+        return temporal
+    return _float_labels(e, integer=bool(dtype and _INTEGER.fullmatch(dtype)))
 
 
-def _float_labels(e: list[float]) -> list[str]:
+_INTEGER = re.compile(r"u?int(8|16|32|64)")
+
+
+def _float_labels(e: list[float], integer: bool = False) -> list[str]:
     inner = e[1:-1]
     n = len(inner)
-    tight = [inner[i + 1] == math.nextafter(inner[i], _INF) for i in range(n - 1)]
-    # a bin [c, nextafter(c)) holds c alone: "= c", and the next starts "> c"; in a run of
-    # such bins every edge is shown, and must be told apart
+    if integer:  # integer x is in [lo, hi) iff ceil(lo) <= x < ceil(hi)
+        tight = [math.ceil(inner[i + 1]) - math.ceil(inner[i]) == 1 for i in range(n - 1)]
+    else:
+        tight = [inner[i + 1] == math.nextafter(inner[i], _INF) for i in range(n - 1)]
+    # a bin holding one value c alone ([c, nextafter(c)) for floats; for integers one whose
+    # edges' ceilings differ by 1, not merely adjacent floats, which near 2**63 are 1024
+    # apart): "= c", and the next starts "> c"; in a run of such bins every edge is shown,
+    # and must be told apart
     single = {
         i
         for i in range(n - 1)

@@ -191,6 +191,13 @@ class Baseline:
         reiterable = isinstance(source, pa.Table | pa.RecordBatch | list | tuple | pads.Dataset)
         names, batches = iter_batches(source, columns)
         described = source_name or _describe(source)
+        if names is not None and columns:  # before the batches, which hold only the asked-for
+            missing = [c for c in columns if c not in names]
+            if missing:
+                raise BaselineError(
+                    f"column(s) {', '.join(missing)} are not in {described} (it has "
+                    f"{', '.join(names) or 'no columns'}); fix: check the column names"
+                )
         # a Dataset's scan drops the schema metadata that names pandas' index columns
         known = getattr(source, "schema", None)
         indexes = pandas_index_columns(known) if isinstance(known, pa.Schema) else set()

@@ -134,13 +134,15 @@ def pick_store(fabric: Fabric, store: str | None = None) -> str:
         return store
     if "local" in fabric.config.stores:
         return "local"
+    from skyfabric.config import data_dir
     from skyfabric.errors import UnknownStoreError
 
     names = ", ".join(fabric.config.stores) or "none"
+    lake = (data_dir() / "lake").as_posix()  # the embedded default's, on this machine
     raise UnknownStoreError(
         f"the quickstart writes to the store named 'local', and the configuration "
         f"({fabric.config.source}) has none (its stores: {names}); fix: add one, e.g. "
-        '[stores.local] kind = "local" path = "~/.local/share/skyfabric/lake", or name '
+        f'[stores.local] kind = "local" path = "{lake}", or name '
         "the store to write to with --store NAME (Python: run(fabric, store=NAME))"
     )
 

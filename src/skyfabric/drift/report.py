@@ -294,21 +294,23 @@ def to_html(result: DriftResult, title: str | None = None) -> str:
         ),
         "</tr></thead><tbody>",
     ]
-    for c in result.columns:
+    # anchors by position: a column name may hold spaces or newlines, which an id cannot
+    for k, c in enumerate(result.columns):
         cur = f"{c.current.total:,}" if c.current is not None else "—"
         parts.append(
-            f'<tr><td><a href="#col-{e(c.column)}">{e(c.column)}</a></td>'
+            f'<tr><td><a href="#col-{k}">{e(c.column)}</a></td>'
             f"<td>{_status_html(c.status)}</td><td class=n>{fmt(c.psi)}</td>"
             f"<td class=n>{fmt(c.expected_psi)}</td><td class=n>{_pval(c.p_value)}</td>"
             f"<td class=n>{fmt(c.js_distance)}</td><td class=n>{c.baseline.total:,}</td>"
             f"<td class=n>{cur}</td><td>{e(c.note or '')}</td></tr>"
         )
     parts.append("</tbody></table>")
-    for c in result.columns:
+    for k, c in enumerate(result.columns):
         png = base64.b64encode(plot_column(c)).decode("ascii")
+        note = f" · {e(c.note)}" if c.note else ""
         parts.append(
-            f'<section id="col-{e(c.column)}"><h2>{e(c.column)}</h2>'
-            f"<p>{_status_html(c.status)} · PSI {fmt(c.psi)} · {e(c.note or '')}</p>"
+            f'<section id="col-{k}"><h2>{e(c.column)}</h2>'
+            f"<p>{_status_html(c.status)} · PSI {fmt(c.psi)}{note}</p>"
             f'<img alt="{e(c.column)}: baseline vs current bin proportions" '
             f'src="data:image/png;base64,{png}"></section>'
         )
