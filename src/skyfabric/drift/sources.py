@@ -21,6 +21,9 @@ their order (`skyfabric.drift.file_schemas`); a column no type holds is reported
 ``type_changed`` by a check and refused by a fit (`Source.require_consistent`). Partition
 keys fixed by the URL itself (``.../month=7/``) are not columns.
 
+Which files a URL or path names, and the errors for files that are not data, live in
+`skyfabric.drift.source_files`.
+
 `open_source` returns a `Source` that knows its display name, schema, and how to
 yield batches with a column projection; file-backed sources also list their files as
 `FileTask` records, which the Dask engine ships to workers instead of data.
@@ -29,10 +32,8 @@ yield batches with a column projection; file-backed sources also list their file
 from __future__ import annotations
 
 import contextlib
-import glob as _glob
 import os
 import re
-import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,9 +42,18 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from skyfabric.drift._scan import scan_batches
-from skyfabric.drift.file_io import FABRIC_PREFIX, _connect, special_kind
+from skyfabric.drift.file_io import FABRIC_PREFIX, _connect
 from skyfabric.drift.file_schemas import unify_file_schemas
-from skyfabric.errors import DriftError, ObjectNotFoundError
+from skyfabric.drift.source_files import (
+    Files,
+    fabric_files,
+    local_files,
+    names_a_file_that_is_not_parquet,
+    raise_with_user_paths,
+    require_files,
+    user_paths,
+)
+from skyfabric.errors import DriftError
 
 if TYPE_CHECKING:
     from skyfabric.drift.table_source import TableSource
@@ -60,7 +70,6 @@ __all__ = [
 #: Rows per Arrow batch when scanning files: 128 Ki rows of one float64 column is 1 MiB, so a
 #: dozen columns and a few batches in flight stay well under 100 MB.
 DEFAULT_BATCH_SIZE = 131_072
-_GLOB_CHARS = set("*?[")
 TABLE_PREFIX = "table:"
 
 
@@ -110,7 +119,7 @@ class Source:
     conflicts: dict[str, str] = field(default_factory=dict)
     promoted: dict[str, str] = field(default_factory=dict)
     _consumed: bool = False
-    #: native paths in a message -> the user's spelling (`_Files.user_text`)
+    #: native paths in a message -> the user's spelling (`Files.user_text`)
     user_text: Callable[[str], str] = field(default=str, repr=False)
 
     @contextlib.contextmanager
@@ -127,7 +136,7 @@ class Source:
             yield
         except pa.ArrowInvalid as exc:
             if not self.promoted:
-                _raise_with_user_paths(exc, self.user_text)
+                raise_with_user_paths(exc, self.user_text)
                 raise
             detail = "; ".join(f"{c!r}: {d}" for c, d in self.promoted.items())
             raise DriftError(
@@ -139,7 +148,7 @@ class Source:
                 )
             ) from exc
         except (OSError, pa.ArrowException, DriftError) as exc:
-            _raise_with_user_paths(exc, self.user_text)
+            raise_with_user_paths(exc, self.user_text)
             raise
 
     def require_consistent(self, columns: list[str]) -> None:
@@ -269,213 +278,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _local_dataset(path: str, partitioning: Any = "hive", **kwargs: Any) -> pads.Dataset:
-    path = os.path.expanduser(path)
-    if _GLOB_CHARS & set(path) and not os.path.exists(path):  # a folder named run[1] is no glob
-        files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
-        if not files:
-            raise ObjectNotFoundError(f"the glob {path!r} matches no file; fix: check the pattern")
-        fmt = "csv" if files[0].lower().endswith((".csv", ".csv.gz")) else "parquet"
-        # data/month=*/*.parquet reads month as data/ would, as a fabric:// glob does
-        from skyfabric.storage.paths import partition_base  # no pydantic/fsspec import
-
-        base = partition_base(path.replace(os.sep, "/"))
-        if base is None or partitioning is None:
-            return pads.dataset(files, format=fmt, **kwargs)
-        return pads.dataset(
-            files, format=fmt, partitioning=partitioning, partition_base_dir=base, **kwargs
-        )
-    if not os.path.exists(path):
-        raise ObjectNotFoundError(
-            f"no file or directory at {path!r}; fix: check the path, or write fabric://<store>/... "
-            "for data in a configured store"
-        )
-    mode = os.stat(path).st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # /dev/null: pyarrow said only its name
-        raise DriftError(
-            f"{path!r} is a {special_kind(mode)}, not a parquet file nor a folder of them; "
-            "fix: give the path of the data (a parquet file, a folder or a glob of them)"
-        )
-    fmt = "csv" if path.lower().endswith((".csv", ".csv.gz")) else "parquet"
-    return pads.dataset(path, format=fmt, partitioning=partitioning, **kwargs)
-
-
-_PARQUET_NAMES = (".parquet", ".parq", ".pq")
-_NOT_PARQUET = re.compile(r"Could not read schema from '([^']*)'\. Is this a 'parquet' file")
-_HEAD = 4096  # bytes read to tell what a file that is not parquet is
-
-
-@dataclass(frozen=True)
-class _Files:
-    """The files a URL or local path names, as `open_source` needs them.
-
-    Attributes:
-        url: the URL or path as the user wrote it.
-        open: ``open(**kwargs)`` -> the ``pyarrow.dataset`` of the files (kwargs of
-            `pyarrow.dataset.dataset`: ``partitioning``, ``schema``).
-        is_file: True when ``url`` names one file (not a folder, prefix or glob).
-        head: the first bytes of that one file.
-        native_root: the store's root as pyarrow names its files (``bucket/prefix``, or a
-            local store's directory), for a ``fabric://`` URL; None for a local path.
-        store: the store's name, for a ``fabric://`` URL.
-    """
-
-    url: str
-    open: Callable[..., pads.Dataset]
-    is_file: Callable[[], bool]
-    head: Callable[[], bytes]
-    native_root: str | None = None
-    store: str | None = None
-
-    def user_text(self, text: str) -> str:
-        """``text`` with the native paths of a ``fabric://`` URL's files written as the
-        user's URLs: ``drift-data/d5/a.parquet`` -> ``fabric://s3/d5/a.parquet``."""
-        if self.native_root is None:
-            return text
-        root = self.native_root.rstrip("/")
-        lead = "" if root.startswith("/") else "/?"  # s3fs/gcsfs paths may gain a "/"
-        # only where a path starts: not inside the user's own fabric://<store>/... URL
-        native = re.compile(rf"(?<![\w/:.-]){lead}{re.escape(root)}/")
-        return native.sub(f"{FABRIC_PREFIX}{self.store}/", text)
-
-
-def _local_files(path: str) -> _Files:
-    def head() -> bytes:
-        with open(os.path.expanduser(path), "rb") as fh:
-            return fh.read(_HEAD)
-
-    return _Files(
-        path,
-        lambda **kw: _local_dataset(path, **kw),
-        lambda: os.path.isfile(os.path.expanduser(path)),
-        head,
-    )
-
-
-def _fabric_files(url: str, fab: Fabric) -> _Files:
-    store, _, _ = fab.fs.route(url)  # UnknownStoreError / InvalidPathError before any I/O
-
-    def head() -> bytes:
-        with fab.fs.open(url, "rb") as fh:
-            return bytes(fh.read(_HEAD))
-
-    return _Files(
-        url,
-        lambda **kw: fab.dataset(url, **kw),
-        lambda: bool(fab.fs.isfile(url)),
-        head,
-        native_root=store.root,
-        store=store.name,
-    )
-
-
-def _raise_with_user_paths(exc: BaseException, user_text: Callable[[str], str]) -> None:
-    """Raise ``exc`` again, as the same type, with its native paths written as the user's
-    URLs (`_Files.user_text`); return when there are none, or when the type cannot be
-    rebuilt from a message (the caller then re-raises ``exc`` as it is)."""
-    text = str(exc)
-    shown = user_text(text)
-    if shown == text:
-        return
-    try:
-        again = type(exc)(shown)
-    except Exception:  # a constructor that takes more than a message
-        return
-    raise again from exc
-
-
-@contextlib.contextmanager
-def _user_paths(files: _Files) -> Iterator[None]:
-    """Name a ``fabric://`` URL's files by their URLs in any error opening them."""
-    try:
-        yield
-    except (OSError, pa.ArrowException, DriftError) as exc:
-        _raise_with_user_paths(exc, files.user_text)
-        raise
-
-
-def _looks_like_a_baseline(head: bytes) -> bool:
-    """A skyfabric baseline JSON (`Baseline.to_json`): an object whose first keys include
-    ``format_version`` and ``skyfabric_version``."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    return text.startswith(b"{") and b'"format_version"' in text and b'"skyfabric_version"' in text
-
-
-def _not_a_parquet_file(files: _Files) -> DriftError:
-    """The error for a source that is one file, and not parquet: a baseline JSON (the
-    arguments of ``drift check`` swapped), or any other file."""
-    url = files.url
-    try:
-        head = files.head()
-    except OSError:
-        head = b""
-    if _looks_like_a_baseline(head):
-        return DriftError(
-            f"{url!r} is a skyfabric baseline JSON, not data: the baseline and the source look "
-            f"swapped; fix: give the data as the source and this file as the baseline: "
-            f"skyfabric drift check --baseline {url} <data> (Python: check({url!r}, <data>))"
-        )
-    return DriftError(
-        f"{url!r} is not a parquet file (it does not end with parquet's footer); fix: give "
-        "the parquet data: a parquet file, a folder or a glob of them (a file whose name "
-        "ends in .csv is read as CSV)"
-    )
-
-
-def _stray_files_error(url: str, others: list[str], total: int) -> DriftError:
-    """The error for ``others``, the files of ``url`` (``total`` in all) that are not parquet."""
-    if len(others) == total:
-        csv = all(f.lower().endswith((".csv", ".csv.gz")) for f in others)
-        hint = (
-            f"; to read CSV files, give a glob ending in .csv, e.g. {url.rstrip('/')}/*.csv"
-            if csv
-            else ""
-        )
-        return DriftError(
-            f"{url!r} holds no parquet file: its {total} file(s) are not parquet, e.g. "
-            f"{others[0]!r}; fix: point at a folder of parquet files{hint}"
-        )
-    return DriftError(
-        f"{url!r} holds {len(others)} file(s) that are not parquet among {total}, e.g. "
-        f"{others[0]!r}, which would fail the scan; fix: move or remove them, or rename them "
-        "to start with '_' or '.' (such files are skipped)"
-    )
-
-
-def _not_parquet(path: str) -> bool:
-    return not path.lower().endswith(_PARQUET_NAMES)
-
-
-@contextlib.contextmanager
-def _names_a_file_that_is_not_parquet(files: _Files) -> Iterator[None]:
-    """pyarrow reads the schema of a folder's first file when it opens the folder: a stray
-    ``notes.csv`` sorting first fails there, as a `_stray_files_error` too (the files are
-    then listed, without reading any, to count them); a source that is itself one file
-    that is not parquet gets `_not_a_parquet_file`."""
-    try:
-        yield
-    except pa.ArrowInvalid as exc:
-        found = _NOT_PARQUET.search(str(exc))
-        if found is None:
-            raise
-        path = found.group(1)
-        if path.lower().endswith(_PARQUET_NAMES):  # named parquet, but no footer
-            raise DriftError(
-                f"cannot read the parquet footer of {path}: {exc}; fix: remove or rewrite "
-                "that file (an empty or truncated file, or one a job is still writing)"
-            ) from exc
-        if files.is_file():
-            raise _not_a_parquet_file(files) from exc
-        listed = files.open(partitioning=None, schema=pa.schema([])).files  # no file read
-        others = [f for f in listed if _not_parquet(f)] or [path]
-        raise _stray_files_error(files.url, others, max(len(listed), 1)) from exc
-
-
 _PARTITION_CLASH = re.compile(r"Unable to merge: Field (\S+) has incompatible types")
 _HIVE_SEGMENT = re.compile(r"^([^=*?\[\]]+)=[^*?\[\]]*$")
 
 
-def _open_files(files: _Files) -> pads.Dataset:
+def _open_files(files: Files) -> pads.Dataset:
     """``files.open(partitioning=...)``, hive partitions discovered, with
     the partition keys the URL itself fixes (``.../month=7/``) left out: a constant
     column would show as drift against a baseline of another partition, and a local path
@@ -487,14 +294,14 @@ def _open_files(files: _Files) -> pads.Dataset:
     while True:
         part = pads.HivePartitioning.discover(schema=pa.schema(typed)) if typed else "hive"
         try:
-            with _names_a_file_that_is_not_parquet(files):
+            with names_a_file_that_is_not_parquet(files):
                 data = files.open(partitioning=part)
             break
         except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
             clash = _PARTITION_CLASH.search(str(exc))
             if clash is None or any(f.name == clash.group(1) for f in typed):
                 raise
-            with _names_a_file_that_is_not_parquet(files):
+            with names_a_file_that_is_not_parquet(files):
                 in_files = files.open(partitioning=None).schema
             typed.append(in_files.field(clash.group(1)))
     drop = set(fixed_partition_keys(files.url)) & set(data.schema.names)
@@ -517,34 +324,6 @@ def fixed_partition_keys(url: str) -> dict[str, str]:
         for seg in url.replace(os.sep, "/").split("/")
         if (m := _HIVE_SEGMENT.match(seg))
     }
-
-
-def _require_files(data: pads.Dataset, url: str) -> pads.Dataset:
-    """``data`` when it has files, all of one kind; an empty folder or prefix is an error.
-
-    Without this an empty prefix opens as a dataset with no columns, and every baseline
-    column would read as ``missing_column``, blaming the schema for what is missing data.
-    A folder of ``*.parquet`` files that also holds another file (``notes.csv``,
-    ``README.txt``) would fail mid-scan with pyarrow's "magic bytes not found"; it is named
-    here instead, before any data is read. (pyarrow already skips names starting with ``_``
-    or ``.``: ``_SUCCESS``, ``.crc`` files.)
-
-    Raises:
-        ObjectNotFoundError: no data file under ``url``.
-        DriftError: parquet-named files mixed with files of other names.
-    """
-    if isinstance(data, pads.FileSystemDataset) and isinstance(data.format, pads.ParquetFileFormat):
-        others = [f for f in data.files if _not_parquet(f)]
-        if others and len(others) < len(data.files):
-            raise _stray_files_error(url, others, len(data.files))
-    if isinstance(data, pads.FileSystemDataset) and not data.files:
-        fmt = data.format.default_extname or "data"
-        raise ObjectNotFoundError(
-            f"no data files were found under {url!r}: it exists, but holds no {fmt} file "
-            "(names starting with '_' or '.', such as _SUCCESS, are skipped); fix: check the "
-            "URL (partition, date) and that the job writing the data has finished"
-        )
-    return data
 
 
 def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
@@ -575,11 +354,11 @@ def open_source(source: Any, *, fabric: Fabric | None = None) -> Source:
 
             return open_table(source[len(TABLE_PREFIX) :], fabric)
         if source.startswith(FABRIC_PREFIX):
-            files = _fabric_files(source, _connect(fabric))
+            files = fabric_files(source, _connect(fabric))
         else:
-            files = _local_files(source)
-        with _user_paths(files):
-            u = unify_file_schemas(_require_files(_open_files(files), source))
+            files = local_files(source)
+        with user_paths(files):
+            u = unify_file_schemas(require_files(_open_files(files), source))
         show = files.user_text
         return Source(
             source,
