@@ -38,6 +38,7 @@ from skyfabric.cli._common import (
     print_json,
 )
 from skyfabric.config import MAX_BINS
+from skyfabric.storage.paths import GLOB_CHARS
 
 __all__ = ["EXIT_ERROR", "EXIT_MODERATE", "EXIT_OK", "EXIT_SIGNIFICANT", "EXIT_USAGE", "register"]
 
@@ -135,7 +136,7 @@ def _within_source(fab: Any, key: str, source: str) -> bool:
     src = _file_key(fab, source)
     if src.startswith("fabric://") != key.startswith("fabric://"):
         return False
-    if set("*?[") & set(src) and not os.path.exists(src):
+    if GLOB_CHARS & set(src) and not os.path.exists(src):
         return fnmatch.fnmatchcase(key, src)
     return key == src or key.startswith(src.rstrip("/") + "/")
 

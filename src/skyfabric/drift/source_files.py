@@ -27,6 +27,7 @@ import pyarrow.dataset as pads
 
 from skyfabric.drift.file_io import FABRIC_PREFIX, special_kind
 from skyfabric.errors import DriftError, ObjectNotFoundError
+from skyfabric.storage.paths import GLOB_CHARS, partition_base  # no pydantic/fsspec import
 
 if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
@@ -41,19 +42,15 @@ __all__ = [
     "user_paths",
 ]
 
-_GLOB_CHARS = set("*?[")
-
 
 def _local_dataset(path: str, partitioning: Any = "hive", **kwargs: Any) -> pads.Dataset:
     path = os.path.expanduser(path)
-    if _GLOB_CHARS & set(path) and not os.path.exists(path):  # a folder named run[1] is no glob
+    if GLOB_CHARS & set(path) and not os.path.exists(path):  # a folder named run[1] is no glob
         files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
         if not files:
             raise ObjectNotFoundError(f"the glob {path!r} matches no file; fix: check the pattern")
         fmt = "csv" if files[0].lower().endswith((".csv", ".csv.gz")) else "parquet"
         # data/month=*/*.parquet reads month as data/ would, as a fabric:// glob does
-        from skyfabric.storage.paths import partition_base  # no pydantic/fsspec import
-
         base = partition_base(path.replace(os.sep, "/"))
         if base is None or partitioning is None:
             return pads.dataset(files, format=fmt, **kwargs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from skyfabric.errors import ObjectNotFoundError
-from skyfabric.storage.paths import PREFIX, parse, partition_base
+from skyfabric.storage.paths import GLOB_CHARS, PREFIX, parse, partition_base
 from skyfabric.storage.resolve import resolve_store_path
 
 if TYPE_CHECKING:
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from skyfabric.storage.filesystem import FabricFileSystem
 
 __all__ = ["open_dataset"]
-
-_GLOB_CHARS = set("*?[")
 
 
 def open_dataset(
@@ -51,7 +49,7 @@ def open_dataset(
     if base is not None and hive:
         # "flights/month=7/" keeps month=7 as a column, as reading "flights/" would
         kwargs.setdefault("partition_base_dir", resolve_store_path(store, base).path)
-    if _GLOB_CHARS & set(fp.key) and not fs.exists(fp.path):  # a folder named run[1] is no glob
+    if GLOB_CHARS & set(fp.key) and not fs.exists(fp.path):  # a folder named run[1] is no glob
         matches = sorted(fs.glob(fp.path))
         files = [m for m in matches if fs.isfile(m)]
         if not files:

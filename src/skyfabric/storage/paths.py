@@ -18,6 +18,7 @@ _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 PREFIX = f"{PROTOCOL}://"
 
 __all__ = [
+    "GLOB_CHARS",
     "PARTIAL_MARKER",
     "PREFIX",
     "PROTOCOL",
@@ -103,7 +104,8 @@ def join(base: str, *parts: str) -> str:
     return out
 
 
-_PATH_GLOB_CHARS = set("*?[")
+#: Characters that make a path a glob pattern (fsspec and Python's glob alike).
+GLOB_CHARS = frozenset("*?[")
 _HIVE_FOLDER = re.compile(r"^[^=*?\[]+=")
 
 
@@ -118,6 +120,6 @@ def partition_base(key: str) -> str | None:
         is_last = i == len(parts) - 1
         if _HIVE_FOLDER.match(part) and not (is_last and "." in part):
             return "/".join(parts[:i])
-        if _PATH_GLOB_CHARS & set(part):
+        if GLOB_CHARS & set(part):
             return None
     return None
