@@ -58,6 +58,7 @@ __all__ = [
     "default_columns",
     "no_binnable_columns",
     "pandas_index_columns",
+    "require_columns",
 ]
 
 FORMAT_VERSION = 1
@@ -191,13 +192,8 @@ class Baseline:
         reiterable = isinstance(source, pa.Table | pa.RecordBatch | list | tuple | pads.Dataset)
         names, batches = iter_batches(source, columns)
         described = source_name or _describe(source)
-        if names is not None and columns:  # before the batches, which hold only the asked-for
-            missing = [c for c in columns if c not in names]
-            if missing:
-                raise BaselineError(
-                    f"column(s) {', '.join(missing)} are not in {described} (it has "
-                    f"{', '.join(names) or 'no columns'}); fix: check the column names"
-                )
+        if names is not None:  # before the batches, which hold only the asked-for columns
+            require_columns(columns, names, described)
         # a Dataset's scan drops the schema metadata that names pandas' index columns
         known = getattr(source, "schema", None)
         indexes = pandas_index_columns(known) if isinstance(known, pa.Schema) else set()
@@ -403,6 +399,21 @@ def pandas_index_columns(schema: pa.Schema) -> set[str]:
     if isinstance(listed, list):  # a range index is a dict of start/stop/step, no column
         found |= {c for c in listed if isinstance(c, str) and c in names}
     return found
+
+
+def require_columns(columns: list[str] | None, names: list[str], source: str) -> None:
+    """Raise unless every one of ``columns`` (None: all) is among ``names``, the columns of
+    ``source``.
+
+    Raises:
+        BaselineError: names the missing columns and those ``source`` has.
+    """
+    missing = [c for c in columns or () if c not in names]
+    if missing:
+        raise BaselineError(
+            f"column(s) {', '.join(missing)} are not in {source} (it has "
+            f"{', '.join(names) or 'no columns'}); fix: check the column names"
+        )
 
 
 def default_columns(

@@ -408,7 +408,12 @@ def fit_baseline(
             fails.
         ObjectNotFoundError: the source does not exist.
     """
-    from skyfabric.drift.baseline import Baseline, default_columns, no_binnable_columns
+    from skyfabric.drift.baseline import (
+        Baseline,
+        default_columns,
+        no_binnable_columns,
+        require_columns,
+    )
     from skyfabric.drift.histogram import column_names
 
     defaults = _drift_defaults(fabric)
@@ -417,13 +422,7 @@ def fit_baseline(
     if bins is not None and not (isinstance(bins, int) and bins >= 2):
         raise BaselineError(f"bins must be an integer >= 2, got {bins!r}")
     src = open_source(source, fabric=fabric)
-    if columns:
-        missing = [c for c in columns if c not in src.schema.names]
-        if missing:
-            raise BaselineError(
-                f"column(s) {', '.join(missing)} are not in {src.name} (it has "
-                f"{', '.join(src.schema.names)}); fix: check the column names"
-            )
+    require_columns(columns, src.schema.names, src.name)
     skipped: dict[str, str] = {}
     if not columns:  # those a baseline can bin: a list column is neither read nor checked
         columns, skipped = default_columns(src.schema, src.promoted)
