@@ -390,6 +390,41 @@ def test_a_stray_file_among_parquet_files_is_named_before_the_scan(
         assert name in str(info.value) and "fix: move or remove them" in str(info.value)
 
 
+def test_globs_skip_hidden_names_and_take_their_format_from_the_pattern(
+    tmp_path: Path, lake, flights, baseline
+) -> None:
+    """A glob matching _SUCCESS was refused ("rename them to start with '_'"), and a local
+    glob whose first match was a stray notes.csv read every parquet file as CSV (a CSV parse
+    error naming a parquet file). Globs now skip _ and . names, as folders do, and take the
+    format from the pattern, so a stray file is named as not parquet."""
+    fab, root = lake
+    for base in (tmp_path, root):
+        d = base / "glob-succ" / "month=7"
+        d.mkdir(parents=True)
+        pq.write_table(month(flights, 7), d / "part-0.parquet")
+        (d / "_SUCCESS").write_text("")
+        stray = base / "glob-stray"
+        stray.mkdir()
+        pq.write_table(month(flights, 7), stray / "part-0.parquet")
+        (stray / "notes.csv").write_text("a,b\n1\n")
+    rows = month(flights, 7).num_rows
+    for src, kw in (
+        (str(tmp_path / "glob-succ" / "month=*" / "*"), {}),
+        ("fabric://lake/glob-succ/month=*/*", {"fabric": fab}),
+    ):
+        assert check(baseline, src, **kw).rows == rows
+        assert fit_baseline(src, ["distance"], **kw).rows == rows
+    for src, kw in (
+        (str(tmp_path / "glob-stray" / "*"), {}),
+        ("fabric://lake/glob-stray/*", {"fabric": fab}),
+    ):
+        with pytest.raises(DriftError, match="that are not parquet among 2") as info:
+            check(baseline, src, **kw)
+        assert "notes.csv" in str(info.value) and "fix:" in str(info.value)
+    with pytest.raises(ObjectNotFoundError, match=r"no file or prefix at .*; fix: check the URL"):
+        check(baseline, "fabric://lake/nope/", fabric=fab)
+
+
 def test_a_source_that_is_not_parquet_data_names_the_problem(
     tmp_path: Path, lake, flights, baseline
 ) -> None:

@@ -27,7 +27,11 @@ import pyarrow.dataset as pads
 
 from skyfabric.drift.file_io import FABRIC_PREFIX, special_kind
 from skyfabric.errors import DriftError, ObjectNotFoundError
-from skyfabric.storage.paths import GLOB_CHARS, partition_base  # no pydantic/fsspec import
+from skyfabric.storage.paths import (  # no pydantic/fsspec import
+    GLOB_CHARS,
+    is_hidden_name,
+    partition_base,
+)
 
 if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
@@ -46,10 +50,16 @@ __all__ = [
 def _local_dataset(path: str, partitioning: Any = "hive", **kwargs: Any) -> pads.Dataset:
     path = os.path.expanduser(path)
     if GLOB_CHARS & set(path) and not os.path.exists(path):  # a folder named run[1] is no glob
-        files = sorted(p for p in _glob.glob(path, recursive=True) if os.path.isfile(p))
+        files = sorted(
+            p
+            for p in _glob.glob(path, recursive=True)
+            if not is_hidden_name(os.path.basename(p)) and os.path.isfile(p)
+        )
         if not files:
             raise ObjectNotFoundError(f"the glob {path!r} matches no file; fix: check the pattern")
-        fmt = "csv" if files[0].lower().endswith((".csv", ".csv.gz")) else "parquet"
+        # from the pattern, as for a fabric:// glob: a stray notes.csv sorting first is then
+        # named as a file that is not parquet, instead of every parquet file failing as CSV
+        fmt = "csv" if path.lower().endswith((".csv", ".csv.gz")) else "parquet"
         # data/month=*/*.parquet reads month as data/ would, as a fabric:// glob does
         base = partition_base(path.replace(os.sep, "/"))
         if base is None or partitioning is None:

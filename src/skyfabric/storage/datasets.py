@@ -7,10 +7,11 @@ filesystem (no Python in the read path); other stores through their fsspec clien
 
 from __future__ import annotations
 
+import posixpath
 from typing import TYPE_CHECKING, Any
 
 from skyfabric.errors import ObjectNotFoundError
-from skyfabric.storage.paths import GLOB_CHARS, PREFIX, parse, partition_base
+from skyfabric.storage.paths import GLOB_CHARS, PREFIX, is_hidden_name, parse, partition_base
 from skyfabric.storage.resolve import resolve_store_path
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def open_dataset(
         kwargs.setdefault("partition_base_dir", resolve_store_path(store, base).path)
     if GLOB_CHARS & set(fp.key) and not fs.exists(fp.path):  # a folder named run[1] is no glob
         matches = sorted(fs.glob(fp.path))
-        files = [m for m in matches if fs.isfile(m)]
+        files = [m for m in matches if not is_hidden_name(posixpath.basename(m)) and fs.isfile(m)]
         if not files:
             raise ObjectNotFoundError(f"the glob {url!r} matches no file; fix: check the pattern")
         resolved = [resolve_store_path(store, parse(m).key) for m in files]
@@ -62,7 +63,10 @@ def open_dataset(
     resolved = resolve_store_path(store, fp.key)
     pa_fs, path = resolved.pyarrow_filesystem()
     if not fs.exists(fp.path):
-        raise ObjectNotFoundError(f"no file or prefix at {PREFIX}{fp.path}")
+        raise ObjectNotFoundError(
+            f"no file or prefix at {PREFIX}{fp.path}; fix: check the URL (store, path, "
+            f"partition), e.g. list what is there with: skyfabric ls {PREFIX}{fp.store}/"
+        )
     # Skip our own in-flight temporaries and hidden files, as pyarrow does for "_" and ".".
     kwargs.setdefault("exclude_invalid_files", False)
     return pads.dataset(path, filesystem=pa_fs, format=format, **kwargs)

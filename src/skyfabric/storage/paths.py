@@ -23,6 +23,7 @@ __all__ = [
     "PREFIX",
     "PROTOCOL",
     "FabricPath",
+    "is_hidden_name",
     "is_partial",
     "join",
     "parse",
@@ -106,6 +107,16 @@ def join(base: str, *parts: str) -> str:
 
 #: Characters that make a path a glob pattern (fsspec and Python's glob alike).
 GLOB_CHARS = frozenset("*?[")
+
+
+def is_hidden_name(name: str) -> bool:
+    """True for a file name that a dataset leaves out: starting with ``_`` or ``.``
+    (``_SUCCESS``, ``.part-0.parquet.crc``, in-flight temporaries), as pyarrow's dataset
+    discovery does for the files of a folder (``ignore_prefixes``). Globs apply it to their
+    matches, so ``data/month=*/*`` reads what ``data/`` reads."""
+    return name.startswith(("_", "."))
+
+
 _HIVE_FOLDER = re.compile(r"^[^=*?\[]+=")
 
 
