@@ -31,12 +31,15 @@ from servers import (  # noqa: E402
     ServerStartError,
     check_gcsfs_mode,
     isolate_environment,
+    isolate_user_state,
     make_store_config,
 )
 
 # Now, at conftest import, before any test module imports gcsfs (which reads
 # GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT at import time) or a cloud client reads credentials.
 isolate_environment()
+# Each test process (each xdist worker imports this) gets its own HOME and data dirs.
+USER_STATE_ROOT = isolate_user_state()
 
 CLOUD_KINDS = ("s3", "minio", "gcs", "azure")
 

@@ -124,6 +124,35 @@ def isolate_environment() -> None:
         os.environ[var] = ",".join(parts)
 
 
+# Per-user locations a test process must never see: its HOME and the XDG base directories
+# (platformdirs reads them: skyfabric's data dir, matplotlib's and numba's caches, ...).
+_USER_DIR_VARS = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
+
+
+def isolate_user_state() -> Path:
+    """Give this process (and what it starts) a HOME, XDG dirs and ``SKYFABRIC_DATA_DIR`` of
+    its own, under a new temporary directory removed at exit; return that directory.
+
+    As pip's test suite does with its ``isolate`` fixture: no test reads or writes the real
+    user's catalog, placement journal or caches, so a machine where skyfabric was used
+    before (even with broken tables in its catalog) gives the same results as a new one.
+    ``SKYFABRIC_CONFIG`` is dropped, so only the configurations the tests write are used.
+    """
+    root = Path(tempfile.mkdtemp(prefix="skyfabric-test-user-"))
+    home = root / "home"
+    home.mkdir()
+    os.environ["HOME"] = str(home)
+    for var in _USER_DIR_VARS:
+        path = root / var.lower()
+        path.mkdir()
+        os.environ[var] = str(path)
+    data = root / "skyfabric-data"
+    os.environ["SKYFABRIC_DATA_DIR"] = str(data)
+    os.environ.pop("SKYFABRIC_CONFIG", None)
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
 def check_gcsfs_mode() -> None:
     """Raise if gcsfs was imported before :func:`isolate_environment` (it would stall)."""
     gcsfs = sys.modules.get("gcsfs")

@@ -8,12 +8,27 @@ Where the configuration comes from, first match wins:
 4. the **embedded default**: one ``local`` store named ``local`` under the user data dir
    (platformdirs) and a SQLite Iceberg catalog beside it, so everything runs with no cloud.
 
+Every configuration has one **state directory** (`FabricConfig.state_path`) holding what
+skyfabric keeps locally for it: the default SQLite catalog (``catalog.db``), the placement
+journal, location index and access log (``placement/``). Two configurations never share one
+unless they name the same ``state_dir`` (or the same ``[catalog] uri`` for tables):
+
+- ``state_dir = "..."`` in the file: that directory (relative to the file's folder);
+- the embedded default: the user data dir itself (``$SKYFABRIC_DATA_DIR`` or platformdirs'
+  ``user_data_dir("skyfabric")``), where skyfabric has always kept it;
+- a configuration file: ``.skyfabric/`` beside the file, as dbt keeps ``target/`` and
+  terraform ``.terraform/`` beside theirs (add it to ``.gitignore``);
+- a configuration built in code (a dict or `FabricConfig`): ``<data dir>/configs/<digest>``,
+  where the digest is of its stores: the same stores share state, other stores do not.
+
 Secrets never live in the file: a store names environment variables (``access_key_env``)
 or uses the provider's default credential chain. Unknown keys are errors.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import tomllib
@@ -60,6 +75,8 @@ MAX_BINS = 10_000
 APP_NAME = "skyfabric"
 CONFIG_ENV = "SKYFABRIC_CONFIG"
 DATA_DIR_ENV = "SKYFABRIC_DATA_DIR"
+#: Folder beside a configuration file that holds its state (as dbt's ``target/``).
+STATE_FOLDER = ".skyfabric"
 _STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 # S3/GCS bucket rules (lowercase, digits, dots, dashes, 3-63 chars); Azure containers are a subset.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
@@ -312,7 +329,9 @@ class PlacementConfig(_Model):
         description="Price overrides keyed by store name or `provider:CLASS` (e.g. `aws:STANDARD_IA`).",
     )
     state_dir: Path | None = Field(
-        None, description="Journal, location index and audit log (default: `<data dir>/placement`)."
+        None,
+        description="Journal, location index and audit log (default: `placement/` in the "
+        "configuration's state directory, see the top-level `state_dir`).",
     )
     workers: int = Field(
         8, ge=1, le=256, description="Moves run concurrently by `placement apply`."
@@ -351,12 +370,56 @@ class FabricConfig(_Model):
     trino: TrinoConfig | None = Field(
         None, description="Trino coordinator for `views apply --engine trino`."
     )
+    state_dir: Path | None = Field(
+        None,
+        description="Where skyfabric keeps this configuration's local state: the default "
+        "SQLite catalog and the placement journal, location index and access log. Relative "
+        "paths are relative to the configuration file's folder. Default: `.skyfabric/` beside "
+        "the file; the user data dir for the embedded default.",
+    )
     _source: str = PrivateAttr("embedded default")
+    # "embedded" (the default), "file" (loaded from `_base_dir`) or "code" (a dict / object)
+    _origin: str = PrivateAttr("code")
+    _base_dir: Path | None = PrivateAttr(None)
 
     @property
     def source(self) -> str:
         """Where this configuration came from: a file path, ``<dict>`` or ``embedded default``."""
         return self._source
+
+    @property
+    def state_path(self) -> Path:
+        """This configuration's state directory (see the module docstring); not created here."""
+        if self.state_dir is not None:
+            path = self.state_dir.expanduser()
+            return path if path.is_absolute() else (self._base_dir or Path.cwd()) / path
+        if self._origin == "embedded":
+            return data_dir()
+        if self._origin == "file" and self._base_dir is not None:
+            return self._base_dir / STATE_FOLDER
+        stores = json.dumps(
+            {name: store.model_dump(mode="json") for name, store in self.stores.items()},
+            sort_keys=True,
+        )
+        return data_dir() / "configs" / hashlib.sha256(stores.encode()).hexdigest()[:16]
+
+    @property
+    def catalog_uri(self) -> str | None:
+        """The catalog URI in effect: ``[catalog] uri``, else (``sql``) the SQLite database
+        ``catalog.db`` in `state_path`; ``None`` for a ``rest`` catalog without one."""
+        if self.catalog.uri or self.catalog.kind != "sql":
+            return self.catalog.uri
+        return f"sqlite:///{(self.state_path / 'catalog.db').as_posix()}"
+
+    @property
+    def placement_state_path(self) -> Path:
+        """Placement journal, location index and logs: ``[placement] state_dir`` (relative to
+        the file's folder), else ``placement/`` in `state_path`."""
+        explicit = self.placement.state_dir
+        if explicit is None:
+            return self.state_path / "placement"
+        path = explicit.expanduser()
+        return path if path.is_absolute() else (self._base_dir or Path.cwd()) / path
 
     @field_validator("stores")
     @classmethod
@@ -372,18 +435,21 @@ class FabricConfig(_Model):
 def default_config() -> FabricConfig:
     """The embedded default: one local store ``local`` and a SQLite catalog under the data dir."""
     root = data_dir()
-    return FabricConfig(
+    config = FabricConfig(
         stores={"local": LocalStoreConfig(kind="local", path=root / "lake", tier="hot")},
-        catalog=CatalogConfig(
-            kind="sql",
-            uri=f"sqlite:///{root / 'catalog.db'}",
-            warehouse="fabric://local/warehouse",
-        ),
+        catalog=CatalogConfig(kind="sql", warehouse="fabric://local/warehouse"),
     )
+    config._origin = "embedded"  # state (catalog.db, placement/) in the data dir itself
+    return config
 
 
-def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> FabricConfig:
+def config_from_dict(
+    data: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None
+) -> FabricConfig:
     """Validate a plain dict (the parsed TOML) into a `FabricConfig`.
+
+    ``base_dir`` is the folder of the file ``data`` was read from: relative ``state_dir``
+    paths are taken from there, and its ``.skyfabric/`` holds the state by default.
 
     Raises:
         ConfigError: a key is unknown or a value is invalid; names the field, value and fix.
@@ -393,6 +459,9 @@ def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> FabricConf
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, source)) from None
     config._source = source
+    if base_dir is not None:
+        config._origin = "file"
+        config._base_dir = base_dir
     return config
 
 
@@ -426,4 +495,4 @@ def load_config(
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    return config_from_dict(data, source=str(path))
+    return config_from_dict(data, source=str(path), base_dir=path.resolve().parent)

@@ -5,8 +5,10 @@ Global options come before the subcommand: ``skyfabric --config PATH stores``.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -30,6 +32,26 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_show_warning = warnings.showwarning
+
+
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """skyfabric's own warnings as one ``warning: ...`` line on stderr (no source line)."""
+    if not category.__module__.startswith("skyfabric"):
+        _show_warning(message, category, filename, lineno, file, line)
+        return
+    from skyfabric.errors import redact
+
+    print(f"warning: {redact(str(message))}", file=file or sys.stderr)
+
+
 @app.callback()
 def _global(
     ctx: typer.Context,
@@ -47,6 +69,7 @@ def _global(
     ] = False,
 ) -> None:
     ctx.ensure_object(dict)["config"] = config
+    warnings.showwarning = _one_line_warning
 
 
 def _register() -> None:

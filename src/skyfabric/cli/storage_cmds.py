@@ -171,15 +171,17 @@ def stores_cmd(
     as_json: _Json = False,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per store.")] = PROBE_TIMEOUT,
 ) -> None:
-    """List the configured stores and whether each one answers (probed in parallel)."""
+    """List the configured stores and whether each one answers (probed in parallel), and
+    where this configuration keeps its local state (catalog, placement journal)."""
     with _errors():
         fab = fabric(ctx)
         rows = [_describe(s) for s in fab.stores.values()]
         probes = _probe_all(list(fab.stores.values()), timeout)
     for row in rows:
         row["reachable"], row["reason"] = probes[row["name"]][0], probes[row["name"]][1] or None
+    state = _state(fab.config)
     if as_json:
-        print_json({"config": fab.config.source, "stores": rows})
+        print_json({"config": fab.config.source, **state, "stores": rows})
         return
     table = Table(title=f"stores ({fab.config.source})", title_justify="left")
     for col in ("name", "kind", "bucket / container / path", "prefix", "region", "tier"):
@@ -192,6 +194,20 @@ def stores_cmd(
         cells = (row["name"], row["kind"], where, row["prefix"], row["region"], row["tier"])
         table.add_row(*(Text(str(v or "-")) for v in cells), ok)
     out_console().print(table)
+    for label, value in state.items():
+        out_console().print(Text(f"{label.replace('_', ' ')}: {value}"), soft_wrap=True)
+
+
+def _state(config: Any) -> dict[str, str]:
+    """Where the configuration keeps its local state (redacted: a catalog URI may hold a
+    password)."""
+    from skyfabric.errors import redact
+
+    return {
+        "state_dir": str(config.state_path),
+        "catalog": redact(config.catalog_uri or "-"),
+        "placement_state_dir": str(config.placement_state_path),
+    }
 
 
 def ls_cmd(

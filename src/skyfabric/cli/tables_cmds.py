@@ -259,6 +259,22 @@ def gc_cmd(
             out_console().print(Text(url))
 
 
+@app.command("drop", epilog=_CODES)
+def drop_cmd(
+    ctx: typer.Context,
+    name: _Name,
+    purge: Annotated[bool, typer.Option(
+        "--purge", help="Also delete the table's files (its own folders only).")] = False,
+) -> None:
+    """Remove a table from the catalog (its files stay unless --purge).
+
+    Without --purge the table is not loaded, so an entry whose store is gone can be removed.
+    """
+    with _errors():
+        _fab(ctx).drop_table(name, purge=purge)
+    console.print(f"dropped {name}" + (" and its files" if purge else " (files kept)"))
+
+
 def register(root: typer.Typer) -> None:
     """Add the ``tables`` command group to the root app."""
     root.add_typer(app, name="tables")

@@ -208,8 +208,12 @@ def load_table(fabric: Fabric, store: str, table: pa.Table | None = None) -> str
     from skyfabric.tables.errors import TableNotFoundError
 
     table = flights_table() if table is None else table
-    with contextlib.suppress(TableNotFoundError):
-        fabric.drop_table(TABLE_NAME, purge=True)
+    if fabric._table_service.load_or_skip(TABLE_NAME, "quickstart") is not None:
+        with contextlib.suppress(TableNotFoundError):
+            fabric.drop_table(TABLE_NAME, purge=True)
+    else:  # absent, or an entry that cannot be loaded (warned): remove the entry only
+        with contextlib.suppress(TableNotFoundError):
+            fabric.drop_table(TABLE_NAME)
     created = fabric.create_table(
         TABLE_NAME, table, partition_by=["month"], location=_table_location(fabric, store)
     )

@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from skyfabric.config import data_dir
 from skyfabric.placement.costs import PriceTable
 from skyfabric.placement.journal import (
     AccessLog,
@@ -36,7 +35,8 @@ class Placement:
         settings: the ``[placement]`` settings (a `PlacementSettings` or a dict of its
             shape); default: ``fabric.config.placement``.
         state_dir: where the journal, location index and logs live; default
-            ``settings.state_dir`` or ``<data dir>/placement``.
+            ``settings.state_dir``, else the configuration's
+            (`skyfabric.config.FabricConfig.placement_state_path`).
 
     Raises:
         RuleError: a rule is invalid (checked here, before anything is listed).
@@ -52,7 +52,14 @@ class Placement:
         self.settings = settings_from_config(fabric.config, settings)
         self.rules: list[Rule] = compile_rules(self.settings, fabric.config)
         self.prices = PriceTable(fabric.config.stores, self.settings.prices)
-        root = state_dir or self.settings.state_dir or data_dir() / "placement"
+        # The configuration's own [placement] resolves a relative state_dir against its file.
+        own = self.settings is fabric.config.placement
+        root = state_dir or (None if own else self.settings.state_dir)
+        if root is None and fabric.config.placement.state_dir is None:
+            from skyfabric._legacy_state import warn_if_placement_left_behind
+
+            warn_if_placement_left_behind(fabric.config, fabric.config.placement_state_path)
+        root = root or fabric.config.placement_state_path
         self.state_dir = Path(root).expanduser()
         self.journal = Journal(self.state_dir / "journal.jsonl")
         self.locations = LocationIndex(self.state_dir / "locations.jsonl")

@@ -135,11 +135,8 @@ def _class_if_needed(
 def _no_catalog_yet(fabric: Fabric) -> bool:
     """A SQLite catalog whose file does not exist holds no tables (and opening it, ~1 s of
     imports, would create it)."""
-    from skyfabric.config import data_dir
-
-    cat = fabric.config.catalog
-    uri = cat.uri or f"sqlite:///{data_dir() / 'catalog.db'}"
-    if cat.kind != "sql" or not uri.startswith("sqlite:///"):
+    uri = fabric.config.catalog_uri
+    if fabric.config.catalog.kind != "sql" or not uri or not uri.startswith("sqlite:///"):
         return False
     path = uri[len("sqlite:///") :].split("?", 1)[0]
     return bool(path) and ":memory:" not in path and not Path(path).exists()
@@ -172,14 +169,20 @@ class TableGuard:
                 f"cannot list the catalog's tables to keep their files in place "
                 f"({type(exc).__name__}: {exc}); fix: check [catalog] and that it is reachable"
             ) from exc
+        from skyfabric.tables._catalog import split_name
         from skyfabric.tables._datasets import external_roots
         from skyfabric.tables._fileio import parse_location
         from skyfabric.tables._relocate import roots_of
 
         roots: list[tuple[str, str, str]] = []
         for name in names:
-            tbl = service.load(name)
-            for native in [tbl.location(), *roots_of(tbl), *external_roots(tbl)]:
+            tbl = service.load_or_skip(name, "placement plan")
+            if tbl is None:  # still keep what its catalog row says is its folder in place
+                meta = service.metadata_location(split_name(name)) or ""
+                natives = [meta.rsplit("/metadata/", 1)[0]] if "/metadata/" in meta else []
+            else:
+                natives = [tbl.location(), *roots_of(tbl), *external_roots(tbl)]
+            for native in natives:
                 loc = parse_location(native.rstrip("/"))
                 if loc is not None:
                     roots.append((loc.kind, loc.path.strip("/") + "/", name))

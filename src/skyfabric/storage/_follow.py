@@ -4,7 +4,7 @@
 Reads follow moved objects: when a read (``open`` for reading, ``cat``/``cat_file``,
 ``info`` and so ``exists``/``isfile``/``size``, ``get_file``, ``modified``, the source of
 ``cp_file``) finds nothing at a URL, the placement location index (``locations.jsonl`` in
-the configured placement ``state_dir``, default ``<data dir>/placement``) is consulted and the
+the configuration's placement state directory, ``FabricConfig.placement_state_path``) is consulted and the
 call is redone where the object lives now, through any chain of moves. Only a miss pays for it (one ``stat`` of the
 index when it has not changed). Writes and deletes never redirect, and listings (``ls``,
 ``find``, ``glob``) show moved objects where they are now. Reads of objects that a placement
@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from skyfabric.config import data_dir
 from skyfabric.errors import InvalidPathError, ObjectNotFoundError, UnknownStoreError
 from skyfabric.storage.paths import PREFIX, FabricPath, parse
 from skyfabric.storage.placement_state import (
@@ -57,9 +56,7 @@ class FollowMoves:
         placement = self.config.placement
         # The same directory `Placement` uses by default; resolved in each process (pickles
         # carry the configuration, not this path).
-        self.placement_dir: Path = Path(
-            placement.state_dir or data_dir() / "placement"
-        ).expanduser()
+        self.placement_dir: Path = self.config.placement_state_path
         self._locations = self.placement_dir / LOCATIONS_FILE
         self._access_log = self.placement_dir / ACCESS_FILE
         watch = AccessWatch(

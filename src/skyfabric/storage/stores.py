@@ -40,6 +40,11 @@ _IMPLEMENTATIONS: dict[str, tuple[str, str, str | None]] = {
     "local": ("fsspec.implementations.local", "LocalFileSystem", None),
     "memory": ("fsspec.implementations.memory", "MemoryFileSystem", None),
 }
+# Seconds a client waits to connect, and for the next bytes of an answer, before the call
+# fails (and is retried by the client's own bounded retries): a store that stopped answering
+# costs a bounded time, never a hang.
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 60
 _URL_SCHEMES = {"s3": "s3", "gcs": "gs", "azure": "abfs", "local": "file", "memory": "memory"}
 
 
@@ -156,7 +161,7 @@ class Store:
                 opts["client_kwargs"] = {"region_name": cfg.region}
             # Bounded waits: an endpoint that accepts connections but never answers would
             # otherwise hang for minutes (botocore's read timeout is 60 s, times its retries).
-            opts["config_kwargs"] = {"connect_timeout": 10, "read_timeout": 60}
+            opts["config_kwargs"] = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT}
             if cfg.endpoint:
                 opts["endpoint_url"] = cfg.endpoint
                 # MinIO and most S3-compatible servers only route path-style requests.
@@ -230,7 +235,35 @@ class Store:
         opts = self.storage_options()
         if self.kind in ("local", "memory"):
             return cls(**opts)
-        return cls(skip_instance_cache=True, use_listings_cache=False, **opts)
+        return cls(skip_instance_cache=True, use_listings_cache=False, **opts, **self._client_bounds(opts))
+
+    def _client_bounds(self, opts: dict[str, Any]) -> dict[str, Any]:
+        """Client arguments that bound how long an unreachable store can hold a call.
+
+        - gcsfs / adlfs: connect and socket-read timeouts (`CONNECT_TIMEOUT`, `READ_TIMEOUT`
+          seconds; s3fs gets the same through ``config_kwargs`` in `storage_options`). A read
+          timeout bounds a silence, not a whole transfer, so large objects still stream.
+        - s3 with an ``endpoint`` or explicit keys: a botocore session without the container
+          and instance-metadata credential providers, so a MinIO store whose keys are missing
+          never waits on 169.254.169.254 (botocore's ``iam-role``/``container-role``).
+        """
+        cfg = self.config
+        if isinstance(cfg, GCSStoreConfig):
+            import aiohttp
+
+            return {"requests_timeout": aiohttp.ClientTimeout(
+                total=None, connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)}
+        if isinstance(cfg, AzureStoreConfig):
+            return {"connection_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT}
+        if isinstance(cfg, S3StoreConfig) and (cfg.endpoint or "key" in opts) and not cfg.profile:
+            from aiobotocore.session import AioSession
+
+            session = AioSession()
+            resolver = session.get_component("credential_provider")
+            for provider in ("iam-role", "container-role"):
+                resolver.remove(provider)
+            return {"session": session}
+        return {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickle configuration only: clients are rebuilt in the receiving process.

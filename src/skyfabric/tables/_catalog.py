@@ -1,6 +1,7 @@
 """Build the pyiceberg catalog from ``[catalog]`` and resolve table locations to native URLs.
 
-- ``kind = "sql"`` with a ``sqlite:///`` URI (the embedded default, ``<data dir>/catalog.db``):
+- ``kind = "sql"`` with a ``sqlite:///`` URI (the default: ``catalog.db`` in the
+  configuration's state directory, `skyfabric.config.FabricConfig.state_path`):
   the database is switched to WAL journaling and every connection waits up to
   `SQLITE_BUSY_TIMEOUT` seconds for a lock, so a notebook and a batch job can commit
   to the same catalog at once (SQLite docs, "Write-Ahead Logging" and ``sqlite3_busy_timeout``).
@@ -133,8 +134,6 @@ def build_catalog(config: FabricConfig, stores: dict[str, Store]) -> Catalog:
         MissingDependencyError: the SQL driver (SQLAlchemy, psycopg2) is not installed.
         UnknownStoreError: the warehouse names a store that is not configured.
     """
-    from skyfabric.config import data_dir
-
     cat = config.catalog
     props: dict[str, Any] = {"py-io-impl": FILEIO_IMPL, CONFIG_PROPERTY: register_config(config)}
     warehouse = _default_warehouse(config)
@@ -147,7 +146,8 @@ def build_catalog(config: FabricConfig, stores: dict[str, Store]) -> Catalog:
             )
         props.update(type="rest", uri=cat.uri)
     else:
-        uri = cat.uri or f"sqlite:///{data_dir() / 'catalog.db'}"
+        uri = config.catalog_uri
+        assert uri is not None  # a sql catalog always has one (its state directory's default)
         try:
             import sqlalchemy  # noqa: F401
         except ImportError as exc:
@@ -156,6 +156,10 @@ def build_catalog(config: FabricConfig, stores: dict[str, Store]) -> Catalog:
             ) from exc
         scheme = uri.split(":", 1)[0].lower()
         if scheme.startswith("sqlite"):
+            if cat.uri is None:  # this configuration's own catalog.db, maybe new
+                from skyfabric._legacy_state import warn_if_catalog_left_behind
+
+                warn_if_catalog_left_behind(config, config.state_path / "catalog.db")
             uri = _sqlite_uri(uri)
         elif scheme.startswith("postgres"):
             _check_postgres_driver(scheme)

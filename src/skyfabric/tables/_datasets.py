@@ -45,9 +45,8 @@ def _hidden(key: str) -> bool:
 def _iceberg_entries(service: TableService, store: str | None) -> tuple[list[DatasetInfo], list[str]]:
     entries, roots = [], []
     for name in service.table_names():
-        try:
-            tbl = service.load(name)
-        except Exception:  # listed but unreadable (metadata on an unreachable store)
+        tbl = service.load_or_skip(name, "listing datasets")
+        if tbl is None:
             continue
         try:
             holder = service.store_of_table(tbl)

@@ -28,7 +28,10 @@ container, so Azure uses pyarrow's ``AzureFileSystem``, which is also faster.
 
 Secrets are read from the environment variables the store config names when a delegate is
 built, live only in this process's memory and are never written to catalog tables or table
-metadata. A location that no store holds falls back to pyiceberg's default FileIO choice.
+metadata. A local path that no store holds is read with pyarrow's local filesystem; a cloud
+location no store holds raises `UnreachableLocationError` at once: guessing a client for it
+would use the provider's default chain, which on a machine outside that cloud waits on the
+instance-metadata address (169.254.169.254) and then on an endpoint that may not answer.
 """
 
 from __future__ import annotations
@@ -256,6 +259,21 @@ class _AzurePyArrowFileIO(PyArrowFileIO):
         return scheme, netloc, path
 
 
+def _refuse_unheld(location: str, stores: dict[str, Store]) -> None:
+    """Raise `UnreachableLocationError` for a location no store holds, unless it is local."""
+    loc = parse_location(location)
+    if loc is not None and loc.kind == "local":
+        return
+    from skyfabric.tables.errors import UnreachableLocationError
+
+    configured = ", ".join(f"{s.name} ({s.native_url()})" for s in stores.values()) or "none"
+    raise UnreachableLocationError(
+        f"{location} is in no configured store (configured: {configured}), so skyfabric does "
+        "not read or write it; fix: add the store that holds it to this configuration, or "
+        "use the configuration (catalog) the table belongs to"
+    )
+
+
 class FabricFileIO(FileIO):
     """The catalog's FileIO: routes each location to the FileIO of the store holding it.
 
@@ -287,6 +305,8 @@ class FabricFileIO(FileIO):
         return self._delegate_for(self.store_for(location), location)
 
     def _delegate_for(self, store: Store | None, location: str) -> FileIO:
+        if store is None:
+            _refuse_unheld(location, self._stores)
         name = store.name if store is not None else ""
         io = self._delegates.get(name)
         if io is None:

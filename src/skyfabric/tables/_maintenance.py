@@ -27,13 +27,15 @@ A dry run returns exactly the list the real run would delete.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from skyfabric.errors import brief
 from skyfabric.tables._fileio import parse_location
 from skyfabric.tables._model import ExpireResult, GcResult, parse_duration
-from skyfabric.tables.errors import TableError
+from skyfabric.tables.errors import TableError, UnreadableTableWarning
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable
@@ -144,6 +146,13 @@ def foreign_places(service: TableService, tbl: IcebergTable) -> list[tuple[str, 
                     "(its store reachable) or drop it, then run again"
                 ) from exc
             root = meta.rsplit("/metadata/", 1)[0] if "/metadata/" in meta else meta.rsplit("/", 1)[0]
+            warnings.warn(
+                f"table {name!r} cannot be loaded ({brief(exc)}); its files are taken to be "
+                f"everything under {root} and kept; fix: make its store reachable, or remove "
+                f"the entry with `skyfabric tables drop {name}`",
+                UnreadableTableWarning,
+                stacklevel=2,
+            )
             out += _places([root])
             continue
         if other.metadata.table_uuid != own:

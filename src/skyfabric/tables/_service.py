@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from skyfabric.tables.errors import (
     TableError,
     TableExistsError,
     TableNotFoundError,
+    UnreadableTableWarning,
     near_matches,
 )
 
@@ -128,6 +130,31 @@ class TableService:
                 f"Tables: {', '.join(known[:10]) or 'none'}{' ...' if len(known) > 10 else ''}. "
                 "Fix: check the name (namespace.table) or create it with fab.create_table"
             ) from exc
+
+    def load_or_skip(self, name: str, doing: str) -> IcebergTable | None:
+        """The pyiceberg table ``name``, or ``None`` with one `UnreadableTableWarning` when it
+        cannot be loaded (dropped meanwhile: silently). ``doing`` names the caller's work in
+        the warning, e.g. ``"listing datasets"``.
+
+        A broken entry (metadata on a store that no longer answers or is not configured
+        here, no credentials, a missing metadata file) must not block commands over other
+        tables; the clients' connect/read timeouts bound how long finding that out takes.
+        """
+        try:
+            return self.load(name)
+        except TableNotFoundError:
+            return None
+        except Exception as exc:  # any client or metadata error: this one table is unreadable
+            from skyfabric.errors import brief
+
+            warnings.warn(
+                f"{doing}: skipped table {name!r}, which cannot be loaded ({brief(exc)}); "
+                f"fix: make its store reachable from this configuration, or remove the entry "
+                f"with `skyfabric tables drop {name}`",
+                UnreadableTableWarning,
+                stacklevel=2,
+            )
+            return None
 
     def metadata_location(self, ident: tuple[str, ...]) -> str | None:
         """Current metadata location straight from a SQL catalog (None: not a SQL catalog)."""
@@ -315,30 +342,39 @@ class TableService:
     def drop_table(self, name: str, purge: bool = False) -> None:
         """Remove the table from the catalog; with ``purge`` also delete all its files.
 
+        Without ``purge`` the table is not loaded: a broken entry (metadata on a store that
+        is gone) can always be removed.
+
         Raises:
             TableNotFoundError: no such table.
         """
-        tbl = self.load(name)
         ident = split_name(name)
-        if purge:
-            from skyfabric.tables._datasets import external_roots
-            from skyfabric.tables._maintenance import (
-                _delete,
-                _key,
-                _kind,
-                _places,
-                _sizes,
-                _under_any,
-                foreign_places,
-            )
+        if not purge:
+            from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
-            store = self.store_of_table(tbl)
-            # another table's folders (or registered parquet) inside this one are not ours
-            keep = foreign_places(self, tbl) + _places(external_roots(tbl))
-            self.catalog.drop_table(ident)
-            if store is not None:
-                kind = _kind(tbl.location())
-                _delete(store, sorted(k for k in _sizes(store, _key(tbl.location()))
-                                      if not _under_any((kind, k), keep)))
+            try:
+                self.catalog.drop_table(ident)
+            except (NoSuchTableError, NoSuchNamespaceError):
+                self.load(ident)  # raises TableNotFoundError naming the near matches
+                raise
             return
+        tbl = self.load(name)
+        from skyfabric.tables._datasets import external_roots
+        from skyfabric.tables._maintenance import (
+            _delete,
+            _key,
+            _kind,
+            _places,
+            _sizes,
+            _under_any,
+            foreign_places,
+        )
+
+        store = self.store_of_table(tbl)
+        # another table's folders (or registered parquet) inside this one are not ours
+        keep = foreign_places(self, tbl) + _places(external_roots(tbl))
         self.catalog.drop_table(ident)
+        if store is not None:
+            kind = _kind(tbl.location())
+            _delete(store, sorted(k for k in _sizes(store, _key(tbl.location()))
+                                  if not _under_any((kind, k), keep)))

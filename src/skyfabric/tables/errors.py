@@ -12,7 +12,12 @@
         │                               the columns that differ and how to evolve
         ├── DuplicateKeysError          (ValueError) upsert data holds a key more than once
         ├── SnapshotNotFoundError       (LookupError) time travel to a snapshot that is not there
-        └── CommitConflictError         concurrent writers kept winning; nothing was committed
+        ├── CommitConflictError         concurrent writers kept winning; nothing was committed
+        └── UnreachableLocationError    (ConnectionError) a table's files are in no configured
+                                        store, so nothing is sent there
+
+Warnings: `UnreadableTableWarning` (a `UserWarning`): a listing, placement plan, quickstart or
+gc skipped a table that cannot be loaded, and says which and why.
 
 pyiceberg and SQLAlchemy errors are translated where they cross into skyfabric with
 ``raise ... from exc``; the original stays in ``__cause__``.
@@ -35,6 +40,8 @@ __all__ = [
     "TableError",
     "TableExistsError",
     "TableNotFoundError",
+    "UnreachableLocationError",
+    "UnreadableTableWarning",
     "near_matches",
 ]
 
@@ -115,3 +122,13 @@ def near_matches(name: str, choices: Iterable[str], n: int = 3) -> str:
         short = name.rsplit(".", 1)[-1]
         near = [c for c in choices if c.rsplit(".", 1)[-1] == short][:n]
     return f" Did you mean {', '.join(near)}?" if near else ""
+
+
+class UnreachableLocationError(TableError, ConnectionError):
+    """A table's metadata or data file lies in no configured store (e.g. a bucket on an
+    endpoint only another configuration names): skyfabric sends no request there rather than
+    guess credentials (which would reach the cloud's instance-metadata address)."""
+
+
+class UnreadableTableWarning(UserWarning):
+    """A table that cannot be loaded was skipped by a listing, plan, quickstart or gc."""
