@@ -39,7 +39,7 @@ from servers import (  # noqa: E402
 # GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT at import time) or a cloud client reads credentials.
 isolate_environment()
 # Each test process (each xdist worker imports this) gets its own HOME and data dirs.
-USER_STATE_ROOT = isolate_user_state()
+isolate_user_state()
 
 CLOUD_KINDS = ("s3", "minio", "gcs", "azure")
 

@@ -126,6 +126,7 @@ def isolate_environment() -> None:
 
 # Per-user locations a test process must never see: its HOME and the XDG base directories
 # (platformdirs reads them: skyfabric's data dir, matplotlib's and numba's caches, ...).
+USER_ROOT_ENV = "SKYFABRIC_TEST_USER_ROOT"
 _USER_DIR_VARS = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME")
 
 
@@ -149,6 +150,7 @@ def isolate_user_state() -> Path:
     data = root / "skyfabric-data"
     os.environ["SKYFABRIC_DATA_DIR"] = str(data)
     os.environ.pop("SKYFABRIC_CONFIG", None)
+    os.environ[USER_ROOT_ENV] = str(root)  # for the test that checks all of this
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     return root
 

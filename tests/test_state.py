@@ -25,10 +25,10 @@ import pytest
 from typer.testing import CliRunner
 
 import skyfabric
-from skyfabric._legacy_state import LegacyStateWarning
 from skyfabric.cli import app
 from skyfabric.config import STATE_FOLDER, data_dir, load_config
-from skyfabric.tables.errors import UnreachableLocationError, UnreadableTableWarning
+from skyfabric.tables.errors import UnreachableLocationError
+from skyfabric.warnings import LegacyStateWarning, UnreadableTableWarning
 
 ROWS = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "v": pa.array(["a", "b", "c"])})
 
@@ -180,10 +180,12 @@ def test_placement_plan_and_listings_under_a_project_config(
     )
     fab = skyfabric.connect(config)
     fab.fs.pipe("fabric://hot/logs/a.txt", b"x" * 10)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UnreadableTableWarning)  # nothing of theirs is loaded
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
         plan = fab.placement.plan(now=4102444800)  # 2100-01-01
         listed = fab.tables()
+    kinds = sorted({w.category.__name__ for w in seen})
+    assert kinds == ["LegacyStateWarning"]  # told where the old state is; nothing of it loaded
     assert [m.src for m in plan.moves] == ["fabric://hot/logs/a.txt"]
     assert listed == []
     status = CliRunner().invoke(app, ["--config", str(config), "placement", "status", "--json"])
@@ -258,9 +260,10 @@ def test_shared_placement_journal_is_pointed_at(user_data: Path, tmp_path: Path)
 
 
 def test_test_processes_never_see_the_real_user_state() -> None:
-    import conftest
+    from servers import USER_ROOT_ENV
 
-    root = conftest.USER_STATE_ROOT
+    root = Path(os.environ[USER_ROOT_ENV])
+    assert root.name.startswith("skyfabric-test-user-")
     for var in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "SKYFABRIC_DATA_DIR"):
         assert Path(os.environ[var]).is_relative_to(root), var
     assert data_dir().is_relative_to(root)

@@ -16,12 +16,9 @@ import warnings
 from pathlib import Path
 
 from skyfabric.config import FabricConfig, data_dir
+from skyfabric.warnings import LegacyStateWarning
 
-__all__ = ["LegacyStateWarning", "warn_if_catalog_left_behind", "warn_if_placement_left_behind"]
-
-
-class LegacyStateWarning(UserWarning):
-    """The shared state of earlier versions holds something this configuration no longer sees."""
+__all__ = ["warn_if_catalog_left_behind", "warn_if_placement_left_behind"]
 
 
 def _toml_path(path: Path) -> str:

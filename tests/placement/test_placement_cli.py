@@ -84,7 +84,9 @@ def test_plan_apply_status_log(env: Path, cli_app) -> None:
     assert len(records) == 4 and all(r["md5"] and r["who"] for r in records)
     text = runner.invoke(cli_app, [*base, "log", "--limit", "1"]).output
     assert text.count("\n") == 1 and "move fabric://hot/t/" in text
-    assert os.path.isdir(Path(os.environ["SKYFABRIC_DATA_DIR"]) / "placement")
+    # the configuration's own state directory, beside its file (issue 13), not the data dir
+    assert os.path.isdir(env.parent / ".skyfabric" / "placement")
+    assert not os.path.exists(Path(os.environ["SKYFABRIC_DATA_DIR"]) / "placement")
 
 
 def test_invalid_rule_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_app) -> None:

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 from skyfabric.errors import brief
 from skyfabric.tables._fileio import parse_location
 from skyfabric.tables._model import ExpireResult, GcResult, parse_duration
-from skyfabric.tables.errors import TableError, UnreadableTableWarning
+from skyfabric.tables.errors import TableError
+from skyfabric.warnings import UnreadableTableWarning
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable

@@ -19,9 +19,9 @@ from skyfabric.tables.errors import (
     TableError,
     TableExistsError,
     TableNotFoundError,
-    UnreadableTableWarning,
     near_matches,
 )
+from skyfabric.warnings import UnreadableTableWarning
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog

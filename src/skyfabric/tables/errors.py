@@ -16,9 +16,6 @@
         └── UnreachableLocationError    (ConnectionError) a table's files are in no configured
                                         store, so nothing is sent there
 
-Warnings: `UnreadableTableWarning` (a `UserWarning`): a listing, placement plan, quickstart or
-gc skipped a table that cannot be loaded, and says which and why.
-
 pyiceberg and SQLAlchemy errors are translated where they cross into skyfabric with
 ``raise ... from exc``; the original stays in ``__cause__``.
 """
@@ -41,7 +38,6 @@ __all__ = [
     "TableExistsError",
     "TableNotFoundError",
     "UnreachableLocationError",
-    "UnreadableTableWarning",
     "near_matches",
 ]
 
@@ -128,7 +124,3 @@ class UnreachableLocationError(TableError, ConnectionError):
     """A table's metadata or data file lies in no configured store (e.g. a bucket on an
     endpoint only another configuration names): skyfabric sends no request there rather than
     guess credentials (which would reach the cloud's instance-metadata address)."""
-
-
-class UnreadableTableWarning(UserWarning):
-    """A table that cannot be loaded was skipped by a listing, plan, quickstart or gc."""
