@@ -113,7 +113,7 @@ def _describe(store: Any) -> dict[str, Any]:
     endpoint = re.sub(r"//[^/]*@", "//***@", getattr(cfg, "endpoint", None) or "") or None
     return {"name": store.name, "kind": cfg.kind, "location": location, "endpoint": endpoint,
             "prefix": cfg.prefix or None, "region": cfg.region, "tier": cfg.tier,
-            "storage_class": getattr(cfg, "storage_class", getattr(cfg, "access_tier", None)),
+            "storage_class": store.configured_class,
             "credentials": creds}
 
 

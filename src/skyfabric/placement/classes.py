@@ -15,8 +15,8 @@ from typing import Any
 
 from skyfabric.errors import StorageClassChangeError
 from skyfabric.placement.errors import StorageClassError
-from skyfabric.storage.kinds._base import posix_seconds
 from skyfabric.storage.kinds._s3_classes import part_ranges
+from skyfabric.storage.kinds._support import posix_seconds
 from skyfabric.storage.stores import Store
 
 __all__ = [

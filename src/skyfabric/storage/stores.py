@@ -6,7 +6,8 @@ kind (`skyfabric.storage.kinds`: ``S3Store``, ``GCSStore``, ``AzureStore``, ``Lo
 from __future__ import annotations
 
 from skyfabric.storage.kinds import kind_class
-from skyfabric.storage.kinds._base import CONNECT_TIMEOUT, READ_TIMEOUT, StoreKind
+from skyfabric.storage.kinds._base import StoreKind
+from skyfabric.storage.kinds._support import CONNECT_TIMEOUT, READ_TIMEOUT
 
 __all__ = ["CONNECT_TIMEOUT", "READ_TIMEOUT", "Store", "native_protocol"]
 

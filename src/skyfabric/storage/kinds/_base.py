@@ -17,69 +17,18 @@ invalidate writes that do not go through us.
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from skyfabric.errors import ConfigError, MissingDependencyError, register_secret
 from skyfabric.storage.kinds._pricing import Price
+from skyfabric.storage.kinds._support import import_optional, metadata_tags
 from skyfabric.storage.paths import join
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = [
-    "CONNECT_TIMEOUT",
-    "READ_TIMEOUT",
-    "StoreKind",
-    "env_secret",
-    "import_optional",
-    "metadata_tags",
-    "posix_seconds",
-]
-
-# Seconds a client waits to connect, and for the next bytes of an answer, before the call
-# fails (and is retried by the client's own bounded retries): a store that stopped answering
-# costs a bounded time, never a hang.
-CONNECT_TIMEOUT = 10
-READ_TIMEOUT = 60
-
-
-def env_secret(store: str, field_name: str, var: str | None) -> str | None:
-    """Read the secret held by environment variable ``var`` (``None``: not configured).
-
-    The value is registered for redaction (`skyfabric.errors.redact`).
-
-    Raises:
-        ConfigError: the store config names ``var`` but it is not set.
-    """
-    if var is None:
-        return None
-    value = os.environ.get(var)
-    if value is None:
-        raise ConfigError(
-            f"stores.{store}.{field_name} names the environment variable {var!r}, which is not set; "
-            f"fix: export {var}=... or remove {field_name} to use the provider's default credentials"
-        )
-    register_secret(value)
-    return value
-
-
-def import_optional(module_name: str, kind: str, extra: str | None) -> Any:
-    """Import ``module_name`` for store kind ``kind``.
-
-    Raises:
-        MissingDependencyError: the module is not installed; the message names the extra.
-    """
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as exc:
-        fix = f"pip install 'skyfabric[{extra}]'" if extra else f"pip install {module_name}"
-        raise MissingDependencyError(
-            f"store kind {kind!r} needs the {module_name!r} package; fix: {fix}"
-        ) from exc
+__all__ = ["StoreKind"]
 
 
 class StoreKind:
@@ -327,9 +276,14 @@ class StoreKind:
     # -- storage classes and prices ----------------------------------------------------------
 
     @property
+    def configured_class(self) -> str | None:
+        """The storage class / access tier the config sets for new objects (``None``: none)."""
+        return None
+
+    @property
     def default_class(self) -> str | None:
         """The class new objects get: the configured class / tier, else the provider's."""
-        return None
+        return self.configured_class
 
     @property
     def price_provider(self) -> str:
@@ -365,28 +319,3 @@ class StoreKind:
     def object_tags(self, native: str, info: dict[str, Any]) -> dict[str, str]:
         """The object's tags and user metadata (``info``: its listing entry)."""
         return metadata_tags(info.get("metadata"))
-
-
-def metadata_tags(meta: Any) -> dict[str, str]:
-    """User metadata of a listing/info entry as ``{str: str}`` (adlfs' ``is_directory`` flag
-    left out); ``{}`` when there is none."""
-    if isinstance(meta, dict):
-        return {str(k): str(v) for k, v in meta.items() if k != "is_directory"}
-    return {}
-
-
-def posix_seconds(value: Any) -> float | None:
-    """A time as the clients report it (datetime, POSIX number, ISO 8601 text) -> POSIX
-    seconds; ``None`` when it is none of those."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None

@@ -15,15 +15,15 @@ from urllib.parse import urlparse, urlsplit
 
 from skyfabric.config import AzureStoreConfig
 from skyfabric.errors import ConfigError
-from skyfabric.storage.kinds._base import (
+from skyfabric.storage.kinds._base import StoreKind
+from skyfabric.storage.kinds._pricing import Price, price
+from skyfabric.storage.kinds._support import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    StoreKind,
     env_secret,
     metadata_tags,
     posix_seconds,
 )
-from skyfabric.storage.kinds._pricing import Price, price
 from skyfabric.storage.kinds._trino import AZURE_ENDPOINT_SINCE, env_ref, fs_switch
 from skyfabric.storage.paths import join
 
@@ -235,8 +235,12 @@ class AzureStore(StoreKind):
     # -- storage classes and prices ----------------------------------------------------------
 
     @property
+    def configured_class(self) -> str | None:
+        return self.config.access_tier
+
+    @property
     def default_class(self) -> str:
-        return self.config.access_tier or "Hot"
+        return self.configured_class or "Hot"
 
     def list_price(self, storage_class: str) -> Price:
         return AZURE_PRICES.get(storage_class) or Price()

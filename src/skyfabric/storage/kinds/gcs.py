@@ -13,14 +13,14 @@ import os
 from typing import Any
 
 from skyfabric.config import GCSStoreConfig
-from skyfabric.storage.kinds._base import (
+from skyfabric.storage.kinds._base import StoreKind
+from skyfabric.storage.kinds._pricing import Price, price
+from skyfabric.storage.kinds._support import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    StoreKind,
     env_secret,
     metadata_tags,
 )
-from skyfabric.storage.kinds._pricing import Price, price
 from skyfabric.storage.kinds._trino import env_ref, fs_switch
 from skyfabric.storage.paths import join
 
@@ -152,8 +152,12 @@ class GCSStore(StoreKind):
     # -- storage classes and prices ----------------------------------------------------------
 
     @property
+    def configured_class(self) -> str | None:
+        return self.config.storage_class
+
+    @property
     def default_class(self) -> str:
-        return self.config.storage_class or "STANDARD"
+        return self.configured_class or "STANDARD"
 
     def list_price(self, storage_class: str) -> Price:
         return GCS_PRICES.get(storage_class) or Price()

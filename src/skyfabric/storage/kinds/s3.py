@@ -15,14 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 from skyfabric.config import S3StoreConfig
-from skyfabric.storage.kinds._base import (
+from skyfabric.storage.kinds._base import StoreKind
+from skyfabric.storage.kinds._pricing import Price, price
+from skyfabric.storage.kinds._support import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
-    StoreKind,
     env_secret,
     metadata_tags,
 )
-from skyfabric.storage.kinds._pricing import Price, price
 from skyfabric.storage.kinds._trino import env_ref, fs_switch
 from skyfabric.storage.paths import join
 
@@ -201,8 +201,12 @@ class S3Store(StoreKind):
     # -- storage classes and prices ----------------------------------------------------------
 
     @property
+    def configured_class(self) -> str | None:
+        return self.config.storage_class
+
+    @property
     def default_class(self) -> str:
-        return self.config.storage_class or "STANDARD"
+        return self.configured_class or "STANDARD"
 
     @property
     def price_provider(self) -> str:
