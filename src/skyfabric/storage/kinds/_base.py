@@ -48,7 +48,12 @@ class StoreKind:
         local_disk: native paths are paths on this machine's disk.
         bucket_word: what the top of a store is called (``bucket``, ``container``).
         storage_classes: classes / access tiers an object can be moved to in place.
+        class_setting: the config field naming the class of new objects (``storage_class``).
+        provider_default_class: the class new objects get when the config names none.
+        list_prices: the provider's list `Price` per class (source in the kind's module).
         listing_has_class: an fsspec listing carries each object's class.
+        trino_reachable: a Trino cluster reads this kind through its native file systems.
+        default_credentials: what is used when the config names no credentials.
     """
 
     kind: ClassVar[str]
@@ -60,7 +65,12 @@ class StoreKind:
     local_disk: ClassVar[bool] = False
     bucket_word: ClassVar[str] = "bucket"
     storage_classes: ClassVar[tuple[str, ...]] = ()
+    class_setting: ClassVar[str | None] = None
+    provider_default_class: ClassVar[str | None] = None
+    list_prices: ClassVar[dict[str, Price]] = {}
     listing_has_class: ClassVar[bool] = True
+    trino_reachable: ClassVar[bool] = False
+    default_credentials: ClassVar[str] = "none needed"
 
     name: str
     config: Any
@@ -243,16 +253,17 @@ class StoreKind:
 
     def trino_root(self) -> str | None:
         """The store's root as Trino's native file systems address it (``None``: a Trino
-        cluster cannot reach this kind)."""
-        return None
+        cluster cannot reach this kind): its native URL by default."""
+        return self.native_url() if self.trino_reachable else None
 
     def trino_url(self, key: str) -> str | None:
-        """The URL Trino reads ``key`` at (``None``: a Trino cluster cannot reach this kind).
+        """The URL Trino reads ``key`` at (``None``: a Trino cluster cannot reach this
+        kind): its native URL by default.
 
         Raises:
             ConfigError: the store lacks a setting Trino needs to address it.
         """
-        return None
+        return self.native_url(key) if self.trino_reachable else None
 
     def trino_filesystem_properties(
         self, version: int, catalog: str, notes: list[str]
@@ -268,22 +279,17 @@ class StoreKind:
         """Where the store is, for people (``s3://bucket``, a directory)."""
         return self.native_url()
 
-    @property
-    def default_credentials(self) -> str:
-        """What is used when the config names no credentials."""
-        return "none needed"
-
     # -- storage classes and prices ----------------------------------------------------------
 
     @property
     def configured_class(self) -> str | None:
         """The storage class / access tier the config sets for new objects (``None``: none)."""
-        return None
+        return getattr(self.config, self.class_setting) if self.class_setting else None
 
     @property
     def default_class(self) -> str | None:
         """The class new objects get: the configured class / tier, else the provider's."""
-        return self.configured_class
+        return self.configured_class or self.provider_default_class
 
     @property
     def price_provider(self) -> str:
@@ -292,7 +298,7 @@ class StoreKind:
 
     def list_price(self, storage_class: str) -> Price:
         """The provider's list `Price` of ``storage_class`` (zero when it has none)."""
-        return Price()
+        return self.list_prices.get(storage_class) or Price()
 
     def read_class(self, native: str, info: dict[str, Any] | None = None) -> str | None:
         """The object's storage class / access tier as the store reports it (``None``:

@@ -54,6 +54,11 @@ class AzureStore(StoreKind):
     bucket_word = "container"
     # Blob service REST API, "Set Blob Tier".
     storage_classes = ("Hot", "Cool", "Cold", "Archive")
+    class_setting = "access_tier"
+    provider_default_class = "Hot"
+    list_prices = AZURE_PRICES
+    trino_reachable = True
+    default_credentials = "default chain"
     listing_has_class = False  # adlfs listings carry no tier
     config: AzureStoreConfig
 
@@ -228,22 +233,7 @@ class AzureStore(StoreKind):
         cfg = self.config
         return f"az://{cfg.container}" + (f" (account {cfg.account})" if cfg.account else "")
 
-    @property
-    def default_credentials(self) -> str:
-        return "default chain"
-
     # -- storage classes and prices ----------------------------------------------------------
-
-    @property
-    def configured_class(self) -> str | None:
-        return self.config.access_tier
-
-    @property
-    def default_class(self) -> str:
-        return self.configured_class or "Hot"
-
-    def list_price(self, storage_class: str) -> Price:
-        return AZURE_PRICES.get(storage_class) or Price()
 
     def read_class(self, native: str, info: dict[str, Any] | None = None) -> str | None:
         """The blob's access tier (``Get Blob Properties``: listings carry none)."""

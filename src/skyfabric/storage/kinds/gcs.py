@@ -44,6 +44,11 @@ class GCSStore(StoreKind):
     extra = "gcs"
     # Cloud Storage docs, "Storage classes".
     storage_classes = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
+    class_setting = "storage_class"
+    provider_default_class = "STANDARD"
+    list_prices = GCS_PRICES
+    trino_reachable = True
+    default_credentials = "default chain"
     config: GCSStoreConfig
 
     @property
@@ -121,12 +126,6 @@ class GCSStore(StoreKind):
         self._no_grpc_probe()
         return FsspecFileIO(properties)
 
-    def trino_root(self) -> str:
-        return self.native_url()
-
-    def trino_url(self, key: str) -> str:
-        return self.native_url(key)
-
     def trino_filesystem_properties(
         self, version: int, catalog: str, notes: list[str]
     ) -> list[str]:
@@ -145,22 +144,7 @@ class GCSStore(StoreKind):
     def location_label(self) -> str:
         return f"gs://{self.config.bucket}"
 
-    @property
-    def default_credentials(self) -> str:
-        return "default chain"
-
     # -- storage classes and prices ----------------------------------------------------------
-
-    @property
-    def configured_class(self) -> str | None:
-        return self.config.storage_class
-
-    @property
-    def default_class(self) -> str:
-        return self.configured_class or "STANDARD"
-
-    def list_price(self, storage_class: str) -> Price:
-        return GCS_PRICES.get(storage_class) or Price()
 
     def read_class(self, native: str, info: dict[str, Any] | None = None) -> str | None:
         info = info or {}

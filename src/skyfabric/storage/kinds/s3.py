@@ -59,6 +59,11 @@ class S3Store(StoreKind):
         "GLACIER",
         "DEEP_ARCHIVE",
     )
+    class_setting = "storage_class"
+    provider_default_class = "STANDARD"
+    list_prices = AWS_PRICES
+    trino_reachable = True
+    default_credentials = "default chain"
     config: S3StoreConfig
 
     @property
@@ -165,12 +170,6 @@ class S3Store(StoreKind):
             return FsspecFileIO(properties)
         return super().fileio(properties)
 
-    def trino_root(self) -> str:
-        return self.native_url()
-
-    def trino_url(self, key: str) -> str:
-        return self.native_url(key)
-
     def trino_filesystem_properties(
         self, version: int, catalog: str, notes: list[str]
     ) -> list[str]:
@@ -194,19 +193,7 @@ class S3Store(StoreKind):
     def location_label(self) -> str:
         return f"s3://{self.config.bucket}"
 
-    @property
-    def default_credentials(self) -> str:
-        return "default chain"
-
     # -- storage classes and prices ----------------------------------------------------------
-
-    @property
-    def configured_class(self) -> str | None:
-        return self.config.storage_class
-
-    @property
-    def default_class(self) -> str:
-        return self.configured_class or "STANDARD"
 
     @property
     def price_provider(self) -> str:
