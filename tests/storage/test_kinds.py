@@ -164,6 +164,13 @@ def test_a_new_kind_registered_in_a_test_works_end_to_end(
     assert clone == store and clone._fs is None and clone.fs.cat(clone.native_path("a/b.txt")) == b"hello"
     assert kind_for_scheme("scratch") is ScratchStore
 
+    # Iceberg locations of the new scheme map to its stores (pyiceberg FileIO routing)
+    from skyfabric.tables._fileio import parse_location, store_for_location
+
+    loc = parse_location(f"scratch://{tmp_path}/lake/wh/t/data/x.parquet")
+    assert (loc.kind, loc.path) == ("scratch", f"{tmp_path}/lake/wh/t/data/x.parquet")
+    assert store_for_location({"tmp": store}, f"scratch://{tmp_path}/lake/wh/x.parquet") is store
+
 
 def test_a_kind_registered_by_path_is_imported_on_first_use(tmp_path: Path) -> None:
     register_kind("scratch-by-path", f"{__name__}:ScratchStore")
