@@ -4,18 +4,30 @@ echoes a value that may be a pasted secret."""
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import get_args
 
 from pydantic import ValidationError
 
-_KINDS = ("s3", "gcs", "azure", "local", "memory")
 _SECRETISH = re.compile(r"secret|password|token|key|connection_string|sas", re.IGNORECASE)
 
 
+@cache
+def _store_kinds() -> tuple[str, ...]:
+    """The ``kind`` of every store config model in `skyfabric.config.StoreConfig`, in order
+    (imported here, not at the top: config imports this module)."""
+    from skyfabric.config import StoreConfig
+
+    models = get_args(get_args(StoreConfig)[0])
+    return tuple(get_args(m.model_fields["kind"].annotation)[0] for m in models)
+
+
 def _format_validation_error(exc: ValidationError, source: str) -> str:
+    kinds = _store_kinds()
     lines = [f"invalid configuration in {source}:"]
     for err in exc.errors():
         parts = [str(p) for p in err["loc"]]
-        if len(parts) > 2 and parts[0] == "stores" and parts[2] in _KINDS:
+        if len(parts) > 2 and parts[0] == "stores" and parts[2] in kinds:
             del parts[2]  # pydantic puts the union tag (the kind) into the location
         loc = ".".join(parts)
         value = err.get("input")
@@ -33,10 +45,10 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
                 )
         elif err["type"] == "union_tag_invalid":
             tag = (err.get("ctx") or {}).get("tag")
-            msg = f"unknown store kind {tag!r}; fix: use one of {', '.join(_KINDS)}"
+            msg = f"unknown store kind {tag!r}; fix: use one of {', '.join(kinds)}"
             shown = ""
         elif err["type"] == "union_tag_not_found":
-            msg = f"the store has no `kind`; fix: add kind = one of {', '.join(_KINDS)}"
+            msg = f"the store has no `kind`; fix: add kind = one of {', '.join(kinds)}"
             shown = ""
         elif err["type"] == "missing":
             shown = ""

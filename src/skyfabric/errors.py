@@ -10,7 +10,8 @@ subclasses it too, so ``except FileNotFoundError`` keeps working::
     │   ├── UnknownStoreError       (KeyError)  fabric://<store>/... names no configured store
     │   ├── InvalidPathError        (ValueError) path escapes the store, empty bucket, bad URL
     │   ├── ObjectNotFoundError     (FileNotFoundError)
-    │   └── StoreUnreachableError   (ConnectionError) endpoint down, credentials refused
+    │   ├── StoreUnreachableError   (ConnectionError) endpoint down, credentials refused
+    │   └── StorageClassChangeError an object's class / tier cannot be changed in place
     ├── TransferError               an object failed to copy or verify
     │   └── VerificationError       size or checksum of the copy differs from the source
     └── DriftError
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidPathError",
     "MissingDependencyError",
     "ObjectNotFoundError",
+    "StorageClassChangeError",
     "StoreError",
     "StoreUnreachableError",
     "TransferError",
@@ -120,6 +122,11 @@ class ObjectNotFoundError(StoreError, FileNotFoundError):
 
 class StoreUnreachableError(StoreError, ConnectionError):
     """The store's endpoint cannot be reached or refused the credentials."""
+
+
+class StorageClassChangeError(StoreError):
+    """An in-place storage class / access tier change is not possible for this store or
+    failed (placement raises it as `skyfabric.placement.StorageClassError`)."""
 
 
 class TransferError(FabricError):

@@ -119,7 +119,7 @@ def _file_key(fab: Any, url: str) -> str:
             store, fp, native = fab.fs.route(url)
         except FabricError:
             return url
-        if store.kind != "local":
+        if not store.local_disk:
             return f"fabric://{store.name}/{fp.key}"
         url = native
     return os.path.realpath(os.path.expanduser(url))

@@ -102,23 +102,18 @@ def _modified(info: dict[str, Any]) -> str | None:
 def _describe(store: Any) -> dict[str, Any]:
     """A store's settings for display: names of credential env vars, never their values."""
     cfg = store.config
-    if cfg.kind in ("s3", "gcs"):
-        location = f"{'s3' if cfg.kind == 's3' else 'gs'}://{cfg.bucket}"
-    elif cfg.kind == "azure":
-        location = f"az://{cfg.container}" + (f" (account {cfg.account})" if cfg.account else "")
-    else:
-        location = str(cfg.path) if cfg.kind == "local" else f"memory://{cfg.root}"
+    location = store.location_label()
     named = [f"${var}" for key, var in cfg if key.endswith("_env") and var]
     if named:
         creds = "env " + ", ".join(named)
     elif getattr(cfg, "profile", None) or getattr(cfg, "anonymous", False):
         creds = f"profile {cfg.profile}" if getattr(cfg, "profile", None) else "anonymous"
     else:
-        creds = "default chain" if cfg.kind in ("s3", "gcs", "azure") else "none needed"
+        creds = store.default_credentials
     endpoint = re.sub(r"//[^/]*@", "//***@", getattr(cfg, "endpoint", None) or "") or None
     return {"name": store.name, "kind": cfg.kind, "location": location, "endpoint": endpoint,
             "prefix": cfg.prefix or None, "region": cfg.region, "tier": cfg.tier,
-            "storage_class": getattr(cfg, "storage_class", getattr(cfg, "access_tier", None)),
+            "storage_class": store.configured_class,
             "credentials": creds}
 
 
@@ -137,13 +132,12 @@ def _probe(store: Any, timeout: float) -> tuple[bool, str]:
             store.fs.ls(store.root, detail=False)
             return True, ""
         except FileNotFoundError:
-            if store.kind in ("local", "memory"):
+            if store.hierarchical:
                 return True, "empty (the root is created on first write)"
             bucket = store.root.split("/", 1)[0]
             if cfg.prefix and store.fs.exists(bucket):
                 return True, f"prefix {cfg.prefix!r} is empty"
-            what = "container" if store.kind == "azure" else "bucket"
-            return False, f"{what} {bucket!r} does not exist or these credentials cannot see it"
+            return False, f"{store.bucket_word} {bucket!r} does not exist or these credentials cannot see it"
     except Exception as exc:
         text = str(exc) if isinstance(exc, FabricError) else f"{type(exc).__name__}: {exc}"
         text = " ".join(text.split())

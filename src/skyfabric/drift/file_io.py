@@ -194,7 +194,7 @@ def _checked_output(url: str, fabric: Fabric | None, example: str) -> str | None
     fs = _connect(fabric).fs
     store, _, native = fs.route(url)  # UnknownStoreError / InvalidPathError before any I/O
     _not_a_directory(url, url.endswith("/") or fs.isdir(url), example)
-    if store.kind == "local":
+    if store.local_disk:
         _local_parent_writable(url, _regular_target(url, native, example), example)
     return None
 

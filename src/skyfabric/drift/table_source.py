@@ -22,6 +22,7 @@ import pyarrow as pa
 from skyfabric.drift.file_io import _connect
 from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, TABLE_PREFIX, FileTask, Source
 from skyfabric.errors import DriftError
+from skyfabric.storage.kinds import kind_class
 
 if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
@@ -135,7 +136,8 @@ class TableSource(Source):
             loc = parse_location(task.file.file_path)
             if loc is None:  # pragma: no cover - the store was found, so the scheme is known
                 raise DriftError(f"cannot map {task.file.file_path} to a store; {fix}")
-            path = loc.path if loc.kind in ("local", "memory") else loc.path.lstrip("/")
+            # the path as the store's client takes it: ``/abs`` on disk, ``bucket/key`` else
+            path = loc.path if kind_class(loc.kind).hierarchical else loc.path.lstrip("/")
             tasks.append(FileTask(path=path, format="parquet", store=self.store, schema=schema))
         return tasks
 

@@ -14,7 +14,6 @@ from skyfabric.placement.costs import PriceTable, default_class
 from skyfabric.placement.errors import ResidencyError
 from skyfabric.placement.plan import Move, Plan
 from skyfabric.placement.policy import (
-    STORAGE_CLASSES,
     ObjectFacts,
     ResidencySpec,
     Rule,
@@ -47,16 +46,7 @@ def _prefixes(rules: list[Rule]) -> dict[str, list[str]]:
 
 def _tags_fn(store: Store, native: str, info: dict[str, Any]) -> Callable[[], dict[str, str]]:
     def fetch() -> dict[str, str]:
-        tags: dict[str, str] = {}
-        meta = info.get("metadata")
-        if store.kind == "s3":
-            tags.update(store.fs.get_tags(native))
-            meta = store.fs.metadata(native)
-        elif store.kind in ("gcs", "azure") and meta is None:
-            meta = store.fs.info(native).get("metadata")
-        if isinstance(meta, dict):
-            tags.update({str(k): str(v) for k, v in meta.items() if k != "is_directory"})
-        return tags
+        return store.object_tags(native, info)
 
     return fetch
 
@@ -90,10 +80,9 @@ def list_objects(
                 ):
                     continue
                 key = store.key_of(native)
-                native_path = native if store.kind != "local" else store.native_path(key)
                 url = f"{PREFIX}{store_name}/{key}"
                 seen = accessed(url) if accessed is not None else None
-                native_seen = access_time(store, native_path, info)
+                native_seen = access_time(store, native, info)
                 last = max((t for t in (seen, native_seen) if t is not None), default=None)
                 facts.append(
                     ObjectFacts(
@@ -103,7 +92,7 @@ def list_objects(
                         modified=modified_time(info),
                         accessed=last,
                         storage_class=info.get("StorageClass") or info.get("storageClass"),
-                        tags=_tags_fn(store, native_path, info),
+                        tags=_tags_fn(store, native, info),
                     )
                 )
     return facts
@@ -269,7 +258,7 @@ def _move_for(
             return None
     if rule.storage_class is not None:
         store = stores[obj.store]
-        if store.kind == "azure":  # listings carry no tier; ask only for matched objects
+        if not store.listing_has_class:  # e.g. azure: ask only for matched objects
             src_class = read_class(store, store.native_path(obj.key)) or src_class
             actual = prices.monthly(obj.store, src_class, obj.size)
             plan.monthly_before += actual - before
@@ -331,7 +320,7 @@ def _table_refusal(
             )
         return None
     kind = stores[obj.store].kind
-    if rule.storage_class not in STORAGE_CLASSES.get(kind, ()):
+    if rule.storage_class not in stores[obj.store].storage_classes:
         return f"a {kind} store has no storage class {rule.storage_class!r}"
     if prices.price(obj.store, rule.storage_class).offline:
         return (

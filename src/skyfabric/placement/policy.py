@@ -28,12 +28,12 @@ from skyfabric.config import (
     ResidencyConfig,
 )
 from skyfabric.placement.errors import RuleError
+from skyfabric.storage.kinds import kind_class
 from skyfabric.storage.paths import PREFIX
 from skyfabric.storage.placement_state import glob_regex
 
 __all__ = [
     "OFFLINE_CLASSES",
-    "STORAGE_CLASSES",
     "ObjectFacts",
     "PlacementSettings",
     "PriceOverride",
@@ -43,25 +43,16 @@ __all__ = [
     "parse_duration",
     "parse_partition",
     "settings_from_config",
+    "storage_classes",
 ]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
-# Storage classes / access tiers each kind can set in place (provider documentation).
-STORAGE_CLASSES: dict[str, tuple[str, ...]] = {
-    "s3": (
-        "STANDARD",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-        "INTELLIGENT_TIERING",
-        "GLACIER_IR",
-        "GLACIER",
-        "DEEP_ARCHIVE",
-    ),
-    "gcs": ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"),
-    "azure": ("Hot", "Cool", "Cold", "Archive"),
-}
+def storage_classes(kind: str) -> tuple[str, ...]:
+    """Storage classes / access tiers a store of ``kind`` can set in place (the kind class's
+    ``storage_classes``, from its provider's documentation; ``()``: none)."""
+    return kind_class(kind).storage_classes
 
 
 def parse_duration(text: str, what: str = "duration") -> float:
@@ -261,8 +252,8 @@ def compile_rules(settings: PlacementSettings, config: FabricConfig) -> list[Rul
                     f"{where}.target is the source store {store!r}; fix: name another store"
                 )
         if spec.storage_class is not None and kind is not None:
-            allowed = STORAGE_CLASSES.get(kind)
-            if allowed is None or spec.storage_class not in allowed:
+            allowed = storage_classes(kind)
+            if not allowed or spec.storage_class not in allowed:
                 raise RuleError(
                     f"{where}.storage_class {spec.storage_class!r} is not a class of a {kind} store; "
                     f"fix: use one of {', '.join(allowed) if allowed else '(none: move it with target)'}"

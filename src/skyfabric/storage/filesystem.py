@@ -390,7 +390,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
             if entry["type"] == "file":
                 store.fs.rm_file(store.native_path(name.partition("/")[2]))
         for d in sorted(set(dirs), key=len, reverse=True):  # deepest first
-            if store.kind in ("local", "memory"):
+            if store.hierarchical:
                 if store.fs.isdir(d):
                     store.fs.rmdir(d)
             elif store.fs.isfile(d + "/"):  # an S3/GCS folder marker object "d/"
@@ -401,12 +401,12 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         store, fp, native = self.route(self._strip_protocol(path))
-        if fp.key and store.kind in ("local", "memory"):
+        if fp.key and store.hierarchical:
             store.fs.mkdir(native, create_parents=create_parents, **kwargs)
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         store, fp, native = self.route(self._strip_protocol(path))
-        if fp.key and store.kind in ("local", "memory"):
+        if fp.key and store.hierarchical:
             store.fs.makedirs(native, exist_ok=exist_ok)
 
     def invalidate_cache(self, path: str | None = None) -> None:

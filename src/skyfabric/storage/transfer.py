@@ -14,7 +14,6 @@ and transient errors are retried with exponential backoff.
 from __future__ import annotations
 
 import hashlib
-import os
 import posixpath
 import time
 import uuid
@@ -177,11 +176,7 @@ def _verify(store: Any, native: str, size: int, md5: str, label: str) -> None:
 def _rename(store: Any, tmp: str, final: str) -> None:
     """Move the verified temporary to its final name, as exact keys (fsspec's ``mv``
     expands ``*?[`` as globs and moves *into* an existing prefix)."""
-    if store.kind == "local":
-        os.replace(tmp, final)  # atomic on one filesystem
-        return
-    store.fs.cp_file(tmp, final)
-    store.fs.rm_file(tmp)
+    store.rename_exact(tmp, final)  # local: os.replace, atomic on one filesystem
 
 
 def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | None) -> ObjectResult:
@@ -192,7 +187,7 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
         )
     # On disk a rename onto a directory would move the copy *into* it; object stores can
     # hold both an object "x" and a prefix "x/", so only filesystems need the check.
-    if dst_store.kind in ("local", "memory") and dst_store.fs.isdir(dst_native):
+    if dst_store.hierarchical and dst_store.fs.isdir(dst_native):
         raise InvalidPathError(
             f"destination {PREFIX}{dst_fp.path} is a prefix/directory; "
             "fix: end it with '/' to copy into it, or name an object"

@@ -74,7 +74,7 @@ def _iceberg_entries(service: TableService, store: str | None) -> tuple[list[Dat
 
 def _plain_entries(store: Store, skip_roots: list[str]) -> list[DatasetInfo]:
     root = store.root
-    native_root = "/" + root.lstrip("/") if store.kind in ("local", "memory") else root
+    native_root = store.fs_path(root)
     try:
         listing = store.fs.find(native_root, detail=True)
     except FileNotFoundError:
@@ -121,9 +121,7 @@ def list_datasets(service: TableService, store: str | None = None) -> list[Datas
 
 
 def _parquet_files(store: Store, key: str) -> list[str]:
-    native = store.native_path(key)
-    if store.kind in ("local", "memory"):
-        native = "/" + native.lstrip("/")
+    native = store.fs_path(store.native_path(key))
     if set("*?[") & set(key):
         found = [p for p in store.fs.glob(native) if store.fs.isfile(p)]
     elif store.fs.isfile(native):
@@ -167,7 +165,7 @@ def register_parquet(service: TableService, name: str, url: str, *, location: st
         raise ObjectNotFoundError(f"no parquet file at {url}; fix: point at a file, prefix or glob "
                                   "holding .parquet files")
     first = store.native_path(keys[0])
-    with store.fs.open("/" + first.lstrip("/") if store.kind in ("local", "memory") else first) as fh:
+    with store.fs.open(store.fs_path(first)) as fh:
         schema = pq.read_schema(fh)
     if any(b"PARQUET:field_id" in (f.metadata or {}) for f in schema):
         raise TableError(f"{url} was written with Iceberg field ids (it belongs to an Iceberg "

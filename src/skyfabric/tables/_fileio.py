@@ -5,8 +5,9 @@ An Iceberg table records native URLs (``s3://bucket/wh/t/data/x.parquet``, ``gs:
 ``py-io-impl``: for each location it finds the configured store that holds it (scheme and
 bucket/container plus prefix; a table property ``skyfabric.store`` breaks ties between two
 stores with the same bucket name on different endpoints) and hands the call to a per-store
-delegate built from `fileio_properties` — pyiceberg's own FileIO classes with the
-property names pyiceberg documents:
+delegate the store's kind class builds (``store.fileio(...)`` from
+``store.fileio_properties()``, in `skyfabric.storage.kinds`) — pyiceberg's own FileIO
+classes with the property names pyiceberg documents:
 
 =========  ==================  ===============================================================
 kind       delegate            properties
@@ -44,11 +45,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pyiceberg.io import PY_IO_IMPL, FileIO, InputFile, OutputFile, load_file_io
-from pyiceberg.io.fsspec import FsspecFileIO
-from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.typedef import EMPTY_DICT, Properties
 
-from skyfabric.config import AzureStoreConfig, FabricConfig, GCSStoreConfig, S3StoreConfig
+from skyfabric.config import FabricConfig
+from skyfabric.storage.kinds import kind_class, kind_for_scheme
+from skyfabric.storage.kinds.local import LocalStore
 from skyfabric.storage.stores import Store
 
 __all__ = [
@@ -66,10 +67,6 @@ __all__ = [
 FILEIO_IMPL = "skyfabric.tables._fileio.FabricFileIO"
 CONFIG_PROPERTY = "skyfabric.config-token"
 STORE_PROPERTY = "skyfabric.store"
-_S3_SCHEMES = {"s3", "s3a", "s3n"}
-_GCS_SCHEMES = {"gs", "gcs"}
-_AZURE_SCHEMES = {"abfs", "abfss", "wasb", "wasbs", "az"}
-_DEFAULT_AZURE_SUFFIXES = (".blob.core.windows.net", ".dfs.core.windows.net")
 
 _registry: dict[str, FabricConfig] = {}
 _registry_lock = threading.Lock()
@@ -102,20 +99,13 @@ class Location:
 def parse_location(location: str) -> Location | None:
     """Split a native URL (or local path) into a `Location`; None for unknown schemes."""
     if "://" not in location:
-        return Location("local", os.path.abspath(location)) if location.startswith("/") else None
+        # a bare absolute path is a path on this machine's disk: the local kind's
+        return Location(LocalStore.kind, os.path.abspath(location)) if location.startswith("/") else None
     uri = urlparse(location)
-    scheme = uri.scheme.lower()
-    if scheme == "file":
-        return Location("local", uri.path)
-    if scheme in _S3_SCHEMES:
-        return Location("s3", f"{uri.netloc}{uri.path}")
-    if scheme in _GCS_SCHEMES:
-        return Location("gcs", f"{uri.netloc}{uri.path}")
-    if scheme in _AZURE_SCHEMES:  # abfs://container@account.dfs.core.windows.net/path
-        return Location("azure", f"{uri.netloc.split('@', 1)[0]}{uri.path}")
-    if scheme == "memory":
-        return Location("memory", "/" + f"{uri.netloc}{uri.path}".lstrip("/"))
-    return None
+    kind = kind_for_scheme(uri.scheme)
+    if kind is None:
+        return None
+    return Location(kind.kind, kind.location_path(uri.netloc, uri.path))
 
 
 def _under(path: str, root: str) -> bool:
@@ -132,7 +122,7 @@ def candidate_stores(stores: dict[str, Store], location: str) -> list[Store]:
     same_kind = [s for s in stores.values() if s.kind == loc.kind]
     for candidates in (
         [s for s in same_kind if _under(loc.path, s.root)],
-        [s for s in same_kind if loc.kind not in ("local", "memory")
+        [s for s in same_kind if not s.hierarchical  # buckets: object stores only
          and s.root.strip("/").split("/", 1)[0] == loc.bucket],
     ):
         if candidates:
@@ -169,100 +159,24 @@ def store_for_location(
     return best[0] if best else None
 
 
-def _azure_fields(connection_string: str) -> dict[str, str]:
-    return dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
-
-
 def fileio_properties(store: Store) -> dict[str, str]:
     """pyiceberg FileIO properties that reach ``store`` (contain secrets: never persist them).
 
     Raises:
         ConfigError: an environment variable the store config names is not set.
     """
-    cfg = store.config
-    opts = store.storage_options()
-    props: dict[str, str] = {}
-    if isinstance(cfg, S3StoreConfig):
-        for ours, theirs in (("key", "s3.access-key-id"), ("secret", "s3.secret-access-key"),
-                             ("token", "s3.session-token"), ("profile", "s3.profile-name")):
-            if opts.get(ours):
-                props[theirs] = str(opts[ours])
-        if cfg.anonymous:
-            props["s3.anonymous"] = "true"
-        if cfg.endpoint:
-            props["s3.endpoint"] = cfg.endpoint
-            props["s3.force-virtual-addressing"] = "false"  # MinIO & co route path-style only
-        # Without a region PyArrowFileIO asks AWS where the bucket lives, even for MinIO.
-        region = cfg.region or ("us-east-1" if cfg.endpoint else None)
-        if region:
-            props["s3.region"] = region
-    elif isinstance(cfg, GCSStoreConfig):
-        if cfg.project:
-            props["gcs.project-id"] = cfg.project
-        if opts.get("token"):  # "anon" or a service-account file path, as gcsfs takes it
-            props["gcs.oauth2.token"] = str(opts["token"])
-        if cfg.endpoint:
-            props["gcs.service.host"] = cfg.endpoint
-    elif isinstance(cfg, AzureStoreConfig):
-        fields = _azure_fields(opts.get("connection_string", ""))
-        account = cfg.account or fields.get("AccountName")
-        if account:
-            props["adls.account-name"] = account
-        key = opts.get("account_key") or fields.get("AccountKey")
-        if key:
-            props["adls.account-key"] = key
-        if fields.get("SharedAccessSignature"):
-            props["adls.sas-token"] = fields["SharedAccessSignature"]
-        endpoint = cfg.endpoint or fields.get("BlobEndpoint")
-        if endpoint:
-            parsed = urlparse(endpoint)
-            if not parsed.netloc.endswith(_DEFAULT_AZURE_SUFFIXES):  # emulator / sovereign cloud
-                for service in ("blob", "dfs"):
-                    props[f"adls.{service}-storage-authority"] = parsed.netloc
-                    props[f"adls.{service}-storage-scheme"] = parsed.scheme or "https"
-    return props
+    return store.fileio_properties()
 
 
 def _delegate(store: Store, base: Properties) -> FileIO:
     """Build the pyiceberg FileIO for one store (see the module docstring's table)."""
-    props = {**base, **fileio_properties(store)}
-    cfg = store.config
-    if store.kind == "memory":
-        io = FsspecFileIO(props)
-        io._scheme_to_fs["memory"] = lambda _props: store.fs
-        return io
-    if store.kind == "gcs":
-        if isinstance(cfg, GCSStoreConfig) and cfg.endpoint:
-            # gcsfs (read at its import) otherwise probes emulators for gRPC buckets, 60 s each.
-            os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-        return FsspecFileIO(props)
-    if isinstance(cfg, S3StoreConfig) and cfg.profile:
-        return FsspecFileIO(props)
-    if store.kind == "azure":
-        return _AzurePyArrowFileIO(props)
-    return PyArrowFileIO(props)
-
-
-class _AzurePyArrowFileIO(PyArrowFileIO):
-    """PyArrowFileIO that also reads ``abfs://container@account.dfs.core.windows.net/p``.
-
-    pyiceberg 0.12 keeps ``container@account...`` as the first path segment, which pyarrow's
-    AzureFileSystem rejects (InvalidResourceName); Spark and Trino write that form.
-    """
-
-    @staticmethod
-    def parse_location(location: str, properties: Properties = EMPTY_DICT) -> tuple[str, str, str]:
-        scheme, netloc, path = PyArrowFileIO.parse_location(location, properties)
-        if scheme in _AZURE_SCHEMES and "@" in netloc:
-            container = netloc.split("@", 1)[0]
-            return scheme, container, container + path[len(netloc):]
-        return scheme, netloc, path
+    return store.fileio({**base, **store.fileio_properties()})
 
 
 def _refuse_unheld(location: str, stores: dict[str, Store]) -> None:
     """Raise `UnreachableLocationError` for a location no store holds, unless it is local."""
     loc = parse_location(location)
-    if loc is not None and loc.kind == "local":
+    if loc is not None and kind_class(loc.kind).local_disk:
         return
     from skyfabric.tables.errors import UnreachableLocationError
 

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from skyfabric.errors import brief
+from skyfabric.storage.kinds import kind_class
 from skyfabric.tables._fileio import parse_location
 from skyfabric.tables._model import ExpireResult, GcResult, parse_duration
 from skyfabric.tables.errors import TableError
@@ -167,7 +168,7 @@ def _url(table_location: str, key: str) -> str:
         return "/" + key
     scheme = table_location.split("://", 1)[0]
     loc = parse_location(table_location)
-    rooted = loc is not None and loc.kind in ("local", "memory")
+    rooted = loc is not None and kind_class(loc.kind).hierarchical
     return f"{scheme}:///{key}" if rooted else f"{scheme}://{key}"
 
 
@@ -211,7 +212,7 @@ def _delete(store: Store, keys: list[str]) -> None:
     """Delete native paths (protocol-less) in bulk; already-gone files are fine."""
     if not keys:
         return
-    paths = ["/" + k if store.kind in ("local", "memory") else k for k in keys]
+    paths = [store.fs_path(k) for k in keys]
     try:
         store.fs.rm(paths)
     except FileNotFoundError:
@@ -221,7 +222,7 @@ def _delete(store: Store, keys: list[str]) -> None:
 
 
 def _sizes(store: Store, root: str) -> dict[str, dict[str, Any]]:
-    root_path = "/" + root if store.kind in ("local", "memory") else root
+    root_path = store.fs_path(root)
     try:
         listing = store.fs.find(root_path, detail=True)
     except FileNotFoundError:

@@ -20,7 +20,8 @@ Trino version       file system switch                      notes
                                                             legacy ``hive.s3.*`` removed
 ==================  ======================================  ============================
 
-``azure.endpoint`` exists from 455 (trinodb/trino#23071).
+``azure.endpoint`` exists from 455 (trinodb/trino#23071). Each store kind renders its own
+file-system properties (``trino_filesystem_properties`` in `skyfabric.storage.kinds`).
 """
 
 from __future__ import annotations
@@ -29,14 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from skyfabric.config import (
-    AzureStoreConfig,
-    CatalogConfig,
-    FabricConfig,
-    GCSStoreConfig,
-    S3StoreConfig,
-    StoreConfig,
-)
+from skyfabric.config import CatalogConfig, FabricConfig
+from skyfabric.storage.kinds._trino import env_ref
+from skyfabric.storage.stores import Store
 from skyfabric.views._idents import catalog_for_store
 from skyfabric.views.errors import InvalidViewError
 from skyfabric.views.sources import HIVE_SUFFIX
@@ -45,8 +41,6 @@ __all__ = ["DEFAULT_TRINO_VERSION", "MIN_TRINO_VERSION", "CatalogFiles", "trino_
 
 DEFAULT_TRINO_VERSION = 482
 MIN_TRINO_VERSION = 440
-RENAMED_FS_SWITCHES = 481  # fs.native-<x>.enabled -> fs.<x>.enabled
-AZURE_ENDPOINT_SINCE = 455
 ICEBERG_CATALOG_NAME = "skyfabric"  # skyfabric.tables._catalog.CATALOG_NAME (JDBC catalog_name)
 METASTORE_DIR = "_trino_metastore"
 _JDBC_DRIVERS = {"postgresql": "org.postgresql.Driver", "mysql": "com.mysql.cj.jdbc.Driver"}
@@ -72,72 +66,6 @@ class CatalogFiles:
         return written
 
 
-def _env(var: str) -> str:
-    return "${ENV:" + var + "}"
-
-
-def _switch(kind: str, version: int) -> str:
-    return f"fs.{kind}.enabled=true" if version >= RENAMED_FS_SWITCHES else f"fs.native-{kind}.enabled=true"
-
-
-def _store_root(name: str, cfg: StoreConfig) -> str:
-    if isinstance(cfg, S3StoreConfig):
-        return f"s3://{'/'.join(p for p in (cfg.bucket, cfg.prefix) if p)}"
-    if isinstance(cfg, GCSStoreConfig):
-        return f"gs://{'/'.join(p for p in (cfg.bucket, cfg.prefix) if p)}"
-    assert isinstance(cfg, AzureStoreConfig)
-    account = cfg.account or f"<account of store {name}>"
-    return f"abfs://{cfg.container}@{account}.dfs.core.windows.net/{cfg.prefix}".rstrip("/")
-
-
-def _filesystem(name: str, cfg: StoreConfig, version: int, notes: list[str]) -> list[str]:
-    if isinstance(cfg, S3StoreConfig):
-        lines = [_switch("s3", version), f"s3.region={cfg.region or 'us-east-1'}"]
-        if cfg.endpoint:
-            lines += [f"s3.endpoint={cfg.endpoint}", "s3.path-style-access=true"]
-        if cfg.access_key_env:
-            lines.append(f"s3.aws-access-key={_env(cfg.access_key_env)}")
-        if cfg.secret_key_env:
-            lines.append(f"s3.aws-secret-key={_env(cfg.secret_key_env)}")
-        if cfg.storage_class:
-            lines.append(f"s3.storage-class={cfg.storage_class}")
-        if cfg.session_token_env or cfg.profile:
-            lines.append("# session tokens and profiles: Trino uses the AWS default credential "
-                         "chain of each node (AWS_PROFILE, instance role)")
-        return lines
-    if isinstance(cfg, GCSStoreConfig):
-        lines = [_switch("gcs", version)]
-        if cfg.project:
-            lines.append(f"gcs.project-id={cfg.project}")
-        if cfg.token_file_env:
-            lines.append(f"gcs.json-key-file-path={_env(cfg.token_file_env)}")
-        if cfg.endpoint:
-            lines.append(f"gcs.endpoint={cfg.endpoint}")
-        return lines
-    assert isinstance(cfg, AzureStoreConfig)
-    lines = [_switch("azure", version)]
-    if cfg.account_key_env or cfg.connection_string_env:
-        var = cfg.account_key_env or f"SKYFABRIC_{catalog_for_store(name).upper()}_ACCOUNT_KEY"
-        lines += ["azure.auth-type=ACCESS_KEY", f"azure.access-key={_env(var)}"]
-        if not cfg.account_key_env:
-            lines.insert(1, f"# Trino takes an account key, not a connection string: export {var} "
-                            f"= the AccountKey field of ${cfg.connection_string_env}")
-            notes.append(f"{name}: export {var} (the AccountKey of ${cfg.connection_string_env}) on every Trino node")
-    else:
-        lines.append("azure.auth-type=DEFAULT")
-    if cfg.endpoint:
-        host = urlsplit(cfg.endpoint).hostname or ""
-        if version >= AZURE_ENDPOINT_SINCE and "." in host and not host.replace(".", "").isdigit():
-            lines.append(f"azure.endpoint={host.split('.', 2)[-1]}")
-        else:
-            lines.append(f"# endpoint {cfg.endpoint} (an emulator?) cannot be set: Trino's "
-                         "azure.endpoint is a host suffix of https://<account>.dfs.<suffix>")
-            notes.append(f"{name}: Trino cannot address the Azure endpoint {cfg.endpoint}")
-    if not cfg.account:
-        notes.append(f"{name}: set stores.{name}.account; Trino addresses abfs://container@account...")
-    return lines
-
-
 def _iceberg_catalog(config: FabricConfig, notes: list[str]) -> list[str]:
     cat: CatalogConfig = config.catalog
     warehouse = _native_warehouse(config)
@@ -147,7 +75,7 @@ def _iceberg_catalog(config: FabricConfig, notes: list[str]) -> list[str]:
             lines.append(f"iceberg.rest-catalog.warehouse={warehouse}")
         lines += ["# for a catalog that needs a token:",
                   "# iceberg.rest-catalog.security=OAUTH2",
-                  f"# iceberg.rest-catalog.oauth2.token={_env('PYICEBERG_CATALOG__SKYFABRIC__TOKEN')}"]
+                  f"# iceberg.rest-catalog.oauth2.token={env_ref('PYICEBERG_CATALOG__SKYFABRIC__TOKEN')}"]
         return lines
     uri = urlsplit(cat.uri or "")
     scheme = uri.scheme.split("+", 1)[0]
@@ -160,7 +88,7 @@ def _iceberg_catalog(config: FabricConfig, notes: list[str]) -> list[str]:
         if uri.username:
             lines.append(f"iceberg.jdbc-catalog.connection-user={uri.username}")
         if uri.password is not None:
-            lines.append(f"iceberg.jdbc-catalog.connection-password={_env('SKYFABRIC_CATALOG_PASSWORD')}")
+            lines.append(f"iceberg.jdbc-catalog.connection-password={env_ref('SKYFABRIC_CATALOG_PASSWORD')}")
             notes.append("catalog: export SKYFABRIC_CATALOG_PASSWORD (the catalog database password) on every Trino node")
     else:
         lines.append(f"# the catalog database is {cat.uri or 'not set'}; Trino's JDBC catalog needs "
@@ -182,9 +110,10 @@ def _native_warehouse(config: FabricConfig) -> str | None:
 
     fp = parse(wh)
     cfg = config.stores.get(fp.store)
-    if cfg is None or cfg.kind in ("local", "memory"):
+    root = Store(fp.store, cfg).trino_root() if cfg is not None else None
+    if root is None:  # no such store, or a kind Trino cannot reach
         return wh
-    return f"{_store_root(fp.store, cfg)}/{fp.key}".rstrip("/")
+    return f"{root}/{fp.key}".rstrip("/")
 
 
 def trino_catalogs(config: FabricConfig, *, version: int = DEFAULT_TRINO_VERSION,
@@ -208,7 +137,9 @@ def trino_catalogs(config: FabricConfig, *, version: int = DEFAULT_TRINO_VERSION
     out = CatalogFiles()
     seen: dict[str, str] = {}
     for name, cfg in sorted(config.stores.items()):
-        if cfg.kind in ("local", "memory"):
+        store = Store(name, cfg)
+        root = store.trino_root()
+        if root is None:
             out.notes.append(f"{name}: skipped, a {cfg.kind} store is not reachable from Trino")
             continue
         catalog = catalog_for_store(name)
@@ -221,15 +152,15 @@ def trino_catalogs(config: FabricConfig, *, version: int = DEFAULT_TRINO_VERSION
                     "fix: rename one store"
                 )
             seen[taken] = name
-        fs = _filesystem(name, cfg, version, out.notes)
-        head = [f"# Trino catalog for skyfabric store {name!r} ({cfg.kind}, {_store_root(name, cfg)})",
+        fs = store.trino_filesystem_properties(version, catalog, out.notes)
+        head = [f"# Trino catalog for skyfabric store {name!r} ({cfg.kind}, {root})",
                 f"# generated by `skyfabric views trino-catalogs` for Trino {version}; "
                 "secrets are ${ENV:...} references"]
         iceberg = [*head, "connector.name=iceberg", *_iceberg_catalog(config, []), *fs]
         out.files[f"{catalog}.properties"] = "\n".join(iceberg) + "\n"
         if hive:
             hive_lines = [*head, "connector.name=hive", "hive.metastore=file",
-                          f"hive.metastore.catalog.dir={_store_root(name, cfg)}/{METASTORE_DIR}", *fs]
+                          f"hive.metastore.catalog.dir={root}/{METASTORE_DIR}", *fs]
             out.files[f"{catalog}{HIVE_SUFFIX}.properties"] = "\n".join(hive_lines) + "\n"
     _iceberg_catalog(config, out.notes)  # collect catalog notes once
     return out

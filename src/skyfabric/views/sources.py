@@ -16,7 +16,6 @@ local DuckDB engine). A `View` is a source too, so views build on views.
 
 from __future__ import annotations
 
-import os
 import re
 import weakref
 from abc import ABC, abstractmethod
@@ -224,28 +223,20 @@ def trino_location(fabric: Fabric, url: str) -> str:
     Raises:
         InvalidViewError: the store is local or memory, or an Azure store names no account.
     """
-    from skyfabric.config import AzureStoreConfig
+    from skyfabric.errors import ConfigError
 
     resolved = fabric.resolve(url.rstrip("/"))  # a table location names the prefix itself
-    if resolved.kind in ("local", "memory"):
+    store = fabric.store(resolved.store)
+    try:
+        found = store.trino_url(store.key_of(resolved.path))
+    except ConfigError as exc:  # e.g. an Azure store that names no account
+        raise InvalidViewError(f"{url}: {exc}") from exc
+    if found is None:
         raise InvalidViewError(
             f"{url}: store {resolved.store!r} is kind {resolved.kind!r}, which a Trino cluster "
             "cannot reach; fix: copy the data to an s3/gcs/azure store (skyfabric cp) first"
         )
-    cfg = fabric.store(resolved.store).config
-    if not isinstance(cfg, AzureStoreConfig):
-        return resolved.url
-    account = cfg.account
-    if account is None and cfg.connection_string_env:
-        conn = os.environ.get(cfg.connection_string_env, "")
-        account = dict(p.split("=", 1) for p in conn.split(";") if "=" in p).get("AccountName")
-    if not account:
-        raise InvalidViewError(
-            f"{url}: Trino addresses Azure as abfs://container@account...; store "
-            f"{resolved.store!r} names no account; fix: set stores.{resolved.store}.account"
-        )
-    container, _, key = resolved.path.partition("/")
-    return f"abfs://{container}@{account}.dfs.core.windows.net/{key}"
+    return found
 
 
 _TABLE_FABRICS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
