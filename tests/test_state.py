@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,8 +28,13 @@ from typer.testing import CliRunner
 import skyfabric
 from skyfabric.cli import app
 from skyfabric.config import STATE_FOLDER, data_dir, load_config
+from skyfabric.errors import ConfigError
 from skyfabric.tables.errors import UnreachableLocationError
-from skyfabric.warnings import LegacyStateWarning, UnreadableTableWarning
+from skyfabric.warnings import (
+    LegacyStateWarning,
+    UnreachableStoreWarning,
+    UnreadableTableWarning,
+)
 
 ROWS = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "v": pa.array(["a", "b", "c"])})
 
@@ -162,7 +168,7 @@ def test_broken_entries_warn_and_block_nothing(user_data: Path, tmp_path: Path) 
     assert names == []
     text = " ".join(str(w.message) for w in caught)
     assert "other.telemetry" in text and "other.gone" in text and "tables drop" in text
-    with pytest.raises(UnreachableLocationError, match="in no configured store"):
+    with pytest.raises(UnreachableLocationError, match="in no store of this configuration"):
         fab.table("other.telemetry")
     # the entry can still be removed without loading it
     fab.drop_table("other.telemetry")
@@ -239,12 +245,18 @@ def test_tables_in_the_shared_catalog_stay_reachable(user_data: Path, tmp_path: 
     )
     with pytest.warns(LegacyStateWarning, match=r"crm\.accounts") as caught:
         assert skyfabric.connect(config).tables() == []
-    fix = str(caught[0].message).split("add to the configuration: ", 1)[1]
-    assert fix == f'[catalog] uri = "sqlite:///{(user_data / "catalog.db").as_posix()}"'
+    uri = f"sqlite:///{(user_data / 'catalog.db').as_posix()}"
+    assert str(caught[0].message).endswith(
+        f'set uri = "{uri}" in the [catalog] section of {config}'
+    )
+    assert len(caught) == 1  # once, though listing looked and nothing was created
+    # the embedded default's own tables (its local lake, not a store of this file) are not
+    # the file's: a project on other stores is not told about them
+    other = _local_config(tmp_path / "other")
     with warnings.catch_warnings():
-        warnings.simplefilter("error", LegacyStateWarning)  # told once: its catalog exists now
-        skyfabric.connect(config).tables()
-    config.write_text(config.read_text() + "\n" + fix.replace("] uri", "]\nuri") + "\n")
+        warnings.simplefilter("error", LegacyStateWarning)
+        assert skyfabric.connect(other).tables() == []
+    config.write_text(config.read_text() + f'\n[catalog]\nuri = "{uri}"\n')
     assert skyfabric.connect(config).table("crm.accounts").count() == 3
 
 
@@ -252,8 +264,87 @@ def test_shared_placement_journal_is_pointed_at(user_data: Path, tmp_path: Path)
     (user_data / "placement").mkdir(parents=True)
     (user_data / "placement" / "journal.jsonl").write_text('{"id": "m1", "state": "done"}\n')
     config = _local_config(tmp_path / "proj")
-    with pytest.warns(LegacyStateWarning, match=r"\[placement\] state_dir = "):
+    with pytest.warns(LegacyStateWarning, match=r'set state_dir = ".*" in the \[placement\] section'):
         skyfabric.connect(config).placement.status()
+
+
+# -- found by a new user on a used machine ---------------------------------------------------
+
+
+def test_gc_over_every_table_skips_a_broken_one(user_data: Path, tmp_path: Path) -> None:
+    poison(user_data)
+    skyfabric.connect().create_table("flights.flights", ROWS)
+    out = CliRunner().invoke(app, ["tables", "gc", "--dry-run", "--json"])
+    assert out.exit_code == 0, out.output
+    assert list(json.loads(out.stdout)) == ["flights.flights"]
+    assert "skipped table 'other.telemetry'" in out.stderr
+    assert "its metadata file is gone" in out.stderr  # other.gone: the fix is to drop it
+    assert out.stderr.count("fix:") == out.stderr.count("warning:")  # one fix each, whole
+
+
+def test_a_store_that_does_not_answer_is_skipped_by_listings(
+    user_data: Path, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on: refused at once
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    config = _local_config(
+        tmp_path / "proj",
+        f'\n[stores.onprem]\nkind = "s3"\nbucket = "telemetry-raw"\n'
+        f'endpoint = "http://127.0.0.1:{dead}"\naccess_key_env = "SKYFABRIC_TEST_S3_KEY"\n'
+        'secret_key_env = "SKYFABRIC_TEST_S3_SECRET"\n',
+    )
+    fab = skyfabric.connect(config)
+    fab.fs.pipe("fabric://hot/sales/part-0.parquet", b"PAR1")
+    with pytest.warns(UnreachableStoreWarning, match="skipped store 'onprem'"):
+        names = [d.name for d in fab.datasets()]
+    assert names == ["fabric://hot/sales"]
+
+
+def test_relative_paths_are_taken_from_the_file(
+    user_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _write(
+        tmp_path / "proj" / "skyfabric.toml",
+        'state_dir = "state"\n[stores.hot]\nkind = "local"\npath = "data/hot"\n',
+    )
+    monkeypatch.chdir(tmp_path)  # not the file's folder
+    loaded = load_config(config)
+    assert loaded.stores["hot"].path == (tmp_path / "proj" / "data" / "hot").resolve()
+    assert loaded.state_path == (tmp_path / "proj" / "state").resolve()
+
+
+@pytest.mark.parametrize("value", ['""', '"  "'])
+def test_empty_state_dir_is_refused(tmp_path: Path, value: str) -> None:
+    config = _write(tmp_path / "skyfabric.toml", f"state_dir = {value}\n")
+    with pytest.raises(ConfigError, match="state_dir is empty; fix: name a directory"):
+        load_config(config)
+
+
+def test_an_unwritable_state_dir_is_named_with_the_fix(user_data: Path, tmp_path: Path) -> None:
+    blocker = _write(tmp_path / "proj" / "not-a-dir", "a file where the state would go\n")
+    config = _local_config(tmp_path / "proj", top=f'state_dir = "{blocker.name}/state"\n')
+    fab = skyfabric.connect(config)
+    assert fab.tables() == []  # reading creates nothing
+    assert fab.placement.status()["counts"] == {}
+    with pytest.raises(ConfigError, match=r"cannot create skyfabric's state directory .*not-a-dir/state.*fix: set state_dir"):
+        fab.create_table("a.b", ROWS)
+
+
+def test_apply_leaves_other_configurations_moves_alone(user_data: Path, tmp_path: Path) -> None:
+    placement = user_data / "placement"
+    placement.mkdir(parents=True)
+    with (placement / "journal.jsonl").open("w") as journal:
+        for i in range(30):  # unfinished moves of stores named hot/cold, of another project
+            move = {"rule": "r", "action": "move", "src": f"fabric://hot/t/{i}",
+                    "dst": f"fabric://cold/t/{i}", "bytes": 1}
+            journal.write(json.dumps({"id": f"m{i}", "state": "intent", "move": move}) + "\n")
+    out = CliRunner().invoke(app, ["placement", "apply", "--json"])  # the embedded default
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    assert summary["failed"] == {} and summary["foreign"] == 30
+    states = {json.loads(line)["state"] for line in (placement / "journal.jsonl").open()}
+    assert states == {"intent"}  # untouched: still in flight for the project that made them
 
 
 # -- the suite is hermetic ------------------------------------------------------------------

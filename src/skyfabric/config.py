@@ -42,6 +42,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "TrinoConfig",
     "default_config",
     "load_config",
+    "make_state_dir",
 ]
 
 #: Most bins a numeric drift column may have (``[drift] bins`` and ``--bins``): beyond it a
@@ -86,6 +88,24 @@ def data_dir() -> Path:
     """Directory for skyfabric's own state: ``$SKYFABRIC_DATA_DIR`` or the platformdirs user data dir."""
     override = os.environ.get(DATA_DIR_ENV)
     return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def make_state_dir(path: Path) -> Path:
+    """Create ``path`` (a state directory or a folder in one) and its parents; return it.
+
+    Raises:
+        ConfigError: it cannot be created (a read-only folder, a file in the way); the
+            message names it and says to point ``state_dir`` at a writable directory.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create skyfabric's state directory {path} ({exc.strerror or exc}); fix: "
+            'set state_dir = "/a/writable/dir" at the top of the configuration file (or '
+            "[catalog] uri / [placement] state_dir), or make the folder writable"
+        ) from exc
+    return path
 
 
 class _Model(BaseModel):
@@ -201,12 +221,20 @@ class LocalStoreConfig(_StoreBase):
     """A directory on local disk (or a mounted network filesystem)."""
 
     kind: Literal["local"] = Field(description="`local`: a directory.")
-    path: Path = Field(description="Root directory of the store; created on first write.")
+    path: Path = Field(
+        description="Root directory of the store; created on first write. A relative path is "
+        "taken from the configuration file's folder (from the working directory for a "
+        "configuration built in code)."
+    )
 
     @field_validator("path")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().absolute()
+    def _absolute(cls, value: Path, info: ValidationInfo) -> Path:
+        # Relative to the file, as `state_dir` is: the same file reaches the same directory
+        # from any working directory.
+        base = (info.context or {}).get("base_dir")
+        value = value.expanduser()
+        return (base / value if base is not None else value).absolute()
 
 
 class MemoryStoreConfig(_StoreBase):
@@ -378,6 +406,17 @@ class FabricConfig(_Model):
         "the file; the user data dir for the embedded default.",
     )
     _source: str = PrivateAttr("embedded default")
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _state_dir_named(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                'state_dir is empty; fix: name a directory, e.g. state_dir = ".skyfabric", or '
+                "remove the key to keep state in .skyfabric/ beside the file"
+            )
+        return value
+
     # "embedded" (the default), "file" (loaded from `_base_dir`) or "code" (a dict / object)
     _origin: str = PrivateAttr("code")
     _base_dir: Path | None = PrivateAttr(None)
@@ -386,6 +425,11 @@ class FabricConfig(_Model):
     def source(self) -> str:
         """Where this configuration came from: a file path, ``<dict>`` or ``embedded default``."""
         return self._source
+
+    @property
+    def file_path(self) -> Path | None:
+        """The file this configuration was loaded from (``None``: embedded default or code)."""
+        return Path(self._source) if self._origin == "file" else None
 
     @property
     def state_path(self) -> Path:
@@ -455,7 +499,7 @@ def config_from_dict(
         ConfigError: a key is unknown or a value is invalid; names the field, value and fix.
     """
     try:
-        config = FabricConfig.model_validate(data)
+        config = FabricConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, source)) from None
     config._source = source

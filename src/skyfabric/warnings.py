@@ -6,6 +6,8 @@
     └── FabricWarning                   root: filter every skyfabric warning with it
         ├── UnreadableTableWarning      a listing, plan, quickstart or gc skipped a table that
         │                               cannot be loaded, and says which, why and the fix
+        ├── UnreachableStoreWarning     a listing over every store skipped one that did not
+        │                               answer (within the clients' timeouts)
         └── LegacyStateWarning          the shared state of earlier versions holds something
                                         this configuration no longer sees, and the line that
                                         points back at it
@@ -16,7 +18,12 @@ redacted. The CLI prints them as one ``warning: ...`` line on stderr.
 
 from __future__ import annotations
 
-__all__ = ["FabricWarning", "LegacyStateWarning", "UnreadableTableWarning"]
+__all__ = [
+    "FabricWarning",
+    "LegacyStateWarning",
+    "UnreachableStoreWarning",
+    "UnreadableTableWarning",
+]
 
 
 class FabricWarning(UserWarning):
@@ -29,3 +36,7 @@ class UnreadableTableWarning(FabricWarning):
 
 class LegacyStateWarning(FabricWarning):
     """The shared state of earlier versions holds something this configuration no longer sees."""
+
+
+class UnreachableStoreWarning(FabricWarning):
+    """A listing over every store skipped one that did not answer."""

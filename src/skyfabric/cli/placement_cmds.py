@@ -131,6 +131,11 @@ def apply_cmd(
         )
         for move_id, error in summary["failed"].items():
             typer.echo(f"  failed {move_id}: {error}")
+        if summary["foreign"]:
+            typer.echo(
+                f"left {summary['foreign']} unfinished moves of stores this configuration does "
+                "not name untouched (another configuration's; its own apply finishes them)"
+            )
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
 

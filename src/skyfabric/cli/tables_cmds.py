@@ -245,8 +245,13 @@ def gc_cmd(
     results: dict[str, Any] = {}
     with _errors():
         fab = _fab(ctx)
-        for table_name in [name] if name else fab.tables():
-            results[table_name] = fab.table(table_name).gc(older_than, dry_run=dry_run)
+        if name:
+            results[name] = fab.table(name).gc(older_than, dry_run=dry_run)
+        for table_name in [] if name else fab.tables():
+            # every table: one that cannot be loaded is skipped with a warning, not the end
+            table = fab._table_service.table_or_skip(table_name, "gc")
+            if table is not None:
+                results[table_name] = table.gc(older_than, dry_run=dry_run)
     if as_json:
         print_json({k: v.__dict__ for k, v in results.items()})
         return
@@ -271,7 +276,16 @@ def drop_cmd(
     Without --purge the table is not loaded, so an entry whose store is gone can be removed.
     """
     with _errors():
-        _fab(ctx).drop_table(name, purge=purge)
+        fab = _fab(ctx)
+        service = fab._table_service
+        from skyfabric.tables._catalog import split_name
+
+        listed = ".".join(split_name(name)) in service.table_names()
+        if purge and listed and service.load_or_skip(name, "tables drop --purge") is None:
+            _fail(f"table {name!r} cannot be loaded (warned above), so which files are its own "
+                  f"is unknown and none is deleted; fix: `skyfabric tables drop {name}` without "
+                  "--purge removes the entry and keeps the files", EXIT_FAILED)
+        fab.drop_table(name, purge=purge)
     console.print(f"dropped {name}" + (" and its files" if purge else " (files kept)"))
 
 

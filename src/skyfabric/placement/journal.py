@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from skyfabric.config import make_state_dir
 from skyfabric.placement.errors import PlacementError
 from skyfabric.storage.placement_state import flush_access, index_mapping, locate
 
@@ -55,10 +56,12 @@ class _Appender:
         self.path = path
         self.durable = durable
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, default=str, separators=(",", ":")) + "\n"
+        # Created on the first write only: reading the state (status, log, plans) of a
+        # configuration in a read-only folder needs no directory.
+        make_state_dir(self.path.parent)
         with self._lock, self.path.open("a", encoding="utf-8") as f:
             # A torn line from an earlier crash must not swallow this one.
             if f.tell() > 0:
@@ -151,7 +154,7 @@ def mover_lock(state_dir: Path) -> Iterator[None]:
     The lock is released by the kernel when its holder dies, so a killed mover never blocks
     the rerun that recovers it.
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
+    make_state_dir(state_dir)
     with (state_dir / "lock").open("w") as f:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -39,6 +39,7 @@ from skyfabric.placement.journal import AuditLog, Journal, LocationIndex
 from skyfabric.placement.plan import Move, Plan
 from skyfabric.placement.table_mover import Relocator, TableMoves
 from skyfabric.storage.checksums import native_md5, stream_md5
+from skyfabric.storage.paths import PREFIX, parse
 from skyfabric.storage.transfer import PARTIAL_MARKER, copy_object
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class ApplyResult:
     failed: dict[str, str] = field(default_factory=dict)
     deferred: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
     bytes_moved: int = 0
     dry_run: bool = False
 
@@ -88,6 +90,7 @@ class ApplyResult:
             "failed": self.failed,
             "deferred": len(self.deferred),
             "recovered": len(self.recovered),
+            "foreign": len(self.foreign),
             "bytes_moved": self.bytes_moved,
         }
 
@@ -113,6 +116,10 @@ class Mover:
         self.tables = TableMoves(self, relocate)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _names_our_stores(self, move: dict[str, Any]) -> bool:
+        urls = [u for u in (move.get("src"), move.get("dst")) if isinstance(u, str)]
+        return all(parse(u).store in self.fs.stores for u in urls if u.startswith(PREFIX))
 
     def _md5(self, url: str) -> str | None:
         store, _, native = self.fs.route(url)
@@ -284,8 +291,16 @@ class Mover:
     # -- runs ------------------------------------------------------------------------------
 
     def recover(self, result: ApplyResult) -> None:
-        """Finish or fail every unfinished move in the journal."""
-        unfinished = self.journal.unfinished()
+        """Finish or fail every unfinished move in the journal, except those between stores
+        this configuration does not name: another configuration's (a journal shared before
+        each configuration had its own), left untouched for it and counted in
+        ``result.foreign``."""
+        unfinished = {}
+        for move_id, entry in self.journal.unfinished().items():
+            if self._names_our_stores(entry.get("move", {})):
+                unfinished[move_id] = entry
+            else:
+                result.foreign.append(move_id)
         tables = {k: v for k, v in unfinished.items() if v.get("move", {}).get("action") == "table"}
         self.tables.recover(tables, result)
         for move_id, entry in sorted(unfinished.items()):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from skyfabric.errors import brief
@@ -135,11 +134,10 @@ def _class_if_needed(
 def _no_catalog_yet(fabric: Fabric) -> bool:
     """A SQLite catalog whose file does not exist holds no tables (and opening it, ~1 s of
     imports, would create it)."""
-    uri = fabric.config.catalog_uri
-    if fabric.config.catalog.kind != "sql" or not uri or not uri.startswith("sqlite:///"):
-        return False
-    path = uri[len("sqlite:///") :].split("?", 1)[0]
-    return bool(path) and ":memory:" not in path and not Path(path).exists()
+    from skyfabric.tables._catalog import sqlite_catalog_path
+
+    path = sqlite_catalog_path(fabric.config)
+    return path is not None and not path.exists()
 
 
 class TableGuard:

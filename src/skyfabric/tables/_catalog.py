@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from skyfabric.config import make_state_dir
 from skyfabric.errors import MissingDependencyError
 from skyfabric.storage.paths import PREFIX, parse
 from skyfabric.tables._fileio import (
     CONFIG_PROPERTY,
     FILEIO_IMPL,
+    candidate_stores,
     register_config,
     store_for_location,
 )
@@ -45,6 +47,8 @@ __all__ = [
     "fabric_url",
     "native_location",
     "split_name",
+    "sqlite_catalog_path",
+    "warn_about_shared_catalog",
 ]
 
 CATALOG_NAME = "skyfabric"
@@ -107,7 +111,7 @@ def _sqlite_uri(uri: str) -> str:
     db = base.split(":///", 1)[1] if ":///" in base else ""
     if db and db != ":memory:" and "mode=memory" not in query:
         path = Path(db)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_state_dir(path.parent)
         con = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT)
         try:
             con.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the database file
@@ -157,14 +161,35 @@ def build_catalog(config: FabricConfig, stores: dict[str, Store]) -> Catalog:
         scheme = uri.split(":", 1)[0].lower()
         if scheme.startswith("sqlite"):
             if cat.uri is None:  # this configuration's own catalog.db, maybe new
-                from skyfabric._legacy_state import warn_if_catalog_left_behind
-
-                warn_if_catalog_left_behind(config, config.state_path / "catalog.db")
+                warn_about_shared_catalog(config, stores)
             uri = _sqlite_uri(uri)
         elif scheme.startswith("postgres"):
             _check_postgres_driver(scheme)
         props.update(type="sql", uri=uri)
     return _load(props, _safe_uri(cat.uri or props["uri"]))
+
+
+def sqlite_catalog_path(config: FabricConfig) -> Path | None:
+    """The database file of a ``sqlite:///`` catalog (``None``: another kind, or in memory)."""
+    uri = config.catalog_uri
+    if config.catalog.kind != "sql" or not uri or not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    return Path(path) if path and ":memory:" not in path else None
+
+
+def warn_about_shared_catalog(config: FabricConfig, stores: dict[str, Store]) -> None:
+    """One `LegacyStateWarning` when this configuration's own catalog does not exist yet but
+    the shared catalog of earlier versions holds tables on its stores (see
+    `skyfabric._legacy_state`)."""
+    own = sqlite_catalog_path(config)
+    if own is None or config.catalog.uri is not None:
+        return
+    from skyfabric._legacy_state import warn_if_catalog_left_behind
+
+    warn_if_catalog_left_behind(
+        config, own, lambda location: bool(candidate_stores(stores, location))
+    )
 
 
 def _safe_uri(uri: str) -> str:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import posixpath
+import warnings
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from skyfabric.errors import ObjectNotFoundError
+from skyfabric.errors import ObjectNotFoundError, brief
 from skyfabric.storage.paths import PREFIX, parse
 from skyfabric.tables._maintenance import _key, _mtime
 from skyfabric.tables._model import DatasetInfo
 from skyfabric.tables._relocate import json_list_property, roots_of
 from skyfabric.tables.errors import SchemaMismatchError, TableError
+from skyfabric.warnings import UnreachableStoreWarning
 
 if TYPE_CHECKING:
     from skyfabric.storage.stores import Store
@@ -78,6 +80,15 @@ def _plain_entries(store: Store, skip_roots: list[str]) -> list[DatasetInfo]:
     try:
         listing = store.fs.find(native_root, detail=True)
     except FileNotFoundError:
+        return []
+    except Exception as exc:  # one store down must not hide the others' datasets
+        warnings.warn(
+            f"listing datasets: skipped store {store.name!r}, which did not answer "
+            f"({brief(exc, 200)}); fix: check it with `skyfabric stores`, or list the others "
+            "with --store NAME",
+            UnreachableStoreWarning,
+            stacklevel=2,
+        )
         return []
     groups: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for path, info in listing.items():

@@ -180,11 +180,11 @@ def _refuse_unheld(location: str, stores: dict[str, Store]) -> None:
         return
     from skyfabric.tables.errors import UnreachableLocationError
 
-    configured = ", ".join(f"{s.name} ({s.native_url()})" for s in stores.values()) or "none"
+    names = ", ".join(sorted(stores)) or "none"
     raise UnreachableLocationError(
-        f"{location} is in no configured store (configured: {configured}), so skyfabric does "
-        "not read or write it; fix: add the store that holds it to this configuration, or "
-        "use the configuration (catalog) the table belongs to"
+        f"{location} is in no store of this configuration (stores: {names}), so skyfabric "
+        "sends no request there; fix: add the store that holds it to this configuration, or "
+        "use the configuration the table belongs to"
     )
 
 

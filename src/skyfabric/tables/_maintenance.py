@@ -32,7 +32,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from skyfabric.errors import brief
 from skyfabric.storage.kinds import kind_class
 from skyfabric.tables._fileio import parse_location
 from skyfabric.tables._model import ExpireResult, GcResult, parse_duration
@@ -148,10 +147,11 @@ def foreign_places(service: TableService, tbl: IcebergTable) -> list[tuple[str, 
                     "(its store reachable) or drop it, then run again"
                 ) from exc
             root = meta.rsplit("/metadata/", 1)[0] if "/metadata/" in meta else meta.rsplit("/", 1)[0]
+            from skyfabric.tables._service import unreadable_reason
+
             warnings.warn(
-                f"table {name!r} cannot be loaded ({brief(exc)}); its files are taken to be "
-                f"everything under {root} and kept; fix: make its store reachable, or remove "
-                f"the entry with `skyfabric tables drop {name}`",
+                f"table {name!r}: {unreadable_reason(name, exc)} (until then, everything under "
+                f"{root} is taken to be its files, and kept)",
                 UnreadableTableWarning,
                 stacklevel=2,
             )

@@ -12,13 +12,21 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from skyfabric.tables._catalog import build_catalog, fabric_url, native_location, split_name
+from skyfabric.tables._catalog import (
+    build_catalog,
+    fabric_url,
+    native_location,
+    split_name,
+    sqlite_catalog_path,
+    warn_about_shared_catalog,
+)
 from skyfabric.tables._fileio import STORE_PROPERTY, store_for_location
 from skyfabric.tables.errors import (
     NamespaceNotFoundError,
     TableError,
     TableExistsError,
     TableNotFoundError,
+    UnreachableLocationError,
     near_matches,
 )
 from skyfabric.warnings import UnreadableTableWarning
@@ -31,7 +39,21 @@ if TYPE_CHECKING:
     from skyfabric.storage.stores import Store
     from skyfabric.tables.table import Table
 
-__all__ = ["TableService"]
+__all__ = ["TableService", "unreadable_reason"]
+
+
+def unreadable_reason(name: str, exc: BaseException) -> str:
+    """Why table ``name`` cannot be loaded, and the one fix that fits the cause (redacted)."""
+    from skyfabric.errors import FabricError, brief
+
+    drop = f"remove the entry with `skyfabric tables drop {name}`"
+    if isinstance(exc, UnreachableLocationError):
+        what = str(exc).split("; fix:", 1)[0]
+        return f"{what}; fix: add the store that holds it to this configuration, or {drop}"
+    if isinstance(exc, FileNotFoundError):
+        return f"its metadata file is gone ({brief(exc, 200)}); fix: {drop}"
+    what = str(exc).split("; fix:", 1)[0] if isinstance(exc, FabricError) else brief(exc, 200)
+    return f"cannot be loaded ({what}); fix: make its store reachable from here, or {drop}"
 
 
 class TableService:
@@ -61,8 +83,21 @@ class TableService:
 
     # -- names ----------------------------------------------------------------------------
 
+    @property
+    def catalog_missing(self) -> bool:
+        """True when the catalog is a SQLite file that does not exist yet: it holds no
+        tables, and reading it need not create it (nor this configuration's state directory,
+        which may be in a read-only folder)."""
+        path = sqlite_catalog_path(self.config)
+        if path is None or path.exists():
+            return False
+        warn_about_shared_catalog(self.config, self.stores)  # where its tables may be
+        return True
+
     def namespaces(self) -> list[str]:
         """Every namespace, dotted (nested namespaces included)."""
+        if self.catalog_missing:
+            return []
         out: list[str] = []
         todo: list[tuple[str, ...]] = [()]
         while todo:
@@ -77,6 +112,8 @@ class TableService:
         """``namespace.table`` of every table (in ``namespace`` only, if given)."""
         from pyiceberg.exceptions import NoSuchNamespaceError
 
+        if namespace is None and self.catalog_missing:
+            return []
         spaces = [namespace] if namespace else self.namespaces()
         names: list[str] = []
         for ns in spaces:
@@ -145,16 +182,19 @@ class TableService:
         except TableNotFoundError:
             return None
         except Exception as exc:  # any client or metadata error: this one table is unreadable
-            from skyfabric.errors import brief
-
             warnings.warn(
-                f"{doing}: skipped table {name!r}, which cannot be loaded ({brief(exc)}); "
-                f"fix: make its store reachable from this configuration, or remove the entry "
-                f"with `skyfabric tables drop {name}`",
+                f"{doing}: skipped table {name!r}: {unreadable_reason(name, exc)}",
                 UnreadableTableWarning,
                 stacklevel=2,
             )
             return None
+
+    def table_or_skip(self, name: str, doing: str) -> Table | None:
+        """`table`, or ``None`` with one warning as `load_or_skip` when it cannot be loaded."""
+        from skyfabric.tables.table import Table
+
+        tbl = self.load_or_skip(name, doing)
+        return None if tbl is None else Table(self, split_name(name), tbl)
 
     def metadata_location(self, ident: tuple[str, ...]) -> str | None:
         """Current metadata location straight from a SQL catalog (None: not a SQL catalog)."""

@@ -23,7 +23,7 @@ __all__ = [
 # fails (and is retried by the client's own bounded retries): a store that stopped answering
 # costs a bounded time, never a hang.
 CONNECT_TIMEOUT = 10
-READ_TIMEOUT = 60
+READ_TIMEOUT = 30
 
 
 def env_secret(store: str, field_name: str, var: str | None) -> str | None:

@@ -40,6 +40,12 @@ AWS_PRICES: dict[str, Price] = {
 # S3-compatible servers accept the S3 class names but bill nothing per class.
 _OFFLINE = {"GLACIER", "DEEP_ARCHIVE"}
 
+# botocore attempts per request ("standard" retry mode: throttling and transient errors), and
+# s3fs's tries of a call that timed out: a silent endpoint costs at most about
+# S3FS_RETRIES x S3_ATTEMPTS x (CONNECT_TIMEOUT or READ_TIMEOUT) seconds per call.
+S3_ATTEMPTS = 3
+S3FS_RETRIES = 2
+
 
 class S3Store(StoreKind):
     """A bucket (plus prefix) on AWS S3 or an S3-compatible endpoint."""
@@ -90,9 +96,15 @@ class S3Store(StoreKind):
             opts["anon"] = True
         if cfg.region:
             opts["client_kwargs"] = {"region_name": cfg.region}
-        # Bounded waits: an endpoint that accepts connections but never answers would
-        # otherwise hang for minutes (botocore's read timeout is 60 s, times its retries).
-        opts["config_kwargs"] = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT}
+        # Bounded waits: an endpoint that accepts connections but never answers held a
+        # listing for over 20 min (botocore's 5 legacy attempts of 60 s, inside s3fs's own 5
+        # retries of a timed-out call). Now: `S3_ATTEMPTS` botocore attempts of at most
+        # `READ_TIMEOUT` s of silence each, and s3fs retries (`S3FS_RETRIES`) on top.
+        opts["config_kwargs"] = {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "read_timeout": READ_TIMEOUT,
+            "retries": {"max_attempts": S3_ATTEMPTS, "mode": "standard"},
+        }
         if cfg.endpoint:
             opts["endpoint_url"] = cfg.endpoint
             # MinIO and most S3-compatible servers only route path-style requests.
@@ -100,6 +112,11 @@ class S3Store(StoreKind):
         if cfg.storage_class:
             opts["s3_additional_kwargs"] = {"StorageClass": cfg.storage_class}
         return opts
+
+    def _build(self) -> Any:
+        fs = super()._build()
+        fs.retries = S3FS_RETRIES  # s3fs's class default is 5 tries of every timed-out call
+        return fs
 
     def client_arguments(self, options: dict[str, Any]) -> dict[str, Any]:
         """With an ``endpoint`` or explicit keys: a botocore session without the container
