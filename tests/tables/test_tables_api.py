@@ -14,9 +14,9 @@ def test_exports_are_locked_and_resolve() -> None:
     assert sorted(skyfabric.tables.__all__) == sorted([
         "CatalogError", "CommitConflictError", "CompactGroup", "CompactResult", "DatasetInfo", "DuplicateKeysError",
         "ExpireResult", "FabricFileIO", "GcResult", "NamespaceNotFoundError", "Scan",
-        "SchemaMismatchError", "Snapshot", "SnapshotNotFoundError", "Table", "TableError",
+        "SchemaMismatchError", "Snapshot", "SnapshotNotFoundError", "SparkSettings", "Table", "TableError",
         "TableExistsError", "TableNotFoundError", "TablesMixin", "UpsertResult", "connect",
-        "fileio_properties", "parse_duration", "parse_size",
+        "fileio_properties", "parse_duration", "parse_size", "spark_config", "spark_settings",
     ])
     for name in skyfabric.tables.__all__:
         assert getattr(skyfabric.tables, name) is not None

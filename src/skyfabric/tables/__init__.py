@@ -13,6 +13,7 @@
     t.compact(target_file_size="128MiB")        # small files -> target-sized, one snapshot
     t.expire_snapshots(older_than="7d"); t.gc()
     fab.datasets()                               # Iceberg tables + plain parquet/CSV, all stores
+    SparkSession.builder.config(map=skyfabric.tables.spark_config(fab))  # the same tables in Spark
 
 Exports are loaded lazily, so ``import skyfabric`` does not import pyiceberg.
 """
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         parse_duration,
         parse_size,
     )
+    from skyfabric.tables._spark import SparkSettings, spark_config, spark_settings
     from skyfabric.tables.errors import (
         CatalogError,
         CommitConflictError,
@@ -64,6 +66,7 @@ __all__ = [
     "SchemaMismatchError",
     "Snapshot",
     "SnapshotNotFoundError",
+    "SparkSettings",
     "Table",
     "TableError",
     "TableExistsError",
@@ -74,6 +77,8 @@ __all__ = [
     "fileio_properties",
     "parse_duration",
     "parse_size",
+    "spark_config",
+    "spark_settings",
 ]
 
 _WHERE = {
@@ -82,6 +87,7 @@ _WHERE = {
     "DatasetInfo": "_model", "ExpireResult": "_model", "GcResult": "_model", "Snapshot": "_model",
     "UpsertResult": "_model", "parse_duration": "_model", "parse_size": "_model",
     "CompactGroup": "_compact", "CompactResult": "_compact",
+    "SparkSettings": "_spark", "spark_config": "_spark", "spark_settings": "_spark",
     "Scan": "scan", "Table": "table",
     **{name: "errors" for name in (
         "CatalogError", "CommitConflictError", "DuplicateKeysError", "NamespaceNotFoundError",
