@@ -181,3 +181,28 @@ def test_cli_compact(local_lake: Any, tmp_path: Path) -> None:
     bad = run(cli_app, ["--config", str(cfg), "tables", "compact", "sensors.small",
                         "--target-file-size", "lots"])
     assert bad.exit_code == 2 and "cannot read size" in bad.output
+
+
+def test_plain_parquet_read_only_where_it_gives_pyiceberg_s_rows(local_lake: Any) -> None:
+    """Compaction reads with pyarrow's dataset reader when that equals pyiceberg's scan (a
+    table that never changed its schema, no delete files), and with pyiceberg's scan after a
+    schema change."""
+    from pyiceberg.expressions import AlwaysTrue
+    from pyiceberg.io.pyarrow import ArrowScan
+
+    from skyfabric.tables._compact import _read_plain
+
+    table = small_appends(local_lake, batches=2)
+    tbl = table.iceberg
+    tasks = list(tbl.scan().plan_files())
+    plain = _read_plain(tbl, tbl.metadata, tasks)
+    scanned = ArrowScan(tbl.metadata, tbl.io, tbl.schema(), AlwaysTrue()).to_table(tasks)
+    assert plain is not None
+    assert sorted_rows(plain) == sorted_rows(scanned.cast(plain.schema))
+    with table.update_schema() as update:
+        update.rename_column("temp", "temperature")
+    tbl = table.iceberg
+    assert _read_plain(tbl, tbl.metadata, list(tbl.scan().plan_files())) is None
+    before = sorted_rows(table.to_arrow())
+    table.compact("1MiB")
+    assert sorted_rows(table.to_arrow()) == before and "temperature" in before[0]
