@@ -139,6 +139,12 @@ def test_where_dry_run_and_bad_input(local_lake: Any) -> None:
         table.compact("1MiB", where="nope = 1")
     empty = local_lake.create_table("sensors.empty", readings(0, 1).schema)
     assert empty.compact().groups == []
+    flat = local_lake.create_table("sensors.flat", readings(0, 10))  # unpartitioned
+    flat.append(readings(10, 10))
+    flat.append(readings(20, 10))
+    done = flat.compact()
+    assert [g.partition for g in done.groups] == [{}] and len(flat.data_files()) == 1
+    assert sorted_rows(flat.to_arrow()) == sorted_rows(readings(0, 30))
 
 
 def test_a_concurrent_writer_makes_compaction_replan(local_lake: Any) -> None:
