@@ -21,9 +21,11 @@ What is rewritten (the same choices as Iceberg's ``RewriteDataFiles`` bin-pack s
 
 The commit is one snapshot of operation ``replace`` (the Iceberg spec's operation for "data and
 delete files were added and removed without changing table data") made by pyiceberg's
-overwrite producer, so it carries pyiceberg's concurrency validation: if another writer removed
-or replaced a file being rewritten, the commit fails and the table layer re-plans from the new
-snapshot (`skyfabric.tables.table.Table._commit`), deleting the files this attempt wrote.
+overwrite producer and its commit retry, with the validation of Iceberg's ``BaseRewriteFiles``:
+rows appended meanwhile do not conflict (pyiceberg re-applies the rewrite on the new
+snapshot), but if another writer removed or replaced a file being rewritten, or added delete
+files for it, the commit fails and the table layer re-plans from the new snapshot
+(`skyfabric.tables.table.Table._commit`), deleting the files this attempt wrote.
 Earlier snapshots still name the replaced files: time travel keeps working until they expire
 (`Table.expire_snapshots` then deletes them; `Table.gc` deletes what a failed run left).
 """
@@ -118,8 +120,24 @@ def _replace_producer(tx: Any, props: dict[str, str]) -> Any:
     class _ReplaceFiles(_OverwriteFiles):
         def _summary(self, snapshot_properties: Any = None) -> Summary:
             summary = super()._summary(snapshot_properties or {})
-            return Summary(operation=Operation.REPLACE,
-                           **summary.additional_properties)
+            return Summary(operation=Operation.REPLACE, **summary.additional_properties)
+
+        def _validate_concurrency(self) -> None:
+            # A rewrite changes no rows, so rows appended meanwhile do not conflict (pyiceberg
+            # re-applies it on the new snapshot); it conflicts when a replaced file was removed
+            # or gained delete files meanwhile: the checks of Iceberg's BaseRewriteFiles.
+            from pyiceberg.table.update.validate import (
+                _validate_data_files_exist,
+                _validate_no_new_deletes_for_data_files,
+            )
+
+            window = self._commit_window
+            if window is None or window.is_empty() or window.head is None:
+                return
+            table = self._transaction._table
+            _validate_data_files_exist(table, window.head, self._deleted_data_files, window.base)
+            _validate_no_new_deletes_for_data_files(table, window.head, None,
+                                                    self._deleted_data_files, window.base)
 
     return _ReplaceFiles(operation=Operation.OVERWRITE, transaction=tx, io=tx._table.io,
                          snapshot_properties=props)
@@ -289,4 +307,7 @@ def compact(tbl: IcebergTable, target_file_size: int | None, where: str | Boolea
     result.files_after = result.files_before - len(result.rewritten_files) + len(written)
     fresh = tbl.refresh().current_snapshot()
     result.snapshot_id = fresh.snapshot_id if fresh is not None else None
+    total = fresh.summary.get("total-data-files") if fresh and fresh.summary else None
+    if total is not None:  # counts files appended meanwhile too
+        result.files_after = int(total)
     return result

@@ -290,7 +290,9 @@ def spark_config(config: Any = None, *, packages: bool = True,
     Args:
         config: a `skyfabric.Fabric`, a `FabricConfig`, a path or dict (default: the
             configuration `skyfabric.connect()` would load).
-        packages, resolve_secrets: see `spark_settings`.
+        packages: add ``spark.jars.packages`` (see `spark_settings`).
+        resolve_secrets: put catalog secrets from the environment in the map (see
+            `spark_settings`).
 
     Raises:
         ConfigError: see `spark_settings`.
