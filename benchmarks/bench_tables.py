@@ -18,8 +18,15 @@ operation that the handle is current (one ``SELECT``), which bare pyiceberg does
   compare per matched row and an ``In`` predicate with one literal per key), so by default
   it runs on ``--pyiceberg-keys`` keys and the time is also reported per key.
 
+- **compaction**: the flights table partitioned by ``month`` and written as ``--files`` small
+  files (one commit; a tiny ``write.target-file-size-bytes``), then ``Table.compact()``:
+  full-scan time before vs after (target >= 3x faster after), and the compaction's time vs
+  pyarrow reading the same files and writing them back as one file per partition
+  (``pyarrow.dataset`` read + ``write_dataset``; target <= 1.5x). Best of ``--repeat``, a fresh
+  table each time.
+
     python benchmarks/bench_tables.py [--appends 3] [--repeat 3] [--scans 5] [--rows 1000000]
-        [--keys 100000] [--pyiceberg-keys 100000]
+        [--keys 100000] [--pyiceberg-keys 100000] [--files 1000]
 """
 
 from __future__ import annotations
@@ -78,6 +85,8 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100_000, help="keys upserted")
     parser.add_argument("--pyiceberg-keys", type=int, default=100_000,
                         help="keys for pyiceberg's upsert (0: skip it)")
+    parser.add_argument("--files", type=int, default=1000,
+                        help="data files of the table compacted (0: skip compaction)")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench-tables-"))
@@ -135,6 +144,9 @@ def _run(args: argparse.Namespace, root: Path) -> None:
           f"current, min {min(checks) * 1e3:.2f} ms; looking a table up with fab.table(name) "
           f"costs min {min(lookups) * 1e3:.2f} ms, as pyiceberg's load_table does)")
 
+    if args.files:
+        _compaction(args, fab, flights, root)
+
     print(f"\nupsert of {args.keys:,} keys (half new) into {args.rows:,} rows")
     base_rows = _synthetic(0, args.rows, seed=1)
     batch = _upsert_batch(args.rows, args.keys, seed=2)
@@ -159,6 +171,55 @@ def _run(args: argparse.Namespace, root: Path) -> None:
             print(f"  skyfabric is {took_py / took:.1f}x faster; both give identical rows")
         else:
             print(f"  per key, skyfabric is {(took_py / keys) / (took / args.keys):.1f}x faster")
+
+
+def _small_files_table(fab: Any, flights: pa.Table, name: str, files: int) -> Any:
+    """The flights partitioned by month, written as about ``files`` data files in one commit."""
+    per_file = max(1, flights.nbytes // files)
+    table = fab.create_table(name, flights.schema, partition_by=["month"],
+                             properties={"write.target-file-size-bytes": str(per_file)})
+    table.append(flights)
+    return table
+
+
+def _pyarrow_rewrite(paths: list[str], out: Path) -> None:
+    """The peer: read the files with pyarrow and write them back, one file per month."""
+    import pyarrow.dataset as ds
+
+    data = ds.dataset(paths, format="parquet").to_table()
+    ds.write_dataset(data, out, format="parquet", partitioning=["month"],
+                     partitioning_flavor="hive", existing_data_behavior="delete_matching",
+                     max_rows_per_file=0, max_rows_per_group=1 << 20)
+
+
+def _compaction(args: argparse.Namespace, fab: Any, flights: pa.Table, root: Path) -> None:
+    best = {"scan before": float("inf"), "scan after": float("inf"),
+            "compact": float("inf"), "pyarrow": float("inf")}
+    counts: tuple[int, int] = (0, 0)
+    for rep in range(args.repeat):
+        table = _small_files_table(fab, flights, f"fab.small_{rep}", args.files)
+        paths = [f.path.removeprefix("file://") for f in table.data_files()]
+        table.to_arrow()  # warm-up
+        for _ in range(args.scans):
+            best["scan before"] = min(best["scan before"], _timed(table.to_arrow))
+        peer = root / f"pyarrow_{rep}"
+        steps = [("pyarrow", lambda p=paths, o=peer: _pyarrow_rewrite(p, o)),
+                 ("compact", lambda t=table: t.compact("512MiB"))]
+        for side, fn in steps[:: 1 if rep % 2 == 0 else -1]:
+            best[side] = min(best[side], _timed(fn))
+        counts = (len(paths), len(table.data_files()))
+        table.to_arrow()
+        for _ in range(args.scans):
+            best["scan after"] = min(best["scan after"], _timed(table.to_arrow))
+        assert table.count() == flights.num_rows
+    print(f"\ncompaction of {counts[0]:,} files (flights by month) into {counts[1]} "
+          f"(best of {args.repeat})")
+    before, after = best["scan before"], best["scan after"]
+    print(f"  full scan  before {before:.3f} s, after {after:.3f} s: {before / after:.1f}x faster "
+          "(target >= 3x)")
+    mine, peer_time = best["compact"], best["pyarrow"]
+    print(f"  compaction {mine:.3f} s; pyarrow read + rewrite of the same files {peer_time:.3f} s: "
+          f"ratio {mine / peer_time:.2f} (target <= 1.5)")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ from skyfabric.errors import FabricError
 
 def test_exports_are_locked_and_resolve() -> None:
     assert sorted(skyfabric.tables.__all__) == sorted([
-        "CatalogError", "CommitConflictError", "DatasetInfo", "DuplicateKeysError",
+        "CatalogError", "CommitConflictError", "CompactGroup", "CompactResult", "DatasetInfo", "DuplicateKeysError",
         "ExpireResult", "FabricFileIO", "GcResult", "NamespaceNotFoundError", "Scan",
-        "SchemaMismatchError", "Snapshot", "SnapshotNotFoundError", "Table", "TableError",
+        "SchemaMismatchError", "Snapshot", "SnapshotNotFoundError", "SparkSettings", "Table", "TableError",
         "TableExistsError", "TableNotFoundError", "TablesMixin", "UpsertResult", "connect",
-        "fileio_properties", "parse_duration",
+        "fileio_properties", "parse_duration", "parse_size", "spark_config", "spark_settings",
     ])
     for name in skyfabric.tables.__all__:
         assert getattr(skyfabric.tables, name) is not None

@@ -34,7 +34,7 @@ CONFIG = {
 SECRETS = {"LAKE_KEY": "AKIA-LAKE-9f8e", "LAKE_SECRET": "lake-secret-value-77", "MINIO_SECRET_KEY": "minio-pw-1234",
            "FEATURES_KEY": "azure-key-Zx9==", "BLOBS_CONN": "AccountName=acmeblobs;AccountKey=blob-key-q1w2"}
 
-ICEBERG_JDBC = (
+ICEBERG_JDBC_HEAD = (
     "connector.name=iceberg\n"
     "iceberg.catalog.type=jdbc\n"
     "iceberg.jdbc-catalog.catalog-name=skyfabric\n"
@@ -42,7 +42,6 @@ ICEBERG_JDBC = (
     "iceberg.jdbc-catalog.connection-url=jdbc:postgresql://pg.local:5432/lake\n"
     "iceberg.jdbc-catalog.connection-user=iceberg\n"
     "iceberg.jdbc-catalog.connection-password=${ENV:SKYFABRIC_CATALOG_PASSWORD}\n"
-    "iceberg.jdbc-catalog.default-warehouse-dir=s3://acme-lake/prod/warehouse\n"
 )
 
 
@@ -70,7 +69,9 @@ def test_one_file_per_object_store_with_exact_properties(monkeypatch: pytest.Mon
         "features.properties", "features_hive.properties", "lake.properties", "lake_hive.properties",
         "on_prem.properties", "on_prem_hive.properties",
     ]
-    assert _body(files.files["on_prem.properties"]) == ICEBERG_JDBC + (
+    # each catalog's default warehouse is on its own store (the warehouse's key under its root)
+    assert _body(files.files["on_prem.properties"]) == ICEBERG_JDBC_HEAD + (
+        "iceberg.jdbc-catalog.default-warehouse-dir=s3://telemetry-raw/warehouse\n"
         "fs.s3.enabled=true\n"
         "s3.region=us-east-1\n"
         "s3.endpoint=http://minio.factory.local:9000\n"
@@ -100,6 +101,54 @@ def test_one_file_per_object_store_with_exact_properties(monkeypatch: pytest.Mon
     assert any("tmp: skipped" in n for n in files.notes)
     assert any("SKYFABRIC_BLOBS_ACCOUNT_KEY" in n for n in files.notes)
     assert any("SKYFABRIC_CATALOG_PASSWORD" in n for n in files.notes)
+
+
+def test_default_warehouse_of_each_catalog_is_on_its_own_store() -> None:
+    files = trino_catalogs(config_from_dict(CONFIG)).files
+    wh = {name: next(line.split("=", 1)[1] for line in text.splitlines()
+                     if line.startswith("iceberg.jdbc-catalog.default-warehouse-dir="))
+          for name, text in files.items() if "_hive" not in name}
+    assert wh == {
+        "lake.properties": "s3://acme-lake/prod/warehouse",  # the configured warehouse
+        "on_prem.properties": "s3://telemetry-raw/warehouse",
+        "archive.properties": "gs://acme-archive/warehouse",
+        "features.properties": "abfs://features@acmefeatures.dfs.core.windows.net/warehouse",
+        "blobs.properties": "abfs://blobs@acmeblobs.dfs.core.windows.net/warehouse",
+    }
+
+
+def test_catalogs_enable_every_file_system_placement_moves_table_files_to() -> None:
+    """Found by a new user: a rule moving flights.flights partitions to a GCS store left
+    lake.properties with only S3 enabled, so Trino could not read the moved files."""
+    rules = [{"name": "cold-flights", "table": "flights.flights", "partition": "month <= 6",
+              "target": "archive"},
+             {"name": "to-minio", "table": "flights.planes", "target": "on-prem"},
+             {"name": "objects", "match": "fabric://lake/raw/**", "target": "features"}]
+    config = config_from_dict({**CONFIG, "placement": {"rules": rules}})
+    files = trino_catalogs(config, version=482)
+    lake = _body(files.files["lake.properties"])
+    # its own S3 file system, then GCS where the rule moves files; the object rule moves no
+    # table files, so Azure stays off
+    assert lake.index("fs.s3.enabled=true") < lake.index("fs.gcs.enabled=true")
+    assert "gcs.json-key-file-path=${ENV:GCS_KEY_FILE}\n" in lake
+    assert "fs.azure.enabled" not in lake and lake.count("fs.s3.enabled=true") == 1
+    # the GCS catalog reads the same tables: their unmoved files are on the warehouse's S3 store
+    archive = _body(files.files["archive.properties"])
+    assert "fs.gcs.enabled=true" in archive and "fs.s3.enabled=true" in archive
+    assert "s3.aws-access-key=${ENV:LAKE_KEY}" in archive
+    features = _body(files.files["features.properties"])
+    for switch in ("fs.azure.enabled=true", "fs.s3.enabled=true", "fs.gcs.enabled=true"):
+        assert features.count(switch) == 1
+    # one S3 configuration per catalog: the MinIO target cannot join lake's, and the note says so
+    assert "minio.factory.local" not in lake
+    assert any(n.startswith("lake: cannot also read table files placement moves to store 'on-prem'")
+               and "'on_prem'" in n for n in files.notes)
+    # Hive catalogs (plain parquet) are unchanged by table rules
+    assert "fs.gcs.enabled" not in files.files["lake_hive.properties"]
+    assert _body(trino_catalogs(config_from_dict(CONFIG)).files["lake.properties"]).count(
+        "fs.") == 1
+    for secret in SECRETS.values():
+        assert secret not in "\n".join(files.files.values())
 
 
 def test_property_names_follow_the_trino_version() -> None:

@@ -74,13 +74,21 @@ def _global(
 
 def _register() -> None:
     # Each capability adds its commands in its own module (imported here, not at their top).
-    from skyfabric.cli import drift_cmds, placement_cmds, storage_cmds, tables_cmds, views_cmds
+    from skyfabric.cli import (
+        drift_cmds,
+        engines_cmds,
+        placement_cmds,
+        storage_cmds,
+        tables_cmds,
+        views_cmds,
+    )
 
     storage_cmds.register(app)
     drift_cmds.register(app)
     tables_cmds.register(app)
     views_cmds.register(app)
     placement_cmds.register(app)
+    engines_cmds.register(app)
 
 
 _register()

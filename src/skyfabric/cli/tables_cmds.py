@@ -1,4 +1,4 @@
-"""``skyfabric tables [show|create|append|history|expire|gc]``: the table layer from the shell.
+"""``skyfabric tables [show|create|append|history|compact|expire|gc]``: the table layer from the shell.
 
 ``skyfabric tables`` alone lists everything in the lake: Iceberg tables and plain parquet/CSV
 datasets across all stores (``--store`` for one). ``create --from`` and ``append`` read
@@ -206,6 +206,51 @@ def history_cmd(ctx: typer.Context, name: _Name, as_json: _Json = False) -> None
         print_json([s.__dict__ for s in snaps])
         return
     _print_snapshots(snaps, f"history of {name}")
+
+
+@app.command("compact", epilog=_CODES)
+def compact_cmd(
+    ctx: typer.Context,
+    name: _Name,
+    target_file_size: Annotated[str | None, typer.Option(
+        "--target-file-size", help="Bytes per output file, e.g. 128MiB (default: the table's "
+        "write.target-file-size-bytes, else 512MiB).")] = None,
+    where: Annotated[str | None, typer.Option(
+        "--where", help="Only files that may hold rows matching this filter, e.g. \"day >= '2026-11-01'\".")] = None,
+    min_input_files: Annotated[int, typer.Option(
+        "--min-input-files", min=1, help="Small files a partition needs before it is rewritten.")] = 2,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List only; change nothing.")] = False,
+    as_json: _Json = False,
+) -> None:
+    """Rewrite small files of NAME per partition, and files of earlier partition specs, into
+    target-sized files of the current spec (one replace snapshot; time travel keeps working)."""
+    with _errors():
+        result = _fab(ctx).table(name).compact(target_file_size, where=where, dry_run=dry_run,
+                                               min_input_files=min_input_files)
+    if as_json:
+        print_json({**result.__dict__, "groups": [g.__dict__ for g in result.groups]})
+        return
+    if not result.groups:
+        console.print(f"{name}: nothing to compact ({result.files_before} data file(s), target "
+                      f"{decimal(result.target_file_size)})", highlight=False)
+        return
+    earlier = sum(len(g.files) for g in result.groups if g.earlier_spec)
+    if dry_run:
+        console.print(f"{name}: would rewrite {len(result.rewritten_files)} file(s) "
+                      f"({decimal(result.rewritten_bytes)}) in {len(result.groups)} partition(s) "
+                      f"into about {result.estimated_files} file(s); {earlier} of an earlier "
+                      "partition spec", highlight=False)
+    else:
+        console.print(f"{name}: rewrote {len(result.rewritten_files)} file(s) "
+                      f"({decimal(result.rewritten_bytes)}) in {len(result.groups)} partition(s) "
+                      f"into {len(result.added_files)} ({decimal(result.added_bytes)}); data files "
+                      f"{result.files_before} -> {result.files_after}; snapshot "
+                      f"{result.snapshot_id}. Replaced files stay for time travel until "
+                      f"`skyfabric tables expire {name}`", highlight=False)
+    for group in result.groups:
+        where_text = ", ".join(f"{k}={v}" for k, v in group.partition.items()) or "unpartitioned"
+        out_console().print(Text(f"{where_text}: {len(group.files)} file(s), "
+                                 f"{decimal(group.bytes)} ({group.reason})"))
 
 
 @app.command("expire", epilog=_CODES)

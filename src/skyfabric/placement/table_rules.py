@@ -78,8 +78,9 @@ def table_objects(
                     {
                         "src": url,
                         "rule": rule.name,
-                        "reason": "written under an earlier partition spec, which pyiceberg "
-                        "cannot commit; rewrite the partition (overwrite) to move it",
+                        "reason": "written under an earlier partition spec, which a relocation "
+                        f"cannot commit; run `skyfabric tables compact {rule.table}` (or "
+                        "Table.compact()) to rewrite it into the current spec, then plan again",
                     }
                 )
                 continue

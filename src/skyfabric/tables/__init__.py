@@ -10,8 +10,10 @@
     t.upsert(changes, on=["sensor_id", "ts"])
     t.to_polars().filter(...).collect()
     t.scan(snapshot_id=t.snapshots()[0].snapshot_id).to_arrow()   # time travel
+    t.compact(target_file_size="128MiB")        # small files -> target-sized, one snapshot
     t.expire_snapshots(older_than="7d"); t.gc()
     fab.datasets()                               # Iceberg tables + plain parquet/CSV, all stores
+    SparkSession.builder.config(map=skyfabric.tables.spark_config(fab))  # the same tables in Spark
 
 Exports are loaded lazily, so ``import skyfabric`` does not import pyiceberg.
 """
@@ -22,6 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from skyfabric.tables._compact import CompactGroup, CompactResult
     from skyfabric.tables._fabric_api import TablesMixin, connect
     from skyfabric.tables._fileio import FabricFileIO, fileio_properties
     from skyfabric.tables._model import (
@@ -31,7 +34,9 @@ if TYPE_CHECKING:
         Snapshot,
         UpsertResult,
         parse_duration,
+        parse_size,
     )
+    from skyfabric.tables._spark import SparkSettings, spark_config, spark_settings
     from skyfabric.tables.errors import (
         CatalogError,
         CommitConflictError,
@@ -49,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CatalogError",
     "CommitConflictError",
+    "CompactGroup",
+    "CompactResult",
     "DatasetInfo",
     "DuplicateKeysError",
     "ExpireResult",
@@ -59,6 +66,7 @@ __all__ = [
     "SchemaMismatchError",
     "Snapshot",
     "SnapshotNotFoundError",
+    "SparkSettings",
     "Table",
     "TableError",
     "TableExistsError",
@@ -68,13 +76,18 @@ __all__ = [
     "connect",
     "fileio_properties",
     "parse_duration",
+    "parse_size",
+    "spark_config",
+    "spark_settings",
 ]
 
 _WHERE = {
     "TablesMixin": "_fabric_api", "connect": "_fabric_api",
     "FabricFileIO": "_fileio", "fileio_properties": "_fileio",
     "DatasetInfo": "_model", "ExpireResult": "_model", "GcResult": "_model", "Snapshot": "_model",
-    "UpsertResult": "_model", "parse_duration": "_model",
+    "UpsertResult": "_model", "parse_duration": "_model", "parse_size": "_model",
+    "CompactGroup": "_compact", "CompactResult": "_compact",
+    "SparkSettings": "_spark", "spark_config": "_spark", "spark_settings": "_spark",
     "Scan": "scan", "Table": "table",
     **{name: "errors" for name in (
         "CatalogError", "CommitConflictError", "DuplicateKeysError", "NamespaceNotFoundError",

@@ -15,6 +15,7 @@ __all__ = [
     "UpsertResult",
     "parse_duration",
     "parse_instant",
+    "parse_size",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
@@ -38,6 +39,32 @@ def parse_duration(value: str | timedelta | int | float) -> timedelta:
         out = timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2).lower()])
     if out < timedelta(0):
         raise ValueError(f"duration {value!r} is negative; fix: give an age such as 7d")
+    return out
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes from ``134217728``, ``"128MiB"`` (2**20 units), ``"128MB"`` (10**6 units), ``"1g"``.
+
+    Raises:
+        ValueError: the text is not ``<number>[unit]`` or the size is below 1 byte.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"size {value!r} is not a number of bytes")
+    if isinstance(value, int):
+        out = value
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ValueError(f"cannot read size {value!r}; fix: write e.g. 128MiB, 64MB or 1048576")
+        unit = (match.group(2) or "b").lower()
+        power = "bkmgt".index(unit[0])
+        base = 1024 if "i" in unit else 1000
+        out = int(float(match.group(1)) * base**power)
+    if out < 1:
+        raise ValueError(f"size {value!r} is below 1 byte; fix: give e.g. 128MiB")
     return out
 
 

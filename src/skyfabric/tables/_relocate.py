@@ -307,7 +307,8 @@ def relocate(tbl: IcebergTable, moves: Mapping[str, str], roots: list[str]) -> R
         raise TableError(
             f"table {'.'.join(tbl.name())}: {len(stale)} data file(s) were written under an "
             f"earlier partition spec (e.g. {stale[0]}), and pyiceberg can only commit files of "
-            "the current spec; fix: rewrite those partitions (overwrite) before moving them"
+            "the current spec; fix: compact the table first (`skyfabric tables compact "
+            f"{'.'.join(tbl.name())}` or Table.compact()), which rewrites them into the current spec"
         )
     version = tbl.format_version
     known = roots_of(tbl)

@@ -23,6 +23,7 @@ from skyfabric.tables import _schema
 from skyfabric.tables._evolve import Evolution, partition_text
 from skyfabric.tables._model import Snapshot, UpsertResult, parse_instant, to_ms
 from skyfabric.tables._relocate import Relocation
+from skyfabric.tables._upkeep import Upkeep
 from skyfabric.tables._writes import append_files, commit_or_clean
 from skyfabric.tables.errors import (
     CommitConflictError,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table as IcebergTable
 
-    from skyfabric.tables._model import ExpireResult, GcResult
     from skyfabric.tables._service import TableService
 
 __all__ = ["Table"]
@@ -50,7 +50,7 @@ _SCHEMA_ERRORS = ("Mismatch in fields", "contains more columns", "Cannot promote
                   "Cannot change", "not compatible")
 
 
-class Table(Evolution, Relocation):
+class Table(Evolution, Relocation, Upkeep):
     """An Iceberg table in the fabric catalog.
 
     Get one with ``fab.table("namespace.name")`` or ``fab.create_table(...)``.
@@ -365,23 +365,3 @@ class Table(Evolution, Relocation):
         if not hasattr(arrow, "num_rows"):
             arrow = arrow.read_all()
         return self._commit("upsert into", lambda t: run_upsert(self.name, t, arrow, on, update, insert))
-
-    # -- maintenance ----------------------------------------------------------------------
-
-    def expire_snapshots(self, older_than: Any = "7d", *, retain_last: int = 1,
-                         dry_run: bool = False) -> ExpireResult:
-        """Expire snapshots older than ``older_than`` (keeping the ``retain_last`` newest
-        and every branch/tag head) and delete the files only they referenced.
-
-        See `skyfabric.tables._maintenance.expire` for what counts as referenced.
-        """
-        from skyfabric.tables._maintenance import expire
-
-        return self._commit("expire snapshots of",
-                            lambda t: expire(self._service, t, older_than, retain_last, dry_run))
-
-    def gc(self, older_than: Any = "1d", *, dry_run: bool = False) -> GcResult:
-        """Delete orphan files under the table location (see `skyfabric.tables._maintenance.gc`)."""
-        from skyfabric.tables._maintenance import gc
-
-        return gc(self._service, self._fresh(), older_than, dry_run)

@@ -6,6 +6,16 @@ holding its files) and, for parquet datasets, one Hive catalog per store
 (``<store>_hive.properties``, file metastore under ``<store root>/_trino_metastore``).
 ``local`` and ``memory`` stores are skipped: a Trino cluster cannot reach them.
 
+Placement can move a table's data files to a store of another kind (a table rule's
+``target``), and Iceberg metadata names each file by its full URL, so an Iceberg catalog
+enables the file system of its own store and of every store a table rule moves files to,
+together with the warehouse's store (where those tables' other files stay): every table stays
+readable through every catalog. Trino takes one configuration per file-system kind, so a
+second store of a kind already enabled with other settings (another endpoint, other
+credentials) cannot be added; the notes say which. Each Iceberg catalog's
+``default-warehouse-dir`` (where ``CREATE TABLE`` without a location writes) is on its own
+store: the configured warehouse if it is that store, else the same key under the store's root.
+
 Secrets are never written: every credential is a ``${ENV:NAME}`` reference to the variable
 the store config names (Trino substitutes environment variables in catalog files).
 
@@ -66,9 +76,9 @@ class CatalogFiles:
         return written
 
 
-def _iceberg_catalog(config: FabricConfig, notes: list[str]) -> list[str]:
+def _iceberg_catalog(config: FabricConfig, notes: list[str], store: str | None = None) -> list[str]:
     cat: CatalogConfig = config.catalog
-    warehouse = _native_warehouse(config)
+    warehouse = _native_warehouse(config, store)
     if cat.kind == "rest":
         lines = ["iceberg.catalog.type=rest", f"iceberg.rest-catalog.uri={cat.uri or ''}"]
         if warehouse:
@@ -102,18 +112,81 @@ def _iceberg_catalog(config: FabricConfig, notes: list[str]) -> list[str]:
     return lines
 
 
-def _native_warehouse(config: FabricConfig) -> str | None:
-    wh = config.catalog.warehouse
-    if not wh or not wh.startswith("fabric://"):
-        return wh
+def _native_warehouse(config: FabricConfig, store: str | None = None) -> str | None:
+    """Native URL of the warehouse; for the JDBC catalog of ``store``, one on that store: the
+    configured warehouse if it is there, else its key (``warehouse``) under the store's root."""
     from skyfabric.storage.paths import parse
 
-    fp = parse(wh)
+    wh = config.catalog.warehouse
+    fp = parse(wh) if wh and wh.startswith("fabric://") else None
+    if store is not None and config.catalog.kind == "sql":
+        root = Store(store, config.stores[store]).trino_root()
+        assert root is not None  # catalogs are rendered for object stores only
+        if fp is None and wh and (wh == root or wh.startswith(root + "/")):
+            return wh
+        return f"{root}/{(fp.key if fp else '') or 'warehouse'}".rstrip("/")
+    if fp is None:
+        return wh
     cfg = config.stores.get(fp.store)
     root = Store(fp.store, cfg).trino_root() if cfg is not None else None
     if root is None:  # no such store, or a kind Trino cannot reach
         return wh
     return f"{root}/{fp.key}".rstrip("/")
+
+
+def _warehouse_store(config: FabricConfig) -> str | None:
+    wh = config.catalog.warehouse
+    if wh and wh.startswith("fabric://"):
+        from skyfabric.storage.paths import parse
+
+        return parse(wh).store
+    return None
+
+
+def _table_file_stores(config: FabricConfig) -> list[str]:
+    """Object stores a table's files can live in besides its own, given the placement rules:
+    every table rule's target, and the warehouse's store (where the unmoved files stay)."""
+    targets = [r.target for r in config.placement.rules if r.table and r.target]
+    if not targets:
+        return []
+    home = _warehouse_store(config)
+    out: list[str] = []
+    for name in [*([home] if home else []), *targets]:
+        cfg = config.stores.get(name)
+        # a store Trino can reach (an object store: local/memory have no Trino root)
+        if cfg is not None and Store(name, cfg).trino_root() is not None and name not in out:
+            out.append(name)
+    return out
+
+
+def _followed_filesystems(config: FabricConfig, name: str, version: int,
+                          notes: list[str]) -> list[str]:
+    """File-system lines the Iceberg catalog of store ``name`` adds for the other stores its
+    tables' files can live in (`_table_file_stores`), one configuration per kind."""
+    def filesystem(store: str) -> list[str]:
+        kind = Store(store, config.stores[store])
+        return kind.trino_filesystem_properties(version, catalog_for_store(store), [])
+
+    cfg = config.stores[name]
+    enabled: dict[str, tuple[str, list[str]]] = {cfg.kind: (name, filesystem(name))}
+    lines: list[str] = []
+    for other in _table_file_stores(config):
+        if other == name:
+            continue
+        other_cfg = config.stores[other]
+        fs = filesystem(other)
+        if other_cfg.kind in enabled:
+            first, first_fs = enabled[other_cfg.kind]
+            if first_fs != fs:
+                notes.append(
+                    f"{catalog_for_store(name)}: cannot also read table files placement moves to "
+                    f"store {other!r}: Trino takes one {other_cfg.kind} configuration per catalog "
+                    f"and this one is {first!r}'s; read those tables through catalog "
+                    f"{catalog_for_store(other)!r}")
+            continue
+        enabled[other_cfg.kind] = (other, fs)
+        lines += [f"# store {other!r}: placement rules move table files there", *fs]
+    return lines
 
 
 def trino_catalogs(config: FabricConfig, *, version: int = DEFAULT_TRINO_VERSION,
@@ -156,7 +229,8 @@ def trino_catalogs(config: FabricConfig, *, version: int = DEFAULT_TRINO_VERSION
         head = [f"# Trino catalog for skyfabric store {name!r} ({cfg.kind}, {root})",
                 f"# generated by `skyfabric views trino-catalogs` for Trino {version}; "
                 "secrets are ${ENV:...} references"]
-        iceberg = [*head, "connector.name=iceberg", *_iceberg_catalog(config, []), *fs]
+        iceberg = [*head, "connector.name=iceberg", *_iceberg_catalog(config, [], name), *fs,
+                   *_followed_filesystems(config, name, version, out.notes)]
         out.files[f"{catalog}.properties"] = "\n".join(iceberg) + "\n"
         if hive:
             hive_lines = [*head, "connector.name=hive", "hive.metastore=file",

@@ -273,6 +273,21 @@ class StoreKind:
         ``${ENV:NAME}`` references. What needs a hand on the Trino side goes into ``notes``."""
         return []
 
+    # -- Spark (skyfabric.tables.spark_config) -----------------------------------------------
+
+    #: Maven coordinates of the Hadoop connector Spark 3.5 (Hadoop 3.3.4) needs for this kind.
+    spark_package: ClassVar[str | None] = None
+
+    def spark_settings(self, conf: dict[str, str], notes: list[str]) -> None:
+        """Add to ``conf`` the Spark/Hadoop settings that reach this store (secrets as
+        ``${env.NAME}`` references); what needs a hand, or cannot be expressed because
+        another store already set a session-wide key, goes into ``notes``."""
+        notes.append(f"{self.name}: skipped, Spark cannot reach a {self.kind} store")
+
+    def spark_url(self, key: str) -> str:
+        """The URL Spark's Hadoop file systems read ``key`` at: the native URL by default."""
+        return self.native_url(key).rstrip("/")
+
     # -- display -----------------------------------------------------------------------------
 
     def location_label(self) -> str:

@@ -262,3 +262,37 @@ class AzureStore(StoreKind):
         if meta is None:
             meta = self.fs.info(native).get("metadata")
         return metadata_tags(meta)
+
+    spark_package = "org.apache.hadoop:hadoop-azure:3.3.4"
+
+    def spark_settings(self, conf: dict[str, str], notes: list[str]) -> None:
+        """ABFS with the account key (per account); an endpoint (emulator) and the URL form
+        skyfabric records (``abfs://container/path``) are noted: ABFS takes neither."""
+        from skyfabric.storage.kinds._spark import spark_env_ref
+
+        cfg, name = self.config, self.name
+        if not cfg.account:
+            notes.append(f"{name}: set stores.{name}.account; ABFS addresses "
+                         "abfs://container@account...")
+            return
+        host = f"{cfg.account}.dfs.core.windows.net"
+        if cfg.account_key_env:
+            conf[f"spark.hadoop.fs.azure.account.key.{host}"] = spark_env_ref(cfg.account_key_env)
+        elif cfg.connection_string_env:
+            var = f"SKYFABRIC_{name.upper().replace('-', '_')}_ACCOUNT_KEY"
+            conf[f"spark.hadoop.fs.azure.account.key.{host}"] = spark_env_ref(var)
+            notes.append(f"{name}: ABFS takes an account key, not a connection string: export "
+                         f"{var} = the AccountKey field of ${cfg.connection_string_env}")
+        if cfg.endpoint:
+            notes.append(f"{name}: ABFS cannot address the endpoint {cfg.endpoint} (an emulator?)")
+        notes.append(f"{name}: skyfabric records Azure files as abfs://{cfg.container}/<path> "
+                     "(the fsspec form); Hadoop's ABFS needs abfs://container@account.dfs.core."
+                     "windows.net/<path>, so Spark cannot read tables whose files are on Azure yet")
+
+    def spark_url(self, key: str) -> str:
+        """``abfs://<container>@<account>.dfs.core.windows.net/<key>`` when the account is
+        configured, else the native URL."""
+        if not self.config.account:
+            return super().spark_url(key)
+        container, _, rest = self.native_path(key).partition("/")
+        return f"abfs://{container}@{self.config.account}.dfs.core.windows.net/{rest}".rstrip("/")

@@ -180,3 +180,32 @@ class GCSStore(StoreKind):
         if meta is None:
             meta = self.fs.info(native).get("metadata")
         return metadata_tags(meta)
+
+    spark_package = "com.google.cloud.bigdataoss:gcs-connector:hadoop3-2.2.22"
+
+    def spark_settings(self, conf: dict[str, str], notes: list[str]) -> None:
+        """The Cloud Storage connector. Its settings are per session, not per bucket: a
+        second GCS store that needs other values is noted, not set."""
+        from skyfabric.storage.kinds._spark import spark_env_ref
+
+        cfg = self.config
+        opts = {"spark.hadoop.fs.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem",
+                "spark.hadoop.fs.AbstractFileSystem.gs.impl":
+                    "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFS"}
+        if cfg.project:
+            opts["spark.hadoop.fs.gs.project.id"] = cfg.project
+        if cfg.token_file_env:
+            opts["spark.hadoop.fs.gs.auth.type"] = "SERVICE_ACCOUNT_JSON_KEYFILE"
+            opts["spark.hadoop.fs.gs.auth.service.account.json.keyfile"] = spark_env_ref(
+                cfg.token_file_env)
+        elif cfg.anonymous:
+            opts["spark.hadoop.fs.gs.auth.type"] = "UNAUTHENTICATED"
+        if cfg.endpoint:
+            opts["spark.hadoop.fs.gs.storage.root.url"] = cfg.endpoint
+        for key, value in opts.items():
+            if key in conf and conf[key] != value:
+                notes.append(f"{self.name}: the GCS connector takes one "
+                             f"{key.split('fs.gs.', 1)[-1]} per session and another GCS store "
+                             f"set it; read {self.name} in another session")
+                continue
+            conf.setdefault(key, value)

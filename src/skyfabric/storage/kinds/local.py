@@ -78,3 +78,7 @@ class LocalStore(StoreKind):
             return os.stat(self.native_path(self.key_of(native))).st_atime
         except OSError:
             return None
+
+    def spark_settings(self, conf: dict[str, str], notes: list[str]) -> None:
+        notes.append(f"{self.name}: a local directory: Spark reads it as file:// only where every "
+                     "executor mounts the same path (local mode does)")

@@ -51,3 +51,6 @@ class MemoryStore(StoreKind):
 
     def location_label(self) -> str:
         return f"memory://{self.config.root}"
+
+    def spark_settings(self, conf: dict[str, str], notes: list[str]) -> None:
+        notes.append(f"{self.name}: skipped, a memory store lives in one Python process")

@@ -240,3 +240,34 @@ class S3Store(StoreKind):
         tags = dict(fs.get_tags(native))
         tags.update(metadata_tags(fs.metadata(native)))
         return tags
+
+    spark_package = "org.apache.hadoop:hadoop-aws:3.3.4"
+
+    def spark_settings(self, conf: dict[str, str], notes: list[str]) -> None:
+        """S3A (``s3://`` mapped to ``S3AFileSystem``) with this bucket's endpoint, path-style
+        access, region and keys as per-bucket options (``fs.s3a.bucket.<b>.*``), so MinIO and
+        AWS buckets coexist in one session."""
+        from skyfabric.storage.kinds._spark import spark_env_ref
+
+        cfg = self.config
+        conf["spark.hadoop.fs.s3.impl"] = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+        base = f"spark.hadoop.fs.s3a.bucket.{cfg.bucket}"
+        if cfg.endpoint:
+            conf[f"{base}.endpoint"] = cfg.endpoint
+            conf[f"{base}.path.style.access"] = "true"
+            if cfg.endpoint.startswith("http://"):
+                conf[f"{base}.connection.ssl.enabled"] = "false"
+        conf[f"{base}.endpoint.region"] = cfg.region or "us-east-1"
+        if cfg.anonymous:
+            conf[f"{base}.aws.credentials.provider"] = (
+                "org.apache.hadoop.fs.s3a.AnonymousAWSCredentialsProvider")
+        elif cfg.access_key_env and cfg.secret_key_env:
+            conf[f"{base}.access.key"] = spark_env_ref(cfg.access_key_env)
+            conf[f"{base}.secret.key"] = spark_env_ref(cfg.secret_key_env)
+            if cfg.session_token_env:
+                conf[f"{base}.session.token"] = spark_env_ref(cfg.session_token_env)
+                conf[f"{base}.aws.credentials.provider"] = (
+                    "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider")
+        elif cfg.profile:
+            notes.append(f"{self.name}: profile {cfg.profile!r}: S3A uses the AWS default chain; "
+                         f"export AWS_PROFILE={cfg.profile} on the driver and executors")
