@@ -1,4 +1,5 @@
-"""``skyfabric drift baseline|check`` and ``skyfabric quickstart``.
+"""``skyfabric drift baseline|check`` and ``skyfabric quickstart`` (``drift monitor`` is in
+`skyfabric.cli.monitor_cmd`, with the same exit codes).
 
 Exit codes of ``drift check`` (printed in its ``--help``), so a scheduler can alert:
 
@@ -271,7 +272,17 @@ def _write_outputs(result: Any, fab: Any, *, json_out: str | None, report: str |
 def baseline_cmd(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help=_SOURCE_HELP)],
-    out: Annotated[str, typer.Option("--out", "-o", help="Where to write the baseline JSON.")],
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Where to write the baseline JSON.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Write baseline.json beside this model (with --version) instead."),
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="The model version (with --model).")] = None,
+    registry: Annotated[
+        str | None, typer.Option(help="Model registry root (default: fabric://registry/models).")
+    ] = None,
     columns: Annotated[str | None, typer.Option(help="Comma-separated columns.")] = None,
     bins: Annotated[
         int | None,
@@ -284,17 +295,33 @@ def baseline_cmd(
     binning: Annotated[Binning, typer.Option(help="Numeric bin edges.")] = Binning.quantile,
     top_k: Annotated[int | None, typer.Option(min=1, help="Categories kept per column.")] = None,
 ) -> None:
-    """Fit a baseline (bin edges + reference counts) on SOURCE and save it as JSON to --out."""
+    """Fit a baseline (bin edges + reference counts) on SOURCE and save it as JSON to --out,
+    or beside a model: <registry>/NAME/VERSION/baseline.json with --model and --version."""
     from skyfabric.drift.check import fit_baseline, save_baseline
 
     names = _split(columns, "every column of the source")
+    if (out is None) == (model is None):
+        print_error("give --out URL, or --model NAME with --version V (not both)")
+        raise typer.Exit(EXIT_USAGE)
+    if model is not None and not version:
+        print_error("--model needs --version (the model version the baseline belongs to)")
+        raise typer.Exit(EXIT_USAGE)
     with _errors():
         fab = fabric(ctx)
-        _check_outputs(fab, [("--out", out, "baseline.json")], sources=[source])
+        if model is not None:
+            from skyfabric.drift.models import model_dir, save_model_baseline
+
+            target = f"{model_dir(fab, model, version, registry)}/baseline.json"  # type: ignore[arg-type]
+        else:
+            target = out  # type: ignore[assignment]
+        _check_outputs(fab, [("--out", target, "baseline.json")], sources=[source])
         base = fit_baseline(
             source, names, fabric=fab, bins=bins, binning=binning.value, top_k=top_k
         )
-        save_baseline(base, out, fab)
+        if model is not None:
+            out = save_model_baseline(base, fab, model, version, registry=registry)  # type: ignore[arg-type]
+        else:
+            save_baseline(base, target, fab)
     from rich.table import Table
     from rich.text import Text
 
@@ -487,9 +514,12 @@ def _summary(out: Any) -> Any:
 def register(app: typer.Typer) -> None:
     """Add ``drift baseline``, ``drift check`` and ``quickstart`` to the root app."""
     drift_app = typer.Typer(
-        name="drift", help="Streaming drift (PSI): baselines and checks.", no_args_is_help=True
+        name="drift", help="Streaming drift (PSI): baselines, checks and monitoring.", no_args_is_help=True
     )
     drift_app.command("baseline")(baseline_cmd)
     drift_app.command("check", epilog=_EXIT_HELP)(check_cmd)
+    from skyfabric.cli.monitor_cmd import monitor_cmd  # imports this module's helpers
+
+    drift_app.command("monitor", epilog=_EXIT_HELP)(monitor_cmd)
     app.add_typer(drift_app, name="drift")
     app.command("quickstart")(quickstart_cmd)
