@@ -96,7 +96,7 @@ def test_history_is_an_iceberg_table_and_known_windows_are_skipped(local_lake) -
     assert table.count() == 6 * 2
     rows = table.to_arrow().to_pylist()
     assert {r["source"] for r in rows} == {SRC} and {r["baseline_url"] for r in rows} == {BASE}
-    six = [r for r in rows if r["window_label"] == "month=6" and r["column_name"] == "site"][0]
+    six = next(r for r in rows if r["window_label"] == "month=6" and r["column_name"] == "site")
     assert six["status"] == "significant" and six["rows"] == ROWS
     assert six["psi"] == pytest.approx(first.windows[5].columns[1].psi)
     assert six["expected_psi"] > 0 and six["p_value"] < 1e-6 and six["checked_at"].tzinfo
@@ -202,7 +202,7 @@ def test_monitor_on_object_stores(kind: str, make_bucket: Callable[..., dict], t
 
 
 def test_bad_arguments_are_clear(local_lake) -> None:
-    with pytest.raises(DriftError, match="--by month"):
+    with pytest.raises(DriftError, match=r"--by month"):
         drift.monitor(SRC, BASE, fabric=local_lake)
     with pytest.raises(DriftError, match="--time-column"):
         drift.monitor(SRC, BASE, every="1d", fabric=local_lake)
@@ -210,5 +210,5 @@ def test_bad_arguments_are_clear(local_lake) -> None:
         drift.monitor(SRC, BASE, by="dt", fabric=local_lake, history=None)
     with pytest.raises(DriftError, match="not a count and a unit"):
         drift.monitor(SRC, BASE, every="daily", time_column="ts", fabric=local_lake)
-    with pytest.raises(DriftError, match="'site' is string, not a timestamp|not an ISO-8601"):
+    with pytest.raises(DriftError, match="not an ISO-8601 time"):
         drift.monitor(SRC, BASE, every="1d", time_column="site", fabric=local_lake, history=None)
