@@ -131,9 +131,12 @@ def monitor_cmd(
             sources=[source],
         )
         if alert_webhook_env:
-            from skyfabric.drift.alerts import webhook_url
+            from skyfabric.drift.alerts import AlertError, webhook_url
 
-            webhook_url(alert_webhook_env)  # unset: refuse before the scan, not after
+            try:
+                webhook_url(alert_webhook_env)  # unset: refuse before the scan, not after
+            except AlertError as exc:
+                raise _usage(str(exc)) from None
         base = baseline
         if model is not None:
             from skyfabric.drift.models import load_model_baseline
