@@ -174,5 +174,10 @@ def test_a_type_that_cannot_widen_is_refused_clearly(local) -> None:
         Capture("fabric://lake/x", fabric=local).log("n=1")
     with pytest.raises(CaptureError, match="captured_at"):
         Capture("fabric://lake/x", fabric=local).log(pa.table({"captured_at": [1]}))
+    with pytest.raises(CaptureError, match="'hour', the name of a partition folder"):
+        Capture("fabric://lake/x", fabric=local).log(pd.DataFrame({"hour": [5]}))
+    with Capture("fabric://lake/day", partition="day", fabric=local) as day:
+        day.log(pd.DataFrame({"hour": [5]}))
+    assert read("fabric://lake/day/", local)["hour"].to_pylist() == [5]
     with pytest.raises(CaptureError, match="sample_rate"):
         Capture("fabric://lake/x", sample_rate=0, fabric=local)

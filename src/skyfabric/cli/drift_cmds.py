@@ -425,7 +425,10 @@ def quickstart_cmd(
 
     Writes fabric://STORE/flights/month=N/part-0.parquet, the Iceberg table flights.flights
     (partitioned by month), fabric://STORE/baselines/flights.json and
-    fabric://STORE/reports/flights-2013-MM.html/.json. Re-running replaces them.
+    fabric://STORE/reports/flights-2013-MM.html/.json; then captures the flights through
+    skyfabric.capture.Capture to fabric://STORE/capture/flights/, monitors them month by
+    month into the table monitoring.drift_history and writes one trend report,
+    fabric://STORE/monitoring/flights-trend.html. Re-running replaces them.
     """
     from skyfabric.drift import quickstart
     from skyfabric.errors import DriftError
@@ -485,6 +488,18 @@ def quickstart_cmd(
             err_console.print(
                 f"Iceberg table skipped: {out.table_note}", highlight=False, markup=False
             )
+        if out.trend is not None:
+            html_trend = out.trend_report[0]
+            for line in (
+                f"captured: {out.capture_url}/dt=YYYY-MM-DD/ ({out.rows:,} rows "
+                "through skyfabric.capture.Capture)",
+                f"history:  {out.history} ({len(out.trend.windows)} monthly windows; "
+                f"read it with skyfabric.connect().table({out.history!r}).to_pandas())",
+                f"trend:    {html_trend} ({fab.resolve(html_trend).url})",
+                f"monitor:  skyfabric drift monitor {out.capture_url}/ --baseline "
+                f"{out.baseline_url} --every 1mo --time-column scheduled_at",
+            ):
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _summary(out: Any) -> Any:

@@ -79,6 +79,10 @@ def monitor_cmd(
     history: Annotated[
         str, typer.Option(help="Iceberg table NS.TABLE the results are appended to.")
     ] = "monitoring.drift_history",
+    history_location: Annotated[
+        str | None,
+        typer.Option(help="Where a new history table's files go (default: the warehouse)."),
+    ] = None,
     no_history: Annotated[
         bool, typer.Option("--no-history", help="Keep no history: check every window.")
     ] = False,
@@ -156,6 +160,7 @@ def monitor_cmd(
             time_column=time_column,
             fabric=fab,
             history=None if no_history else history,
+            history_location=history_location,
             recompute=recompute,
             columns=names,
             on_window=on_window,

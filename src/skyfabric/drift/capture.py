@@ -34,6 +34,11 @@ yet written: at most the three buffers above, i.e. at most ``3 x max_rows`` rows
 (3 attempts); if it still fails its rows are dropped and the next ``log``, `flush` or
 `close` raises `CaptureError` saying how many.
 
+**Column names.** A column named like a partition folder of the capture (``dt``, and
+``hour`` with ``partition="hour"``) is refused: readers take a partition key's value from
+the folder, so the row's own value would be lost. Capture such rows with
+``partition="day"`` or rename the column.
+
 **Schema.** Columns may appear in later rows (earlier files simply lack them; readers
 such as `skyfabric.drift` read them as nulls), and a column's type may widen (int to
 float, null to any type, a narrower int or float to a wider one). A type that cannot be
@@ -70,6 +75,7 @@ if TYPE_CHECKING:
 __all__ = ["Capture"]
 
 _PERIOD = {"hour": 3600, "day": 86400}
+_KEYS = {"hour": ("dt", "hour"), "day": ("dt",)}
 _RETRIES = 3
 
 
@@ -253,6 +259,14 @@ class Capture:
 
     def _admit_schema(self, schema: pa.Schema, row: dict[str, Any] | None) -> None:
         """Widen the known schema by ``schema`` or refuse it (called under the lock)."""
+        keys = [k for k in _KEYS[self.partition] if k in schema.names]
+        if keys:
+            raise CaptureError(
+                f"the rows have column(s) {', '.join(map(repr, keys))}, the name of a "
+                f"partition folder of this capture ({'/'.join(_KEYS[self.partition])}): "
+                "readers would take its value from the folder, not the row; fix: rename "
+                "the column, or capture with partition='day' (folders dt=... only)"
+            )
         if self.time_column is not None and self.time_column in schema.names:
             raise CaptureError(
                 f"the rows have a column {self.time_column!r}, the name of the column Capture "

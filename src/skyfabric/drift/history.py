@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from skyfabric.drift.trend import ColumnTrend, WindowResult
+from skyfabric.errors import DriftError
 
 if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
@@ -67,15 +68,27 @@ HISTORY_SCHEMA = pa.schema(
 )
 
 
-def open_history(fabric: Fabric, name: str = DEFAULT_HISTORY) -> Table:
-    """The history table ``name``, created (with its namespace) when it does not exist.
+def open_history(fabric: Fabric, name: str = DEFAULT_HISTORY, location: str | None = None) -> Table:
+    """The history table ``name``, created (with its namespace) when it does not exist, its
+    files at ``location`` (default: the catalog's warehouse).
 
     Raises:
         MissingDependencyError: the table layer (``skyfabric[tables]``) is not installed.
         CatalogError: the catalog cannot be reached.
-        SchemaMismatchError: ``name`` exists with columns the history cannot be written to.
+        DriftError: the table is new, ``location`` is None and the catalog has no warehouse.
     """
-    return fabric.create_table(name, HISTORY_SCHEMA, exist_ok=True)
+    try:
+        return fabric.create_table(name, HISTORY_SCHEMA, location=location, exist_ok=True)
+    except ValueError as exc:
+        if "location" not in str(exc):
+            raise
+        raise DriftError(
+            f"the drift history table {name} does not exist yet, and the catalog has no "
+            "warehouse to create it in (several stores are configured and [catalog] names no "
+            "warehouse); fix: set warehouse = \"fabric://<store>/warehouse\" in [catalog], or "
+            "give the table's location (--history-location fabric://<store>/monitoring/history, "
+            "history_location= in Python)"
+        ) from exc
 
 
 def _when(text: str) -> datetime:

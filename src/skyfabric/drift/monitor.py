@@ -52,6 +52,7 @@ def monitor(
     time_column: str | None = None,
     fabric: Fabric | None = None,
     history: str | None = "monitoring.drift_history",
+    history_location: str | None = None,
     recompute: bool = False,
     columns: str | list[str] | None = None,
     eps: float | None = None,
@@ -72,6 +73,8 @@ def monitor(
             ``time_column`` (a timestamp or date column). Give ``by`` or ``every``.
         history: the Iceberg table (``namespace.table``) to append results to; None keeps
             no history (every window is then checked).
+        history_location: where a new history table's files go (``fabric://<store>/...``;
+            default: the catalog's warehouse).
         recompute: check windows found in the history again (their rows are replaced).
         columns: baseline columns to check (default: all; with ``by``, the partition key
             is left out when the baseline has it).
@@ -118,7 +121,7 @@ def monitor(
     if history is not None:
         from skyfabric.drift.history import open_history, read_windows
 
-        table = open_history(fabric, history)  # type: ignore[arg-type]
+        table = open_history(fabric, history, history_location)  # type: ignore[arg-type]
         if not recompute:
             known = read_windows(table, source_name, baseline_url)
 
