@@ -401,6 +401,9 @@ class Capture:
                 schema = self._schema
             table = _conform(table, schema)
             keys = (times // period).astype(np.int64)
+            if keys[0] == keys[-1] and (keys == keys[0]).all():  # the usual case: one period
+                parts.setdefault(int(keys[0]), []).append(self._stamped(table, times))
+                keys = keys[:0]
             for key in np.unique(keys):
                 mask = keys == key
                 piece = table.filter(pa.array(mask))
@@ -414,7 +417,8 @@ class Capture:
         """Dict rows as a table typed by the known schema, widened where the rows need it;
         rows whose value cannot be widened into its column are left out (returned mask),
         and reported by the next call (`CaptureError`)."""
-        names = list(dict.fromkeys(k for r in rows for k in r))  # every key, in first-seen order
+        first = list(rows[0])  # every key: the first row's in order, then any others
+        names = first + sorted(set().union(*rows).difference(first))
         keep = np.ones(len(rows), dtype=bool)
         arrays: dict[str, pa.Array] = {}
         refused: list[str] = []
@@ -481,6 +485,11 @@ def _column(values: list[Any], known: pa.DataType | None) -> tuple[pa.Array, np.
 
     The column's type is ``known`` widened by the type of each kind of Python value in
     turn, first seen first; a kind whose type cannot be widened into it is refused."""
+    if known is not None and _safe_kinds(known) >= set(map(type, values)):
+        try:  # the steady state: the column's type is known, no inference
+            return pa.array(values, type=known), None
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass  # e.g. an int beyond int64: the general path says which rows
     try:
         array = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types within this buffer
@@ -510,6 +519,22 @@ def _column(values: list[Any], known: pa.DataType | None) -> tuple[pa.Array, np.
     bad = np.fromiter((type(v) in refused for v in values), dtype=bool, count=len(values))
     good = [None if b else v for v, b in zip(values, bad, strict=True)]
     return pa.array(good, type=target), bad
+
+
+def _safe_kinds(known: pa.DataType) -> set[type]:
+    """Python types whose values go into a ``known`` column exactly (no truncation, no
+    bool-to-number), so it can be converted without inference; empty when unsure."""
+    if pa.types.is_boolean(known):
+        kinds: set[type] = {bool}
+    elif pa.types.is_integer(known):
+        kinds = {int}
+    elif pa.types.is_floating(known):
+        kinds = {float, int}
+    elif pa.types.is_string(known) or pa.types.is_large_string(known):
+        kinds = {str}
+    else:
+        return set()
+    return kinds | {type(None)}
 
 
 def _unified(old: pa.DataType, new: pa.DataType) -> pa.DataType:
