@@ -181,3 +181,19 @@ def test_a_type_that_cannot_widen_is_refused_clearly(local) -> None:
     assert read("fabric://lake/day/", local)["hour"].to_pylist() == [5]
     with pytest.raises(CaptureError, match="sample_rate"):
         Capture("fabric://lake/x", sample_rate=0, fabric=local)
+
+
+def test_captured_rows_are_monitored_by_their_capture_time(local) -> None:
+    from skyfabric import drift
+
+    rows = [{"x": float(i % 10), "site": "oslo" if i % 3 else "lima"} for i in range(3000)]
+    base = drift.fit_baseline(pa.Table.from_pylist(rows), ["x", "site"])
+    with Capture("fabric://lake/live", fabric=local) as cap:
+        for row in rows:
+            cap.log(row)
+    res = drift.monitor("fabric://lake/live/", base, every="1h", time_column="captured_at",
+                        fabric=local, history=None)
+    assert sum(w.rows for w in res.windows) == 3000
+    assert all(w.status == "stable" for w in res.windows)
+    by_dt = drift.monitor("fabric://lake/live/", base, by="dt", fabric=local, history=None)
+    assert sum(w.rows for w in by_dt.windows) == 3000

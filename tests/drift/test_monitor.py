@@ -212,3 +212,18 @@ def test_bad_arguments_are_clear(local_lake) -> None:
         drift.monitor(SRC, BASE, every="daily", time_column="ts", fabric=local_lake)
     with pytest.raises(DriftError, match="not an ISO-8601 time"):
         drift.monitor(SRC, BASE, every="1d", time_column="site", fabric=local_lake, history=None)
+
+
+def test_by_dt_groups_the_hours_of_a_day_and_knows_its_bounds(local_lake) -> None:
+    fab = local_lake
+    rng = np.random.default_rng(9)
+    for day in ("2026-03-01", "2026-03-02"):
+        for hour in ("00", "13"):
+            buf = io.BytesIO()
+            pq.write_table(month_rows(3, rng).slice(0, 500), buf)
+            fab.fs.pipe_file(f"fabric://lake/live/dt={day}/hour={hour}/part-0.parquet", buf.getvalue())
+    res = drift.monitor("fabric://lake/live/", BASE, by="dt", fabric=fab, history=None)
+    assert [w.window for w in res.windows] == ["dt=2026-03-01", "dt=2026-03-02"]
+    assert [w.rows for w in res.windows] == [1000, 1000]
+    assert res.windows[1].start == datetime(2026, 3, 2, tzinfo=UTC)
+    assert res.windows[1].end == datetime(2026, 3, 3, tzinfo=UTC)
