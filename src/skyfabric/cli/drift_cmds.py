@@ -269,20 +269,25 @@ def _write_outputs(result: Any, fab: Any, *, json_out: str | None, report: str |
     return failed
 
 
+#: Options naming a model version whose folder holds its baseline (`skyfabric.drift.models`).
+ModelOption = Annotated[
+    str | None, typer.Option(help="The model whose folder holds the baseline (with --version).")
+]
+VersionOption = Annotated[str | None, typer.Option(help="The model version (with --model).")]
+RegistryOption = Annotated[
+    str | None, typer.Option(help="Model registry root (default: fabric://registry/models).")
+]
+
+
 def baseline_cmd(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help=_SOURCE_HELP)],
     out: Annotated[
         str | None, typer.Option("--out", "-o", help="Where to write the baseline JSON.")
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(help="Write baseline.json beside this model (with --version) instead."),
-    ] = None,
-    version: Annotated[str | None, typer.Option(help="The model version (with --model).")] = None,
-    registry: Annotated[
-        str | None, typer.Option(help="Model registry root (default: fabric://registry/models).")
-    ] = None,
+    model: ModelOption = None,
+    version: VersionOption = None,
+    registry: RegistryOption = None,
     columns: Annotated[str | None, typer.Option(help="Comma-separated columns.")] = None,
     bins: Annotated[
         int | None,

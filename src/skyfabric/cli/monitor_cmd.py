@@ -17,6 +17,9 @@ from skyfabric.cli.drift_cmds import (
     EXIT_SIGNIFICANT,
     EXIT_USAGE,
     FailOn,
+    ModelOption,
+    RegistryOption,
+    VersionOption,
     _check_outputs,
     _errors,
     _split,
@@ -60,13 +63,9 @@ def monitor_cmd(
     baseline: Annotated[
         str | None, typer.Option("--baseline", "-b", help="Baseline JSON URL or path.")
     ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Use the baseline beside this model (with --version).")
-    ] = None,
-    version: Annotated[str | None, typer.Option(help="The model version (with --model).")] = None,
-    registry: Annotated[
-        str | None, typer.Option(help="Model registry root (default: fabric://registry/models).")
-    ] = None,
+    model: ModelOption = None,
+    version: VersionOption = None,
+    registry: RegistryOption = None,
     by: Annotated[
         str | None, typer.Option(help="Hive partition key: one window per value (month, dt).")
     ] = None,

@@ -289,14 +289,29 @@ class Capture:
 
     # -- flushing -------------------------------------------------------------------------
 
-    def _hand_over(self) -> None:
-        """Give the current buffer to the writer (waits while it is busy: back-pressure)."""
+    def _take(self) -> _Buffer | None:
+        """Swap in an empty buffer; the full one (None when empty) counts as pending."""
         with self._lock:
             buf, self._buffer = self._buffer, _Buffer()
-        if buf.count:
-            with self._idle:
-                self._pending += 1
+        if not buf.count:
+            return None
+        with self._idle:
+            self._pending += 1
+        return buf
+
+    def _hand_over(self) -> None:
+        """Give the current buffer to the writer (waits while it is busy: back-pressure)."""
+        buf = self._take()
+        if buf is not None:
             self._queue.put(buf)
+
+    def _write_pending(self, buf: _Buffer) -> None:
+        try:
+            self._write(buf)
+        finally:
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
 
     def flush(self) -> None:
         """Write every buffered row now and wait until it is written.
@@ -344,34 +359,17 @@ class Capture:
         """The writer thread: write handed-over buffers; flush a buffer that got old."""
         while True:
             try:
-                buf = self._queue.get(timeout=min(1.0, self.max_age / 4))
+                item = self._queue.get(timeout=min(1.0, self.max_age / 4))
             except queue.Empty:
                 with self._lock:
                     old = self._buffer.count and time.time() - self._buffer.started >= self.max_age
-                if old:
-                    self._hand_over_from_writer()
+                item = self._take() if old else None
+                if item is not None:
+                    self._write_pending(item)
                 continue
-            if buf is None:
+            if item is None:
                 return
-            try:
-                self._write(buf)
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
-
-    def _hand_over_from_writer(self) -> None:
-        with self._lock:
-            buf, self._buffer = self._buffer, _Buffer()
-        if buf.count:
-            with self._idle:
-                self._pending += 1
-            try:
-                self._write(buf)
-            finally:
-                with self._idle:
-                    self._pending -= 1
-                    self._idle.notify_all()
+            self._write_pending(item)
 
     def _write(self, buf: _Buffer) -> None:
         try:
