@@ -119,6 +119,12 @@ def test_history_is_an_iceberg_table_and_known_windows_are_skipped(local_lake) -
     third = drift.monitor(SRC, BASE, by="month", fabric=fab, recompute=True)
     assert len(third.checked) == 7 and table.count() == 7 * 2
 
+    # monthly time windows of the same source are other windows, never read as partitions
+    by_time = drift.monitor(SRC, BASE, every="1mo", time_column="ts", fabric=fab)
+    assert len(by_time.checked) == 7 and by_time.skipped == []
+    assert by_time.windowing == "every 1mo on ts" and table.count() == 14 * 2
+    assert len(drift.monitor(SRC, BASE, by="month", fabric=fab).checked) == 0
+
     # other engines read the same table
     con = table.to_duckdb("h")
     worst = con.execute(
@@ -126,7 +132,7 @@ def test_history_is_an_iceberg_table_and_known_windows_are_skipped(local_lake) -
     ).fetchall()
     assert worst[0][0] in ("month=6", "month=7")
     pl_rows = table.to_polars().collect()
-    assert pl_rows.height == 14 and "column_name" in pl_rows.columns
+    assert pl_rows.height == 28 and "column_name" in pl_rows.columns
 
 
 def test_time_windows_in_one_scan_agree_with_partitions(local_lake) -> None:

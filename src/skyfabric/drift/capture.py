@@ -463,7 +463,7 @@ class Capture:
         name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{self._id}-{self._seq:06d}.parquet"
         url = f"{self.url}/{folder}/{name}"
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
+        pq.write_table(table, sink)  # snappy, pyarrow's default: the cheapest to write
         data = sink.getvalue().to_pybytes()
         for attempt in range(_RETRIES):
             try:

@@ -10,6 +10,8 @@ column            type                        meaning
 window_label      string                      ``month=7``, ``2026-01-05``: the window key
 window_start      timestamp (UTC, us)         start of the window, when known
 window_end        timestamp (UTC, us)         end of the window (exclusive), when known
+windowing         string                      how the source was split: ``by month``,
+                                              ``every 1d on captured_at``
 column_name       string                      the checked column
 psi               double                      PSI (null: missing column, empty, type change)
 expected_psi      double                      mean PSI under no drift for these sizes
@@ -26,7 +28,8 @@ checked_at        timestamp (UTC, us)         when the window was checked
 
 ``window``, ``column`` and ``rows``-like names are reserved words in SQL (DuckDB, Trino),
 hence ``window_label`` and ``column_name``. A window is identified by (source,
-baseline_url, window_label): a re-check replaces its rows in one commit (`record`).
+baseline_url, windowing, window_label), so monthly partitions and monthly time windows of one
+source never stand in for each other; a re-check replaces its rows in one commit (`record`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ HISTORY_SCHEMA = pa.schema(
         pa.field("window_label", pa.string()),
         pa.field("window_start", _TS),
         pa.field("window_end", _TS),
+        pa.field("windowing", pa.string()),
         pa.field("column_name", pa.string()),
         pa.field("psi", pa.float64()),
         pa.field("expected_psi", pa.float64()),
@@ -96,13 +100,16 @@ def _when(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def history_rows(windows: list[WindowResult], source: str, baseline_url: str) -> pa.Table:
+def history_rows(
+    windows: list[WindowResult], source: str, baseline_url: str, windowing: str
+) -> pa.Table:
     """The history rows of ``windows`` (one per window and column) as an Arrow table."""
     rows = [
         {
             "window_label": w.window,
             "window_start": w.start,
             "window_end": w.end,
+            "windowing": windowing,
             "column_name": c.column,
             "psi": c.psi,
             "expected_psi": c.expected_psi,
@@ -122,28 +129,36 @@ def history_rows(windows: list[WindowResult], source: str, baseline_url: str) ->
     return pa.Table.from_pylist(rows, schema=HISTORY_SCHEMA)
 
 
-def _this_pair(source: str, baseline_url: str) -> Any:
+def _these(source: str, baseline_url: str, windowing: str) -> Any:
     from pyiceberg.expressions import And, EqualTo
 
-    return And(EqualTo("source", source), EqualTo("baseline_url", baseline_url))
+    return And(
+        EqualTo("source", source),
+        EqualTo("baseline_url", baseline_url),
+        EqualTo("windowing", windowing),
+    )
 
 
-def record(table: Table, windows: list[WindowResult], source: str, baseline_url: str) -> None:
+def record(
+    table: Table, windows: list[WindowResult], source: str, baseline_url: str, windowing: str
+) -> None:
     """Append the rows of ``windows``; rows those windows already had are replaced in the
     same commit (a re-check, ``--recompute``), so a reader never sees both or neither."""
     from pyiceberg.expressions import And, In
 
     if not windows:
         return
-    data = history_rows(windows, source, baseline_url)
+    data = history_rows(windows, source, baseline_url, windowing)
     labels = {w.window for w in windows}
-    table.overwrite(data, And(_this_pair(source, baseline_url), In("window_label", labels)))
+    table.overwrite(data, And(_these(source, baseline_url, windowing), In("window_label", labels)))
 
 
-def read_windows(table: Table, source: str, baseline_url: str) -> dict[str, WindowResult]:
+def read_windows(
+    table: Table, source: str, baseline_url: str, windowing: str
+) -> dict[str, WindowResult]:
     """Window label -> `WindowResult` (``from_history=True``) for every window of this
-    source and baseline in the history; the latest check of a window wins."""
-    data = table.to_arrow(_this_pair(source, baseline_url)).sort_by(
+    source, baseline and windowing in the history; the latest check of a window wins."""
+    data = table.to_arrow(_these(source, baseline_url, windowing)).sort_by(
         [("checked_at", "ascending")]
     )
     out: dict[str, WindowResult] = {}

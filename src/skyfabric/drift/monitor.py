@@ -116,6 +116,7 @@ def monitor(
     src = open_source(source, fabric=fabric)
     source_name = shown or src.name
 
+    windowing = f"by {by}" if by is not None else f"every {every} on {time_column}"
     table = None
     known: dict[str, WindowResult] = {}
     if history is not None:
@@ -123,7 +124,7 @@ def monitor(
 
         table = open_history(fabric, history, history_location)  # type: ignore[arg-type]
         if not recompute:
-            known = read_windows(table, source_name, baseline_url)
+            known = read_windows(table, source_name, baseline_url, windowing)
 
     fresh: list[WindowResult] = []
     windows: dict[str, WindowResult] = {}
@@ -164,7 +165,7 @@ def monitor(
     if table is not None:
         from skyfabric.drift.history import record
 
-        record(table, fresh, source_name, baseline_url)
+        record(table, fresh, source_name, baseline_url, windowing)
     return MonitorResult(
         windows=list(windows.values()),
         source=source_name,
@@ -173,6 +174,7 @@ def monitor(
         moderate=moderate,
         significant=significant,
         history=history,
+        windowing=windowing,
         seconds=time.perf_counter() - started,
     )
 

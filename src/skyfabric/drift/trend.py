@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -129,6 +129,7 @@ class MonitorResult:
         source, baseline_url: as given to `skyfabric.drift.monitor`.
         eps, moderate, significant: the PSI floor and thresholds used.
         history: the history table (``namespace.table``) or None when not kept.
+        windowing: how the source was split (``by month``, ``every 1d on ts``).
         seconds: wall time of the run (s).
     """
 
@@ -139,8 +140,8 @@ class MonitorResult:
     moderate: float = 0.1
     significant: float = 0.25
     history: str | None = None
+    windowing: str = ""
     seconds: float = 0.0
-    report_url: str | None = field(default=None)
 
     @property
     def checked(self) -> list[WindowResult]:
@@ -172,6 +173,7 @@ class MonitorResult:
             "thresholds": {"eps": self.eps, "moderate": self.moderate,
                            "significant": self.significant},
             "history": self.history,
+            "windowing": self.windowing,
             "worst_status": self.worst_status,
             "checked": [w.window for w in self.checked],
             "skipped": self.skipped,

@@ -88,7 +88,9 @@ def plot_trend(result: MonitorResult, column: str) -> bytes:
                label="significant")
     ax.set_xticks(x, labels, rotation=45 if len(labels) > 6 else 0,
                   ha="right" if len(labels) > 6 else "center", fontsize=8, **_LITERAL)
-    ax.set_ylabel("PSI")
+    # symlog: one tiny window's PSI of 5 would flatten every other point against 0
+    ax.set_yscale("symlog", linthresh=0.01)
+    ax.set_ylabel("PSI (linear below 0.01, log above)")
     ax.set_title(column, fontsize=10, **_LITERAL)
     ax.legend(fontsize=7)
     buf = io.BytesIO()
@@ -122,7 +124,8 @@ def to_trend_html(result: MonitorResult, title: str | None = None) -> str:
     summary = [
         ("source", result.source),
         ("baseline", result.baseline_url),
-        ("windows", f"{len(result.windows)} ({len(result.checked)} checked in this run)"),
+        ("windows", f"{len(result.windows)} {result.windowing} ({len(result.checked)} checked "
+                    "in this run)"),
         ("thresholds", f"moderate >= {result.moderate}, significant >= {result.significant}"),
         ("history", result.history or "not kept"),
     ]
