@@ -28,7 +28,8 @@ instead of growth). Peak memory is thus about ``3 x max_bytes`` plus one file's 
 
 **What a crash loses.** Files appear whole or not at all (a local file is written to a
 hidden temporary name and renamed; an object store publishes an object when its upload
-completes), so a reader never sees a partial file. A process that dies loses the rows not
+completes), so a reader never sees a partial file. A normal interpreter exit closes (flushes)
+every open capture. A process that dies (killed, ``os._exit``) loses the rows not
 yet written: at most the three buffers above, i.e. at most ``3 x max_rows`` rows or
 ``max_age`` seconds of rows plus the writer's time. A write that fails is retried
 (3 attempts); if it still fails its rows are dropped and the next ``log``, `flush` or
@@ -52,6 +53,8 @@ or `close` raises `CaptureError` naming the column, the types and the number of 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import queue
 import random
@@ -59,6 +62,7 @@ import secrets
 import socket
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -74,6 +78,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Capture"]
 
+#: Captures not yet closed, closed (flushed) when the interpreter exits normally.
+_OPEN: weakref.WeakSet[Capture] = weakref.WeakSet()
 _PERIOD = {"hour": 3600, "day": 86400}
 _KEYS = {"hour": ("dt", "hour"), "day": ("dt",)}
 _RETRIES = 3
@@ -165,6 +171,7 @@ class Capture:
         self._pending = 0  # buffers handed over and not yet written
         self._writer = threading.Thread(target=self._run, name="skyfabric-capture", daemon=True)
         self._writer.start()
+        _OPEN.add(self)
 
     # -- logging --------------------------------------------------------------------------
 
@@ -539,6 +546,14 @@ def _unified(old: pa.DataType, new: pa.DataType) -> pa.DataType:
     one = pa.unify_schemas([pa.schema([("c", old)]), pa.schema([("c", new)])],
                            promote_options="permissive")
     return one.field("c").type
+
+
+@atexit.register
+def _close_open_captures() -> None:
+    """A normal exit flushes what a forgotten `Capture.close` would have."""
+    for cap in list(_OPEN):
+        with contextlib.suppress(Exception):
+            cap.close()
 
 
 def _widens(old: pa.DataType, new: pa.DataType) -> bool:

@@ -114,7 +114,8 @@ def monitor(
         names.remove(by)  # constant within a window: it would read as drift
     shown = os.fspath(source) if isinstance(source, str | os.PathLike) else None
     src = open_source(source, fabric=fabric)
-    source_name = shown or src.name
+    # the history's key: fabric://lake/x/ and fabric://lake/x are one source
+    source_name = (shown.rstrip("/") or shown) if shown else src.name
 
     windowing = f"by {by}" if by is not None else f"every {every} on {time_column}"
     table = None
