@@ -235,3 +235,25 @@ def test_by_dt_groups_the_hours_of_a_day_and_knows_its_bounds(local_lake) -> Non
     assert [w.rows for w in res.windows] == [1000, 1000]
     assert res.windows[1].start == datetime(2026, 3, 2, tzinfo=UTC)
     assert res.windows[1].end == datetime(2026, 3, 3, tzinfo=UTC)
+
+
+def test_nested_partitions_need_every_key_above_the_window(local_lake) -> None:
+    fab = local_lake
+    rng = np.random.default_rng(11)
+    for year in (2025, 2026):
+        for month in (1, 2):
+            buf = io.BytesIO()
+            pq.write_table(month_rows(month, rng).slice(0, 300), buf)
+            fab.fs.pipe_file(f"fabric://lake/prices/year={year}/month={month}/p.parquet", buf.getvalue())
+    with pytest.raises(DriftError, match=r"month=1 .* several year=\.\.\. folders.*--by year,month"):
+        drift.monitor("fabric://lake/prices/", BASE, by="month", fabric=fab, history=None)
+    res = drift.monitor("fabric://lake/prices/", BASE, by="year,month", fabric=fab, history=None)
+    assert [w.window for w in res.windows] == [
+        "year=2025/month=1", "year=2025/month=2", "year=2026/month=1", "year=2026/month=2"
+    ]
+    assert [w.rows for w in res.windows] == [300] * 4
+    assert res.windows[1].start == datetime(2025, 2, 1, tzinfo=UTC)
+    assert res.windows[1].end == datetime(2025, 3, 1, tzinfo=UTC)
+    one_year = drift.monitor("fabric://lake/prices/year=2026/", BASE, by="month", fabric=fab,
+                             history=None)
+    assert [w.window for w in one_year.windows] == ["month=1", "month=2"]

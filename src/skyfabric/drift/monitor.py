@@ -68,7 +68,8 @@ def monitor(
             in folder form: ``.../year=200[0-3]/``), a ``table:NS.NAME`` (time windows
             only), or pyarrow data (time windows only).
         baseline: a `Baseline` or the URL/path of a saved one.
-        by: a hive partition key (``month``, ``dt``): one window per value.
+        by: a hive partition key (``month``, ``dt``): one window per value; several keys
+            (``"year,month"``): one window per combination.
         every: a window length (``1h``, ``1d``, ``7d``, ``1w``, ``1mo``) over
             ``time_column`` (a timestamp or date column). Give ``by`` or ``every``.
         history: the Iceberg table (``namespace.table``) to append results to; None keeps
@@ -110,8 +111,9 @@ def monitor(
     base, baseline_url = _baseline(baseline, fabric)
     eps, moderate, significant = thresholds(fabric, eps, moderate, significant)
     names = baseline_columns(base, columns)
-    if by is not None and columns is None and by in names and len(names) > 1:
-        names.remove(by)  # constant within a window: it would read as drift
+    if by is not None and columns is None:  # constant within a window: it would read as drift
+        keys = {k.strip() for k in by.split(",")}
+        names = [c for c in names if c not in keys] or names
     shown = os.fspath(source) if isinstance(source, str | os.PathLike) else None
     src = open_source(source, fabric=fabric)
     # the history's key: fabric://lake/x/ and fabric://lake/x are one source

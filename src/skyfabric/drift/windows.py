@@ -160,45 +160,85 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, str(value))
 
 
-def partition_windows(src: Source, key: str) -> list[Window]:
-    """One `Window` per value of the hive partition ``key`` in ``src``'s files, in order.
+def _above(frag: Any, keys: list[str], parts: dict[str, Any]) -> list[str]:
+    """Partition keys of ``frag`` whose folder sits above the first of ``keys`` in its path."""
+    path = "/" + frag.path.replace("\\", "/")
+    first = min(path.find(f"/{k}=") for k in keys)
+    return [k for k in parts if k not in keys and 0 <= path.find(f"/{k}=") < first]
 
-    Each window's source reads only that value's files, without the ``key`` column (a
+
+def _bounds(keys: list[str], values: tuple[Any, ...]) -> tuple[datetime | None, datetime | None]:
+    """Bounds of one value that is a date or month, or of ``year[, month[, day]]`` keys."""
+    if len(values) == 1:
+        return partition_bounds(str(values[0]))
+    named = dict(zip(keys, values, strict=True))
+    try:
+        if keys == ["year", "month"]:
+            return partition_bounds(f"{int(named['year']):04d}-{int(named['month']):02d}")
+        if keys == ["year", "month", "day"]:
+            y, m, d = (int(named[k]) for k in keys)
+            return partition_bounds(f"{y:04d}-{m:02d}-{d:02d}")
+    except (TypeError, ValueError):
+        pass
+    return None, None
+
+
+def partition_windows(src: Source, key: str) -> list[Window]:
+    """One `Window` per value of the hive partition ``key`` in ``src``'s files, in order;
+    ``key`` may name several keys, ``"year,month"``: one window per pair of values.
+
+    Each window's source reads only that value's files, without the ``key`` columns (a
     constant would show as drift against a baseline of other values), unless the files
-    hold it themselves.
+    hold them themselves. Bounds are known for a value that is a date (``2026-01-05``) or
+    a month (``2026-01``), and for ``year,month`` and ``year,month,day``.
 
     Raises:
-        DriftError: ``src`` is not files (a table or in-memory data), or no file sits under
-            a ``key=...`` folder (the message lists the partition keys it found).
+        DriftError: ``src`` is not files (a table or in-memory data); no file sits under a
+            ``key=...`` folder (the message lists the partition keys it found); or a value
+            of ``key`` sits under several values of a key above it (``month=7`` under
+            ``year=2012/`` and ``year=2013/``: the message says to use ``year,month``).
     """
+    keys = [k.strip() for k in key.split(",") if k.strip()]
     data = src.data
     if not isinstance(data, pads.FileSystemDataset):
         raise DriftError(
-            f"--by {key} splits a source by its hive partition folders ({key}=.../), and "
-            f"{src.name} is not files; fix: use --every with --time-column for a table or "
-            "in-memory data"
+            f"--by {key} splits a source by its hive partition folders ({keys[0]}=.../), "
+            f"and {src.name} is not files; fix: use --every with --time-column for a table "
+            "or in-memory data"
         )
-    groups: dict[Any, list[Any]] = {}
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    above: dict[tuple[Any, ...], dict[str, set[Any]]] = {}
     found: set[str] = set()
     for frag in data.get_fragments():
         parts = pads.get_partition_keys(frag.partition_expression) or {}
         found.update(parts)
-        if key in parts:
-            groups.setdefault(parts[key], []).append(frag)
+        if all(k in parts for k in keys):
+            value = tuple(parts[k] for k in keys)
+            groups.setdefault(value, []).append(frag)
+            for k in _above(frag, keys, parts):
+                above.setdefault(value, {}).setdefault(k, set()).add(parts[k])
     if not groups:
         have = ", ".join(sorted(found)) or "none"
         raise DriftError(
-            f"no file of {src.name} is under a {key}=... folder (partition keys found: "
-            f"{have}); fix: name one of those with --by, or point at the folder above the "
-            f"{key}=... folders"
+            f"no file of {src.name} is under {'/'.join(f'{k}=...' for k in keys)} folders "
+            f"(partition keys found: {have}); fix: name those with --by (several as "
+            "--by year,month), or point at the folder above them"
         )
-    frags0 = next(iter(groups.values()))
-    in_files = key in frags0[0].physical_schema.names
-    schema = data.schema if in_files else pa.schema([f for f in data.schema if f.name != key])
+    for value, seen in above.items():
+        mixed = [k for k, vals in seen.items() if len(vals) > 1]
+        if mixed:
+            label = "/".join(f"{k}={v}" for k, v in zip(keys, value, strict=True))
+            raise DriftError(
+                f"{label} of {src.name} sits under several {mixed[0]}=... folders, so one "
+                f"window would mix them; fix: --by {','.join([*mixed, *keys])}, or point at "
+                f"one {mixed[0]}=... folder"
+            )
+    in_files = set(next(iter(groups.values()))[0].physical_schema.names)
+    schema = pa.schema([f for f in data.schema if f.name not in set(keys) - in_files])
     windows = []
-    for value in sorted(groups, key=_sort_key):
-        label = f"{key}={value}"
-        start, end = partition_bounds(str(value))
+    for value in sorted(groups, key=lambda v: tuple(_sort_key(x) for x in v)):
+        label = "/".join(f"{k}={v}" for k, v in zip(keys, value, strict=True))
+        start, end = _bounds(keys, value)
         part = pads.FileSystemDataset(groups[value], schema, data.format, data.filesystem)
         window_src = Source(
             f"{src.name} {label}",
