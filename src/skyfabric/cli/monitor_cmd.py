@@ -67,7 +67,8 @@ def monitor_cmd(
     version: VersionOption = None,
     registry: RegistryOption = None,
     by: Annotated[
-        str | None, typer.Option(help="Hive partition key(s): one window per value (month, dt, year,month).")
+        str | None,
+        typer.Option(help="Hive partition key(s): one window per value (month, dt, year,month)."),
     ] = None,
     every: Annotated[
         str | None, typer.Option(help="Window length over --time-column: 1h, 1d, 7d, 1w, 1mo.")
