@@ -257,3 +257,16 @@ def test_nested_partitions_need_every_key_above_the_window(local_lake) -> None:
     one_year = drift.monitor("fabric://lake/prices/year=2026/", BASE, by="month", fabric=fab,
                              history=None)
     assert [w.window for w in one_year.windows] == ["month=1", "month=2"]
+
+
+def test_time_windows_of_an_iceberg_table(local_lake) -> None:
+    fab = local_lake
+    rng = np.random.default_rng(13)
+    fab.create_table("ops.readings", pa.concat_tables([month_rows(m, rng) for m in (1, 6)]))
+    res = drift.monitor("table:ops.readings", BASE, every="1mo", time_column="ts", fabric=fab)
+    assert [(w.window, w.rows, w.status) for w in res.windows] == [
+        ("2026-01", ROWS, "stable"), ("2026-06", ROWS, "significant")
+    ]
+    assert fab.table("monitoring.drift_history").count() == 4
+    with pytest.raises(DriftError, match="not files"):
+        drift.monitor("table:ops.readings", BASE, by="month", fabric=fab, history=None)
