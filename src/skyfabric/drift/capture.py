@@ -64,14 +64,14 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from skyfabric.errors import CaptureError, FabricError
+from skyfabric.drift.capture_files import KEYS, PERIOD, by_period, file_url, stamped, write_parquet
+from skyfabric.drift.capture_rows import conform, rows_table, widens
+from skyfabric.errors import CaptureError
 
 if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
@@ -80,9 +80,6 @@ __all__ = ["Capture"]
 
 #: Captures not yet closed, closed (flushed) when the interpreter exits normally.
 _OPEN: weakref.WeakSet[Capture] = weakref.WeakSet()
-_PERIOD = {"hour": 3600, "day": 86400}
-_KEYS = {"hour": ("dt", "hour"), "day": ("dt",)}
-_RETRIES = 3
 
 
 @dataclass
@@ -136,7 +133,7 @@ class Capture:
     ) -> None:
         if not 0 < sample_rate <= 1:
             raise CaptureError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
-        if partition not in _PERIOD:
+        if partition not in PERIOD:
             raise CaptureError(f"partition must be 'hour' or 'day', got {partition!r}")
         if max_rows < 1 or max_bytes < 1 or max_age <= 0:
             raise CaptureError(
@@ -266,11 +263,11 @@ class Capture:
 
     def _admit_schema(self, schema: pa.Schema, row: dict[str, Any] | None) -> None:
         """Widen the known schema by ``schema`` or refuse it (called under the lock)."""
-        keys = [k for k in _KEYS[self.partition] if k in schema.names]
+        keys = [k for k in KEYS[self.partition] if k in schema.names]
         if keys:
             raise CaptureError(
                 f"the rows have column(s) {', '.join(map(repr, keys))}, the name of a "
-                f"partition folder of this capture ({'/'.join(_KEYS[self.partition])}): "
+                f"partition folder of this capture ({'/'.join(KEYS[self.partition])}): "
                 "readers would take its value from the folder, not the row; fix: rename "
                 "the column, or capture with partition='day' (folders dt=... only)"
             )
@@ -284,7 +281,7 @@ class Capture:
             self._schema = pa.unify_schemas([self._schema, schema], promote_options="permissive")
         except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
             had = {f.name: f.type for f in self._schema}
-            bad = [f for f in schema if f.name in had and not _widens(had[f.name], f.type)]
+            bad = [f for f in schema if f.name in had and not widens(had[f.name], f.type)]
             detail = "; ".join(f"{f.name!r} was {had[f.name]}, now {f.type}" for f in bad)
             example = f" (row {row!r})" if row is not None and len(repr(row)) < 200 else ""
             raise CaptureError(
@@ -393,7 +390,7 @@ class Capture:
 
     def _tables(self, buf: _Buffer, schema: pa.Schema) -> dict[int, pa.Table]:
         """Partition period number -> the buffer's rows of that period, in ``schema``."""
-        period = _PERIOD[self.partition]
+        period = PERIOD[self.partition]
         parts: dict[int, list[pa.Table]] = {}
         if buf.rows:
             times = np.asarray(buf.times)
@@ -404,47 +401,24 @@ class Capture:
             self._dict_rows_max = self._rows_bound()
             with self._lock:
                 schema = self._schema
-            table = _conform(table, schema)
-            keys = (times // period).astype(np.int64)
-            if keys[0] == keys[-1] and (keys == keys[0]).all():  # the usual case: one period
-                parts.setdefault(int(keys[0]), []).append(self._stamped(table, times))
-                keys = keys[:0]
-            for key in np.unique(keys):
-                mask = keys == key
-                piece = table.filter(pa.array(mask))
-                parts.setdefault(int(key), []).append(self._stamped(piece, times[mask]))
-        for chunk, when in buf.chunks:
-            stamped = self._stamped(_conform(chunk, schema), np.full(chunk.num_rows, when))
-            parts.setdefault(int(when // period), []).append(stamped)
+            for key, (piece, when) in by_period(conform(table, schema), times, period).items():
+                parts.setdefault(key, []).append(stamped(piece, when, self.time_column))
+        for chunk, at in buf.chunks:
+            times = np.full(chunk.num_rows, at)
+            piece = stamped(conform(chunk, schema), times, self.time_column)
+            parts.setdefault(int(at // period), []).append(piece)
         return {k: pa.concat_tables(v) for k, v in parts.items()}
 
     def _rows_table(self, rows: list[dict[str, Any]]) -> tuple[pa.Table, np.ndarray | None]:
-        """Dict rows as a table typed by the known schema, widened where the rows need it;
-        rows whose value cannot be widened into its column are left out (returned mask),
-        and reported by the next call (`CaptureError`)."""
-        first = list(rows[0])  # every key: the first row's in order, then any others
-        names = first + sorted(set().union(*rows).difference(first))
-        keep = np.ones(len(rows), dtype=bool)
-        arrays: dict[str, pa.Array] = {}
-        refused: list[str] = []
-        for name in names:
-            values = [r.get(name) for r in rows]
-            with self._lock:
-                known = self._schema.field(name).type if name in self._schema.names else None
-            array, bad = _column(values, known)
-            if bad is not None:
-                keep &= ~bad
-                example = next(v for v, b in zip(values, bad, strict=True) if b)
-                refused.append(
-                    f"{int(bad.sum())} row(s) with column {name!r} = {type(example).__name__} "
-                    f"values (e.g. {example!r:.60}) where the column is {array.type}"
-                )
-            arrays[name] = array
-            with self._lock:
-                self._admit_schema(pa.schema([(name, array.type)]), None)
-        table = pa.table(arrays)
+        """Dict rows as a table (`rows_table`); the known schema widens with them, and rows
+        that cannot be widened into their column are left out (returned mask) and reported
+        by the next call (`CaptureError`)."""
+        with self._lock:
+            known = self._schema
+        table, keep, refused = rows_table(rows, known)
+        with self._lock:
+            self._admit_schema(table.schema, None)
         if refused:
-            table = table.filter(pa.array(keep))
             self._error = CaptureError(
                 f"cannot capture to {self.url}: a column's type changed and cannot be widened: "
                 f"{'; '.join(refused)}; those rows were refused (not written), the others were "
@@ -454,98 +428,12 @@ class Capture:
             return table, keep
         return table, None
 
-    def _stamped(self, table: pa.Table, times: np.ndarray) -> pa.Table:
-        if self.time_column is None:
-            return table
-        micros = (times * 1e6).astype("int64")
-        column = pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
-        return table.append_column(self.time_column, column)
-
     def _write_file(self, key: int, table: pa.Table) -> None:
-        from skyfabric.drift.file_io import write_bytes
-
-        start = datetime.fromtimestamp(key * _PERIOD[self.partition], UTC)
-        folder = f"dt={start:%Y-%m-%d}" + (f"/hour={start:%H}" if self.partition == "hour" else "")
         self._seq += 1
-        name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{self._id}-{self._seq:06d}.parquet"
-        url = f"{self.url}/{folder}/{name}"
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)  # snappy, pyarrow's default: the cheapest to write
-        data = sink.getvalue().to_pybytes()
-        for attempt in range(_RETRIES):
-            try:
-                write_bytes(url, data, fabric=self._fabric, example="part-0.parquet")
-                break
-            except (FabricError, OSError):
-                if attempt + 1 == _RETRIES:
-                    raise
-                time.sleep(0.2 * 2**attempt)
+        url = file_url(self.url, key, self.partition, self._id, self._seq)
+        write_parquet(url, table, self._fabric)
         self.files.append(url)
         self.rows_written += table.num_rows
-
-
-def _column(values: list[Any], known: pa.DataType | None) -> tuple[pa.Array, np.ndarray | None]:
-    """(Arrow array of ``values`` in ``known`` widened as needed, mask of the values that
-    cannot go in it, or None when all fit).
-
-    The column's type is ``known`` widened by the type of each kind of Python value in
-    turn, first seen first; a kind whose type cannot be widened into it is refused."""
-    if known is not None and _safe_kinds(known) >= set(map(type, values)):
-        try:  # the steady state: the column's type is known, no inference
-            return pa.array(values, type=known), None
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            pass  # e.g. an int beyond int64: the general path says which rows
-    try:
-        array = pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types within this buffer
-        array = None
-    if array is not None and (known is None or _widens(known, array.type)):
-        if known is not None:
-            array = array.cast(_unified(known, array.type))
-        return array, None
-    target = None if known is None or pa.types.is_null(known) else known
-    examples: dict[type, Any] = {}
-    for v in values:
-        if v is not None and type(v) not in examples:
-            examples[type(v)] = v
-    refused: set[type] = set()
-    for kind, example in examples.items():
-        try:
-            t = pa.array([example]).type
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            refused.add(kind)
-            continue
-        if target is None:
-            target = t
-        elif _widens(target, t):
-            target = _unified(target, t)
-        else:
-            refused.add(kind)
-    bad = np.fromiter((type(v) in refused for v in values), dtype=bool, count=len(values))
-    good = [None if b else v for v, b in zip(values, bad, strict=True)]
-    return pa.array(good, type=target), bad
-
-
-def _safe_kinds(known: pa.DataType) -> set[type]:
-    """Python types whose values go into a ``known`` column exactly (no truncation, no
-    bool-to-number), so it can be converted without inference; empty when unsure."""
-    if pa.types.is_boolean(known):
-        kinds: set[type] = {bool}
-    elif pa.types.is_integer(known):
-        kinds = {int}
-    elif pa.types.is_floating(known):
-        kinds = {float, int}
-    elif pa.types.is_string(known) or pa.types.is_large_string(known):
-        kinds = {str}
-    else:
-        return set()
-    return kinds | {type(None)}
-
-
-def _unified(old: pa.DataType, new: pa.DataType) -> pa.DataType:
-    one = pa.unify_schemas([pa.schema([("c", old)]), pa.schema([("c", new)])],
-                           promote_options="permissive")
-    return one.field("c").type
 
 
 @atexit.register
@@ -554,22 +442,3 @@ def _close_open_captures() -> None:
     for cap in list(_OPEN):
         with contextlib.suppress(Exception):
             cap.close()
-
-
-def _widens(old: pa.DataType, new: pa.DataType) -> bool:
-    try:
-        pa.unify_schemas([pa.schema([("c", old)]), pa.schema([("c", new)])],
-                         promote_options="permissive")
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        return False
-    return True
-
-
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with ``schema``'s columns and types (absent columns as nulls)."""
-    arrays = [
-        table.column(f.name).cast(f.type) if f.name in table.column_names
-        else pa.nulls(table.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema)
