@@ -21,6 +21,9 @@ def _text(outputs: list[Any]) -> str:
 
 def _drift(outputs: list[Any], data_dir: Path) -> None:
     assert any("image/png" in o.get("data", {}) for o in outputs)  # a drift plot
+    text = _text(outputs)
+    assert "class=heat" in text and "2013-12" in text  # the monitor's trend heat map
+    assert "flights-trend.html" in text
 
 
 def _tables(outputs: list[Any], data_dir: Path) -> None:

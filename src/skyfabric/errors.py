@@ -14,9 +14,11 @@ subclasses it too, so ``except FileNotFoundError`` keeps working::
     │   └── StorageClassChangeError an object's class / tier cannot be changed in place
     ├── TransferError               an object failed to copy or verify
     │   └── VerificationError       size or checksum of the copy differs from the source
-    └── DriftError
-        ├── BaselineError           (ValueError) baseline cannot be fitted or loaded
-        └── DriftThresholdExceeded  raised by callers that want an exception on drift
+    ├── DriftError
+    │   ├── BaselineError           (ValueError) baseline cannot be fitted or loaded
+    │   └── DriftThresholdExceeded  raised by callers that want an exception on drift
+    └── CaptureError                live inputs cannot be captured: a type that cannot be
+                                    widened, rows of an unknown kind, a store that failed
 
 Errors raised by botocore, google-cloud, azure and pyiceberg are translated at the layer
 boundary with ``raise ... from exc`` so the original stays in ``__cause__``. Messages never
@@ -30,6 +32,7 @@ import threading
 
 __all__ = [
     "BaselineError",
+    "CaptureError",
     "ConfigError",
     "DriftError",
     "DriftThresholdExceeded",
@@ -147,3 +150,8 @@ class BaselineError(DriftError, ValueError):
 
 class DriftThresholdExceeded(DriftError):
     """Drift crossed the configured threshold (raised only when the caller asks for it)."""
+
+
+class CaptureError(FabricError):
+    """Rows cannot be captured (`skyfabric.capture.Capture`): a column whose type changed in
+    a way that cannot be widened, rows of an unsupported kind, or files the store refused."""

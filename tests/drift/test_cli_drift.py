@@ -719,7 +719,7 @@ def test_markup_like_names_and_dtypes_print_as_they_are(lake, tmp_path) -> None:
     ``timestamp``; paths such as ``b[v2].json`` lost ``[v2]``."""
     from rich.console import Console
 
-    from skyfabric.cli.drift_cmds import _summary
+    from skyfabric.cli.quickstart_cmd import _summary
     from skyfabric.drift.check import DriftResult
 
     rng = np.random.default_rng(3)

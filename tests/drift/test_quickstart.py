@@ -53,14 +53,32 @@ def test_quickstart_end_to_end_and_idempotent(fresh: Path) -> None:
     assert command in res.stdout
     table = skyfabric.connect().table("flights.flights")
     assert table.count() == 336_776 and table.partitioning == ["month"]
-    table_files = sorted(p.name for p in (lake / "warehouse").rglob("*.parquet"))
+    table_files = sorted(p.name for p in (lake / "warehouse" / "flights").rglob("*.parquet"))
     assert len(table_files) == 12
 
-    def plain_files() -> list[Path]:  # Iceberg file names are new on each commit
-        return sorted(
+    # the monitoring loop: captured through Capture, monitored by month, one trend report
+    captured = list((lake / "capture" / "flights").rglob("*.parquet"))
+    assert len(captured) == 12 and all("/dt=" in str(p) for p in captured)
+    trend = json.loads((lake / "monitoring" / "flights-trend.json").read_text())
+    assert [w["window"] for w in trend["windows"]] == [f"2013-{m:02d}" for m in range(1, 13)]
+    assert sum(w["rows"] for w in trend["windows"]) == 336_776
+    assert [w["rows"] for w in trend["windows"][3:]] == [
+        r["rows"] for _, r in sorted(reports.items())
+    ]
+    for w, (_, report) in zip(trend["windows"][3:], sorted(reports.items()), strict=True):
+        assert [c["psi"] for c in w["columns"]] == pytest.approx(
+            [c["psi"] for c in report["columns"]]
+        )  # the captured month is the month's partition: the same numbers
+    assert "class=heat" in (lake / "monitoring" / "flights-trend.html").read_text()
+    history = skyfabric.connect().table("monitoring.drift_history")
+    assert history.count() == 12 * 9
+    assert "trend:" in res.stdout and "monitoring.drift_history" in res.stdout
+
+    def plain_files() -> list[Path]:  # Iceberg file names are new on each commit, captured
+        return sorted(  # files are named by the capturing process and time
             p.relative_to(lake)
             for p in lake.rglob("*")
-            if p.is_file() and p.relative_to(lake).parts[0] != "warehouse"
+            if p.is_file() and p.relative_to(lake).parts[0] not in ("warehouse", "capture")
         )
 
     files_before = plain_files()
@@ -69,8 +87,10 @@ def test_quickstart_end_to_end_and_idempotent(fresh: Path) -> None:
     assert plain_files() == files_before
     # the table was replaced, not appended to: one snapshot, the old files purged
     assert table.count() == 336_776 and len(table.snapshots()) == 1
-    assert len(list((lake / "warehouse").rglob("*.parquet"))) == 12
-    assert sorted(p.name for p in (lake / "warehouse").rglob("*.parquet")) != table_files
+    assert len(list((lake / "warehouse" / "flights").rglob("*.parquet"))) == 12
+    assert len(list((lake / "capture").rglob("*.parquet"))) == 12  # replaced, not added
+    assert history.count() == 12 * 9  # the windows' rows replaced, not appended
+    assert sorted(p.name for p in (lake / "warehouse" / "flights").rglob("*.parquet")) != table_files
 
     checked = CliRunner().invoke(app, [*command.split()[1:], "--json"])
     assert checked.exit_code == 0, checked.output
@@ -114,7 +134,7 @@ def test_readme_example_config_runs_the_quickstart_and_readme_drift_commands(
     lake = tmp_path / ".local" / "share" / "skyfabric" / "lake"
     assert len(list(lake.glob("flights/month=*/part-0.parquet"))) == 12
     assert sorted(outputs(lake)) == ["flights-2013-11.json", "flights-2013-12.json"]
-    assert len(list((lake / "warehouse").rglob("*.parquet"))) == 12
+    assert len(list((lake / "warehouse" / "flights").rglob("*.parquet"))) == 12
     shell = "\n".join(readme_blocks("bash")).replace("\\\n", " ")
     commands = [line.split("#")[0].split() for line in shell.splitlines()]
     drift = [c[1:] for c in commands if c[:2] == ["skyfabric", "drift"]]

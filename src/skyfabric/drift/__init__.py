@@ -10,6 +10,11 @@ Typical use::
     result.worst_status            # "stable" | "moderate" | "significant"
     drift.write_html(result, "fabric://reports/2013-07.html")
 
+    # every month against the baseline, results appended to monitoring.drift_history
+    trend = drift.monitor("fabric://lake/flights/", "fabric://registry/baselines/flights.json",
+                          by="month")
+    trend.to_pandas()                # one row per window and column
+
 Importing this package loads numpy, pyarrow and numba (the kernels); matplotlib and dask
 are imported only when a plot is drawn or the dask engine runs. ``import skyfabric`` does
 not import this package at all.
@@ -26,7 +31,9 @@ from skyfabric.drift.check import (
     load_baseline,
     save_baseline,
 )
+from skyfabric.drift.monitor import monitor
 from skyfabric.drift.report import plot_column, render_table, to_html, write_html, write_json
+from skyfabric.drift.trend import MonitorResult
 
 # Last: binding the function ``psi`` after the submodule ``skyfabric.drift.psi`` is loaded,
 # so ``drift.psi`` is the function (the submodule stays importable by its full name).
@@ -38,12 +45,14 @@ __all__ = [
     "ColumnDrift",
     "DriftResult",
     "Histogram",
+    "MonitorResult",
     "check",
     "compare",
     "fit_baseline",
     "histogram",
     "histogram_columns",
     "load_baseline",
+    "monitor",
     "plot_column",
     "psi",
     "render_table",

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from skyfabric.drift.comparing import baseline_columns, compare_columns, drift_defaults, thresholds
 from skyfabric.drift.engine import Engine, ProgressCallback, count
 from skyfabric.drift.file_io import read_bytes, write_text
 from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, fixed_partition_keys, open_source
@@ -47,7 +48,17 @@ if TYPE_CHECKING:
     from skyfabric.drift.sources import Source
     from skyfabric.fabric import Fabric
 
-__all__ = ["LEVELS", "DriftResult", "check", "fit_baseline", "load_baseline", "save_baseline"]
+__all__ = [
+    "LEVELS",
+    "DriftResult",
+    "baseline_columns",
+    "check",
+    "compare_columns",
+    "fit_baseline",
+    "load_baseline",
+    "save_baseline",
+    "thresholds",
+]
 
 Level = Literal["stable", "moderate", "significant"]
 LEVELS: tuple[Level, ...] = ("stable", "moderate", "significant")
@@ -198,14 +209,6 @@ class DriftResult:
         )
 
 
-def _drift_defaults(fabric: Fabric | None) -> Any:
-    if fabric is not None:
-        return fabric.config.drift
-    from skyfabric.config import load_config
-
-    return load_config().drift
-
-
 def check(
     baseline: Baseline | str | os.PathLike[str],
     source: Any,
@@ -241,30 +244,11 @@ def check(
             not names.
         ObjectNotFoundError: the source or baseline does not exist.
     """
-    from skyfabric.drift.histogram import column_names
-    from skyfabric.drift.psi import compare
-
     started = time.perf_counter()
     if not hasattr(baseline, "columns"):
         baseline = load_baseline(os.fspath(baseline), fabric=fabric)  # type: ignore[arg-type]
-    defaults = _drift_defaults(fabric)
-    eps = defaults.eps if eps is None else eps
-    moderate = defaults.moderate if moderate is None else moderate
-    significant = defaults.significant if significant is None else significant
-    if not 0 < moderate <= significant:
-        raise DriftError(
-            f"thresholds must satisfy 0 < moderate <= significant, got moderate={moderate}, "
-            f"significant={significant}; fix: e.g. moderate=0.1, significant=0.25"
-        )
-    # a name given twice is checked once (it was reported twice); 'xi' is one name
-    requested = column_names(columns)
-    names = list(baseline.columns) if requested is None else requested
-    unknown = [c for c in names if c not in baseline.columns]
-    if unknown:
-        raise BaselineError(
-            f"column(s) {', '.join(unknown)} are not in the baseline (it has "
-            f"{', '.join(baseline.columns)}); fix: check the names or refit the baseline"
-        )
+    eps, moderate, significant = thresholds(fabric, eps, moderate, significant)
+    names = baseline_columns(baseline, columns)
     src = open_source(source, fabric=fabric)
     templates, changed = _templates(baseline, names, src)
     # a column whose type no longer fits its bins is reported, not counted: the others
@@ -280,21 +264,9 @@ def check(
             threads=threads,
             progress=progress,
         )
-    results = [
-        changed[c]
-        if c in changed
-        else compare(
-            c,
-            baseline.columns[c].histogram,
-            counted.histograms.get(c),
-            eps=eps,
-            moderate=moderate,
-            significant=significant,
-        )
-        for c in names
-    ]
-    for r in results:  # the report shows temporal edges in the baseline column's type
-        r.dtype = baseline.columns[r.column].dtype
+    results = compare_columns(
+        baseline, names, counted.histograms, changed, eps, moderate, significant
+    )
     if isinstance(source, str | os.PathLike):
         _explain_fixed_partition_keys(results, fixed_partition_keys(os.fspath(source)), src.name)
     return DriftResult(
@@ -416,7 +388,7 @@ def fit_baseline(
     )
     from skyfabric.drift.histogram import column_names
 
-    defaults = _drift_defaults(fabric)
+    defaults = drift_defaults(fabric)
     # one name, not its characters; a name given twice is fitted once (it raised a KeyError)
     columns = column_names(columns)
     if bins is not None and not (isinstance(bins, int) and bins >= 2):

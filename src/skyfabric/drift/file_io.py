@@ -21,7 +21,14 @@ from skyfabric.errors import DriftError, ObjectNotFoundError
 if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
 
-__all__ = ["TEMP_PREFIX", "read_bytes", "read_text", "validate_output", "write_text"]
+__all__ = [
+    "TEMP_PREFIX",
+    "read_bytes",
+    "read_text",
+    "validate_output",
+    "write_bytes",
+    "write_text",
+]
 
 FABRIC_PREFIX = "fabric://"
 #: Start of the temporary name a local write goes to before its rename: ``.skyfabric-`` plus
@@ -259,10 +266,17 @@ def write_text(
         OSError: the file cannot be written (permissions, an ancestor that is a file, disk
             full).
     """
+    write_bytes(url, text.encode("utf-8"), fabric=fabric, example=example)
+
+
+def write_bytes(
+    url: str, data: bytes, *, fabric: Fabric | None = None, example: str = "output.bin"
+) -> None:
+    """Write ``data`` to a ``fabric://`` URL or a local path, whole or not at all (see
+    `write_text`, which it implements; same errors)."""
     if url.startswith(FABRIC_PREFIX):
         fabric = _connect(fabric)  # once, for the check and the write
     path = _checked_output(url, fabric, example)
-    data = text.encode("utf-8")
     if path is not None:
         folder = os.path.dirname(path) or "."
         os.makedirs(folder, exist_ok=True)

@@ -13,13 +13,21 @@
    January-March) over `FLIGHT_COLUMNS` and saves it to
    ``fabric://<store>/baselines/flights.json``;
 3. checks every later month and writes ``fabric://<store>/reports/flights-2013-MM.html`` and
-   ``.json``.
+   ``.json``;
+4. runs the monitoring loop as a deployed model would: captures the flights month by month
+   through `skyfabric.capture.Capture` to `CAPTURE_PREFIX` (``fabric://<store>/capture/flights/dt=.../``,
+   each row with ``scheduled_at``, its scheduled departure, local time), runs
+   `skyfabric.drift.monitor` over it by calendar month of ``scheduled_at`` into the history
+   table `HISTORY_TABLE`, and writes one trend report,
+   ``fabric://<store>/monitoring/flights-trend.html`` (and ``.json``).
 
 ``<store>`` is the store named ``local`` (the embedded default's, when there is no
 configuration file), or the one passed as ``store`` (``--store``); see `pick_store`.
 
 Every object is rewritten under the same name on each run, and the table is dropped (its files
-purged) and created again with one snapshot, so re-running is idempotent.
+purged) and created again with one snapshot, so re-running is idempotent. Captured files are
+named by the capturing process and time (many writers share a prefix), so the capture prefix
+is emptied first, and the monitor recomputes every window (their history rows are replaced).
 """
 
 from __future__ import annotations
@@ -39,10 +47,13 @@ from skyfabric.errors import DriftError, MissingDependencyError
 
 if TYPE_CHECKING:
     from skyfabric.drift.baseline import Baseline
+    from skyfabric.drift.trend import MonitorResult
     from skyfabric.fabric import Fabric
 
 __all__ = [
+    "CAPTURE_PREFIX",
     "FLIGHT_COLUMNS",
+    "HISTORY_TABLE",
     "TABLE_NAME",
     "QuickstartResult",
     "flights_table",
@@ -68,6 +79,10 @@ FLIGHT_COLUMNS = [
 FLIGHT_ROWS = 336_776
 #: The Iceberg table the quickstart writes (namespace ``flights``).
 TABLE_NAME = "flights.flights"
+#: Where the quickstart captures the flights, under ``fabric://<store>/``.
+CAPTURE_PREFIX = "capture/flights"
+#: The drift history table the quickstart's monitor appends to.
+HISTORY_TABLE = "monitoring.drift_history"
 
 
 @dataclass
@@ -97,6 +112,10 @@ class QuickstartResult:
     table: str | None = None
     table_location: str | None = None
     table_note: str | None = None
+    capture_url: str | None = None
+    trend: MonitorResult | None = None
+    trend_report: tuple[str, str] | None = None
+    history: str | None = None
 
 
 def parse_months(spec: str) -> list[int]:
@@ -180,14 +199,14 @@ def load_flights(fabric: Fabric, store: str, table: pa.Table | None = None) -> i
     return table.num_rows
 
 
-def _table_location(fabric: Fabric, store: str) -> str | None:
+def _table_location(fabric: Fabric, store: str, name: str = TABLE_NAME) -> str | None:
     """None (the catalog's default) when the configured warehouse is on ``store``, else a
     location there. With no ``catalog.warehouse`` the catalog's default is the only store's
     warehouse, or none when several are configured: the location is then given too."""
     warehouse = fabric.config.catalog.warehouse
     if warehouse is not None and f"{warehouse.rstrip('/')}/".startswith(f"fabric://{store}/"):
         return None
-    return f"fabric://{store}/warehouse/flights/flights"
+    return f"fabric://{store}/warehouse/{name.replace('.', '/')}"
 
 
 def load_table(fabric: Fabric, store: str, table: pa.Table | None = None) -> str:
@@ -218,6 +237,60 @@ def load_table(fabric: Fabric, store: str, table: pa.Table | None = None) -> str
         TABLE_NAME, table, partition_by=["month"], location=_table_location(fabric, store)
     )
     return created.location
+
+
+def capture_flights(fabric: Fabric, store: str, table: pa.Table) -> tuple[str, int]:
+    """Log the flights month by month through `Capture` to ``fabric://<store>/``
+    `CAPTURE_PREFIX` (emptied first), each row with ``scheduled_at`` (timestamp, the
+    scheduled departure in local time, from year/month/day/hour/minute); return the URL
+    and the rows written."""
+    from skyfabric.capture import Capture
+
+    url = f"fabric://{store}/{CAPTURE_PREFIX}"
+    if fabric.fs.exists(url):
+        fabric.fs.rm(url, recursive=True)
+    stamp = pc.strptime(
+        pc.binary_join_element_wise(
+            *(pc.cast(table[c], pa.string()) for c in ("year", "month", "day", "hour", "minute")),
+            "-",
+        ),
+        format="%Y-%m-%d-%H-%M",
+        unit="s",
+    )
+    rows = table.select(FLIGHT_COLUMNS).append_column("scheduled_at", stamp)
+    # partition="day": the flights have an 'hour' column, which an hour=HH/ folder would hide
+    with Capture(url, partition="day", fabric=fabric) as cap:
+        for month in range(1, 13):  # as an inference service would log them, month by month
+            cap.log(rows.filter(pc.equal(table["month"], month)))
+            cap.flush()
+    return url, cap.rows_written
+
+
+def run_monitor(
+    fabric: Fabric, store: str, capture_url: str, baseline_url: str, label: str
+) -> tuple[MonitorResult, tuple[str, str]]:
+    """Monitor the captured flights by calendar month of ``scheduled_at`` against the
+    baseline, into `HISTORY_TABLE` (every window recomputed), and write the trend report;
+    return the result and ``(html_url, json_url)``."""
+    from skyfabric.drift.file_io import write_text
+    from skyfabric.drift.monitor import monitor
+    from skyfabric.drift.trend_report import write_trend_html
+
+    result = monitor(
+        f"{capture_url}/",
+        baseline_url,
+        every="1mo",
+        time_column="scheduled_at",
+        fabric=fabric,
+        history=HISTORY_TABLE,
+        history_location=_table_location(fabric, store, HISTORY_TABLE),
+        recompute=True,
+    )
+    html_url = f"fabric://{store}/monitoring/flights-trend.html"
+    json_url = f"fabric://{store}/monitoring/flights-trend.json"
+    write_text(json_url, result.to_json(), fabric=fabric, example="trend.json")
+    write_trend_html(result, html_url, fabric, title=f"Flight drift by month vs {label}")
+    return result, (html_url, json_url)
 
 
 def run(
@@ -281,4 +354,10 @@ def run(
         out.reports[month] = (html_url, json_url)
         if on_month:
             on_month(month, result)
+    if table_location is not None:  # the history is an Iceberg table: needs the table layer
+        out.capture_url, _ = capture_flights(fabric, store, flights)
+        out.trend, out.trend_report = run_monitor(
+            fabric, store, out.capture_url, baseline_url, label
+        )
+        out.history = HISTORY_TABLE
     return out

@@ -51,9 +51,10 @@ def _local_dataset(path: str, partitioning: Any = "hive", **kwargs: Any) -> pads
     path = os.path.expanduser(path)
     if GLOB_CHARS & set(path) and not os.path.exists(path):  # a folder named run[1] is no glob
         files = sorted(
-            p
+            f
             for p in _glob.glob(path, recursive=True)
-            if not is_hidden_name(os.path.basename(p)) and os.path.isfile(p)
+            if not is_hidden_name(os.path.basename(p.rstrip(os.sep)))
+            for f in _files_under(p)
         )
         if not files:
             raise ObjectNotFoundError(f"the glob {path!r} matches no file; fix: check the pattern")
@@ -80,6 +81,21 @@ def _local_dataset(path: str, partitioning: Any = "hive", **kwargs: Any) -> pads
         )
     fmt = "csv" if path.lower().endswith((".csv", ".csv.gz")) else "parquet"
     return pads.dataset(path, format=fmt, partitioning=partitioning, **kwargs)
+
+
+def _files_under(path: str) -> list[str]:
+    """``[path]`` for a file; for a folder the files below it, hidden names (``_SUCCESS``,
+    ``.tmp``) skipped at every level: a glob of folders (``year=200[0-3]/``) reads
+    the partitions it matches, as the folder above them would."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        return []
+    out = []
+    for root, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not is_hidden_name(d))
+        out.extend(os.path.join(root, n) for n in sorted(names) if not is_hidden_name(n))
+    return out
 
 
 _PARQUET_NAMES = (".parquet", ".parq", ".pq")

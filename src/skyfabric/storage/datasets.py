@@ -22,6 +22,22 @@ if TYPE_CHECKING:
 __all__ = ["open_dataset"]
 
 
+def _files_under(fs: FabricFileSystem, path: str) -> list[str]:
+    """``[path]`` for a file; for a folder (a glob of partition folders such as
+    ``year=200[0-3]/``) the files below it whose path has no hidden segment (``_SUCCESS``,
+    ``.tmp``, ``_temporary/``)."""
+    if fs.isfile(path):
+        return [path]
+    if not fs.isdir(path):
+        return []
+    top = path.rstrip("/")
+    return [
+        f
+        for f in sorted(fs.find(top))
+        if not any(is_hidden_name(seg) for seg in f[len(top) :].split("/") if seg)
+    ]
+
+
 def open_dataset(
     fs: FabricFileSystem, url: str, *, format: str | None = None, **kwargs: Any
 ) -> pads.Dataset:
@@ -52,7 +68,12 @@ def open_dataset(
         kwargs.setdefault("partition_base_dir", resolve_store_path(store, base).path)
     if GLOB_CHARS & set(fp.key) and not fs.exists(fp.path):  # a folder named run[1] is no glob
         matches = sorted(fs.glob(fp.path))
-        files = [m for m in matches if not is_hidden_name(posixpath.basename(m)) and fs.isfile(m)]
+        files = [
+            f
+            for m in matches
+            if not is_hidden_name(posixpath.basename(m.rstrip("/")))
+            for f in _files_under(fs, m)
+        ]
         if not files:
             raise ObjectNotFoundError(f"the glob {url!r} matches no file; fix: check the pattern")
         resolved = [resolve_store_path(store, parse(m).key) for m in files]
