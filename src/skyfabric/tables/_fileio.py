@@ -99,6 +99,9 @@ class Location:
 def parse_location(location: str) -> Location | None:
     """Split a native URL (or local path) into a `Location`; None for unknown schemes."""
     if "://" not in location:
+        # Hadoop (Spark) writes local files as ``file:/abs/path``
+        if location.startswith("file:/"):
+            location = location[len("file:"):]
         # a bare absolute path is a path on this machine's disk: the local kind's
         return Location(LocalStore.kind, os.path.abspath(location)) if location.startswith("/") else None
     uri = urlparse(location)
