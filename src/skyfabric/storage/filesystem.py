@@ -24,6 +24,7 @@ from fsspec import AbstractFileSystem
 from skyfabric.config import FabricConfig, load_config
 from skyfabric.errors import InvalidPathError, ObjectNotFoundError, UnknownStoreError
 from skyfabric.storage._follow import FollowMoves, _gone
+from skyfabric.storage.object_classes import apply_store_class, on_close, write_class
 from skyfabric.storage.paths import PREFIX, PROTOCOL, FabricPath, is_partial, parse, strip_protocol
 from skyfabric.storage.stores import Store
 
@@ -233,6 +234,8 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
 
         try:
             f = native_open(store, native)
+            if not reading and write_class(store):
+                f = on_close(f, lambda: apply_store_class(store, [native]))
         except FileNotFoundError:
             moved = self._moved(fp) if reading else None  # writes never redirect
             if moved is None:
@@ -277,6 +280,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                 f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
             )
         store.fs.pipe_file(native, value, **kwargs)
+        apply_store_class(store, [native])
 
     def pipe(self, path: Any, value: bytes | None = None, **kwargs: Any) -> None:
         """Write many objects: grouped by store and handed to each native ``pipe`` at once,
@@ -292,6 +296,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
             by_store.setdefault(store.name, {})[native] = data
         for name, batch in by_store.items():
             self.stores[name].fs.pipe(batch, **kwargs)
+            apply_store_class(self.stores[name], batch)
 
     def cat(
         self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any
@@ -331,12 +336,14 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
     def put_file(self, lpath: str, rpath: str, **kwargs: Any) -> None:
         store, _fp, native = self.route(self._strip_protocol(rpath))
         store.fs.put_file(lpath, native, **kwargs)
+        apply_store_class(store, [native])
 
     def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         s1, _fp1, n1 = self.route(self._strip_protocol(path1))
         s2, _fp2, n2 = self.route(self._strip_protocol(path2))
         if s1.name == s2.name:
             s1.fs.cp_file(n1, n2, **kwargs)
+            apply_store_class(s2, [n2])
             return
         # Across stores: the verified, never-partial copy of transfer.py.
         from skyfabric.storage.transfer import copy_object
@@ -365,7 +372,8 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                 raise InvalidPathError(
                     f"refusing to delete store root {PREFIX}{fp.path}; fix: name a prefix inside it"
                 )
-            if store.fs.isfile(native):
+            removed_object = store.fs.isfile(native)
+            if removed_object:
                 store.fs.rm_file(native)
                 if not recursive:
                     continue
@@ -375,10 +383,20 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                         f"{PREFIX}{fp.path} is a prefix; fix: pass recursive=True (rm -r)"
                     )
                 raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}")
-            self._rm_tree(store, fp, native, maxdepth)
+            # An object "x" and a prefix "x/" may both exist on object stores: -r removes both.
+            self._rm_tree(store, fp, native, maxdepth, missing_ok=removed_object)
 
-    def _rm_tree(self, store: Store, fp: FabricPath, native: str, maxdepth: int | None) -> None:
+    def _rm_tree(
+        self,
+        store: Store,
+        fp: FabricPath,
+        native: str,
+        maxdepth: int | None,
+        missing_ok: bool = False,
+    ) -> None:
         found = self.find_all(fp.path, maxdepth=maxdepth, withdirs=True)
+        if not found and missing_ok:
+            return  # the object was all there was
         if not found and not store.fs.exists(native):
             raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}")
         dirs = [native] + [

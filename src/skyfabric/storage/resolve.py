@@ -8,10 +8,13 @@ store config. The options hold secrets: `Resolved`'s repr redacts them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from skyfabric.config import AzureStoreConfig, GCSStoreConfig, S3StoreConfig
+from skyfabric.errors import ConfigError, brief, register_secret
 from skyfabric.storage.stores import Store
 
 __all__ = ["Resolved", "resolve_store_path"]
@@ -30,6 +33,7 @@ _SECRET_KEYS = {
     "s3.session-token",
     "adls.account-key",
     "adls.connection-string",
+    "google_service_account_key",
 }
 
 
@@ -71,7 +75,16 @@ class Resolved:
         return self.url.split("://", 1)[1] if "://" in self.url else self.url
 
     def polars_storage_options(self) -> dict[str, str]:
-        """Options in the ``object_store`` names polars' ``scan_parquet(storage_options=)`` takes."""
+        """Options in the ``object_store`` names polars' ``scan_parquet(storage_options=)`` takes.
+
+        A GCS store with an ``endpoint`` (an emulator) gets its endpoint inside an inline
+        service-account JSON (``google_service_account_key``), the only place polars reads
+        one from; see `_polars_gcs_endpoint`.
+
+        Raises:
+            ConfigError: a GCS store with an endpoint whose token is not a service-account
+                JSON file (polars could not be pointed at the endpoint).
+        """
         cfg = self._store.config
         opts = self.storage_options
         out: dict[str, str] = {}
@@ -94,13 +107,12 @@ class Resolved:
             if cfg.anonymous:
                 out["aws_skip_signature"] = "true"
         elif isinstance(cfg, GCSStoreConfig):
-            if opts.get("token") and opts["token"] != "anon":
+            if cfg.endpoint:
+                out.update(_polars_gcs_endpoint(self.store, cfg, opts.get("token")))
+            elif opts.get("token") and opts["token"] != "anon":
                 out["google_service_account"] = opts["token"]
             elif opts.get("token") == "anon":
                 out["google_skip_signature"] = "true"
-            if cfg.endpoint:
-                out["gcs_base_url"] = cfg.endpoint
-                out["allow_http"] = "true"
         elif isinstance(cfg, AzureStoreConfig):
             if cfg.account:
                 out["account_name"] = cfg.account
@@ -130,6 +142,50 @@ class Resolved:
         if self.kind == "local":
             return pafs.LocalFileSystem(), self.path
         return pafs.PyFileSystem(pafs.FSSpecHandler(self._store.fs)), self.path
+
+
+def _polars_gcs_endpoint(store: str, cfg: GCSStoreConfig, token: Any) -> dict[str, str]:
+    """polars options that reach a GCS endpoint other than Google's (an emulator).
+
+    polars' GCS client (the Rust ``object_store`` crate) has no endpoint option: it ignores
+    ``gcs_base_url`` as a storage option and takes the base URL only from the
+    ``gcs_base_url`` field of a service-account JSON (as obstore does, FINDINGS.md). So the
+    store's service-account file (``token_file_env``) is passed inline as
+    ``google_service_account_key`` with that field added, or for an anonymous store a
+    credential-less one with ``disable_oauth``.
+
+    Raises:
+        ConfigError: the store's token is not a readable service-account JSON file.
+    """
+    if token in (None, "anon"):
+        account: dict[str, Any] = {
+            "client_email": "", "private_key": "", "private_key_id": "", "disable_oauth": True,
+        }
+    else:
+        try:
+            account = json.loads(Path(str(token)).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"store {store!r} has endpoint {cfg.endpoint}: polars reaches it only with a "
+                f"service-account JSON file in {cfg.token_file_env} ({brief(exc)}); fix: point "
+                f"{cfg.token_file_env} at a service-account JSON file, or set anonymous = true "
+                "for an emulator, or read through fabric:// (pyarrow, pandas, duckdb)"
+            ) from exc
+        if not isinstance(account, dict) or "private_key" not in account:
+            raise ConfigError(
+                f"store {store!r} has endpoint {cfg.endpoint}: polars reaches it only with a "
+                f"service-account JSON (one with private_key), and {cfg.token_file_env} names "
+                "another kind of credential; fix: use a service-account key file, set "
+                "anonymous = true for an emulator, or read through fabric://"
+            )
+        register_secret(str(account.get("private_key") or "") or None)
+    key = json.dumps({**account, "gcs_base_url": cfg.endpoint})
+    if account.get("private_key"):
+        register_secret(key)
+    out = {"google_service_account_key": key}
+    if cfg.endpoint.startswith("http://"):
+        out["allow_http"] = "true"
+    return out
 
 
 def resolve_store_path(store: Store, key: str, *, trailing_slash: bool = False) -> Resolved:

@@ -35,6 +35,7 @@ from skyfabric.errors import (
     redact,
 )
 from skyfabric.storage.checksums import CHUNK, native_md5, stream_md5
+from skyfabric.storage.object_classes import apply_store_class
 from skyfabric.storage.paths import PARTIAL_MARKER, PREFIX, is_partial, parse
 from skyfabric.storage.sync_plan import _target, plan_sync
 
@@ -203,6 +204,7 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
         size, md5 = _stream(fs, src, tmp_native, dst_store, progress)
         _verify(dst_store, tmp_native, size, md5, f"{PREFIX}{dst_fp.path} (temporary copy)")
         _rename(dst_store, tmp_native, dst_native)
+        apply_store_class(dst_store, [dst_native])
     except BaseException:
         try:
             if dst_store.fs.exists(tmp_native):
