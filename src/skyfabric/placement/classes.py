@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 
 from skyfabric.errors import redact
 from skyfabric.placement.errors import StorageClassError
+from skyfabric.storage.object_classes import rewrite_gcs_class, set_azure_tier
 from skyfabric.storage.stores import Store
 
 __all__ = [
@@ -133,35 +134,10 @@ def set_class(store: Store, native: str, storage_class: str, size: int) -> None:
         )
         return
     if store.kind == "gcs":
-        bucket, key = _split(native)
-        body: dict[str, Any] = {"storageClass": storage_class}
-        token: str | None = None
-        while True:
-            params = {"rewriteToken": token} if token else {}
-            out = store.fs.call(
-                "POST",
-                "b/{}/o/{}/rewriteTo/b/{}/o/{}",
-                bucket,
-                key,
-                bucket,
-                key,
-                json_out=True,
-                json=body,
-                **params,
-            )
-            if out.get("done", True):
-                return
-            token = out.get("rewriteToken")
+        rewrite_gcs_class(store, native, storage_class)
+        return
     if store.kind == "azure":
-        from fsspec.asyn import sync
-
-        container, blob = _split(native)
-
-        async def tier() -> None:
-            async with store.fs.service_client.get_blob_client(container, blob) as client:
-                await client.set_standard_blob_tier(storage_class)
-
-        sync(store.fs.loop, tier)
+        set_azure_tier(store, native, storage_class)
         return
     raise StorageClassError(
         f"store {store.name!r} is kind {store.kind}, which has no storage classes; "

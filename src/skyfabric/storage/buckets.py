@@ -19,7 +19,7 @@ Creating is idempotent: an existing bucket you own is reported, not an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,7 @@ def _create_s3(store: Store) -> BucketCreation:
             f"in [stores.{store.name}], or use the owner's credentials"
         ) from exc
     else:
-        return BucketCreation(**{**result.__dict__, "created": False})
+        return replace(result, created=False)
     params: dict[str, Any] = {"Bucket": cfg.bucket}
     if cfg.region and cfg.region != _S3_DEFAULT_REGION:
         params["CreateBucketConfiguration"] = {"LocationConstraint": cfg.region}
@@ -149,7 +149,7 @@ def _create_s3(store: Store) -> BucketCreation:
     except (ClientError, OSError, ValueError) as exc:
         code = _s3_error_code(exc)
         if code == "BucketAlreadyOwnedByYou":  # created meanwhile, by us
-            return BucketCreation(**{**result.__dict__, "created": False})
+            return replace(result, created=False)
         if code == "BucketAlreadyExists":
             raise StoreError(
                 f"store {store.name!r}: bucket name {cfg.bucket!r} is taken by another account "
@@ -201,7 +201,7 @@ def _create_gcs(store: Store) -> BucketCreation:
     except FileNotFoundError:
         pass
     else:
-        return BucketCreation(**{**result.__dict__, "created": False})
+        return replace(result, created=False)
     try:
         fs.call("POST", "b", project=cfg.project, json=body, json_out=True)
     except (OSError, ValueError) as exc:
@@ -215,7 +215,7 @@ def _create_gcs(store: Store) -> BucketCreation:
                     f"project (bucket names are global); fix: choose another `bucket` in "
                     f"[stores.{store.name}]"
                 ) from exc
-            return BucketCreation(**{**result.__dict__, "created": False})
+            return replace(result, created=False)
         if isinstance(exc, ValueError) or code == 400:
             raise ConfigError(
                 f"store {store.name!r}: GCS refused to create bucket {cfg.bucket!r} with "
@@ -248,7 +248,7 @@ def _create_azure(store: Store) -> BucketCreation:
     try:
         sync(fs.loop, create)
     except ResourceExistsError:
-        return BucketCreation(**{**result.__dict__, "created": False})
+        return replace(result, created=False)
     except Exception as exc:
         status = getattr(exc, "status_code", None)
         if status in (401, 403):

@@ -38,6 +38,12 @@ def _close_matches(name: str, choices: list[str]) -> str:
     return f" Did you mean {', '.join(near)}?" if near else ""
 
 
+def _depth_below(base: str, name: str) -> int:
+    """How many levels ``name`` lies below ``base`` (1: directly inside; 0: not below it)."""
+    prefix = base.rstrip("/") + "/"
+    return name[len(prefix) :].count("/") + 1 if name.startswith(prefix) else 0
+
+
 class FabricFileSystem(FollowMoves, AbstractFileSystem):
     """fsspec filesystem for ``fabric://<store>/<key>`` URLs.
 
@@ -190,7 +196,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
     ) -> dict[str, dict[str, Any]]:
         """Like ``find(detail=True)`` but also listing in-flight/leftover copy temporaries
         (``.skyfabric-partial-*``), which ``find``, ``ls`` and ``glob`` hide from readers."""
-        store, _fp, native = self.route(self._strip_protocol(path))
+        store, fp, native = self.route(self._strip_protocol(path))
         raw = store.fs.find(native, maxdepth=maxdepth, withdirs=withdirs, detail=True, **kwargs)
         out = {}
         # adlfs may answer with a list (of names) even when asked for detail
@@ -201,6 +207,8 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
             entry = self._entry(store, info)
             if entry["type"] == "directory" and not withdirs:
                 continue  # folder markers are not objects to copy or read
+            if maxdepth is not None and _depth_below(fp.path, entry["name"]) > maxdepth:
+                continue  # adlfs's find returns objects below maxdepth too
             out[entry["name"]] = entry
         return out
 
