@@ -24,7 +24,7 @@ from servers import (
     unique_name,
 )
 from skyfabric.cli import app
-from skyfabric.errors import ConfigError, UnknownStoreError
+from skyfabric.errors import ConfigError, StoreUnreachableError, UnknownStoreError
 
 pytestmark = pytest.mark.xdist_group("servers")
 
@@ -180,3 +180,20 @@ def test_cli_checks_every_name_before_creating_any(tmp_path: Path) -> None:
                                    "--create", "typo"])
     assert out.exit_code == 2
     assert not target.exists()
+
+
+def test_a_closed_endpoint_is_named_at_once(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = {"kind": "s3", "bucket": "never-made", "endpoint": f"http://127.0.0.1:{port}",
+           "region": S3_REGION, "access_key_env": S3_KEY_ENV, "secret_key_env": S3_SECRET_ENV}
+    config = tmp_path / "skyfabric.toml"
+    config.write_text(_toml({"down": cfg}), encoding="utf-8")
+    out = CliRunner().invoke(app, ["--config", str(config), "stores", "--create", "down"])
+    assert out.exit_code == 1
+    assert f"store 'down': cannot connect to its endpoint 127.0.0.1:{port}" in out.output
+    with pytest.raises(StoreUnreachableError, match=r"fix: start the server or correct `endpoint`"):
+        skyfabric.connect({"stores": {"down": cfg}}).create_bucket("down")

@@ -69,3 +69,19 @@ def test_mv_of_a_tree_inside_a_store(fab: skyfabric.Fabric) -> None:
     fab.fs.mv("fabric://t/tree", "fabric://t/moved", recursive=True)
     assert sorted(fab.fs.find("fabric://t")) == ["t/moved/a.txt", "t/moved/sub/b.txt", "t/treex"]
     assert fab.fs.cat_file("fabric://t/moved/sub/b.txt") == b"b"
+
+
+def test_open_x_on_an_existing_object_raises_in_open(fab: skyfabric.Fabric) -> None:
+    # s3fs/gcsfs/adlfs only check 'x' when the upload commits; fsspec's suite expects open().
+    with fab.open("fabric://t/new.txt", "xb") as f:
+        f.write(b"first")
+    with pytest.raises(FileExistsError, match=r"fabric://t/new\.txt exists"):
+        fab.open("fabric://t/new.txt", "xb")
+    assert fab.fs.cat_file("fabric://t/new.txt") == b"first"
+
+
+def test_find_honours_maxdepth_on_every_kind(fab: skyfabric.Fabric) -> None:
+    # adlfs's find returned objects below maxdepth.
+    fab.fs.pipe({"fabric://t/d/a": b"1", "fabric://t/d/s/b": b"2", "fabric://t/d/s/n/c": b"3"})
+    assert fab.fs.find("fabric://t/d", maxdepth=1) == ["t/d/a"]
+    assert fab.fs.find("fabric://t/d", maxdepth=2) == ["t/d/a", "t/d/s/b"]

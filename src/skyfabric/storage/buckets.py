@@ -19,13 +19,15 @@ Creating is idempotent: an existing bucket you own is reported, not an error.
 
 from __future__ import annotations
 
+import socket
+import urllib.parse
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from skyfabric.config import AzureStoreConfig, GCSStoreConfig, S3StoreConfig
 from skyfabric.errors import ConfigError, StoreError, StoreUnreachableError, brief
-from skyfabric.storage.stores import Store
+from skyfabric.storage.stores import CONNECT_TIMEOUT, Store
 
 __all__ = ["BucketCreation", "create_bucket"]
 
@@ -78,6 +80,7 @@ def create_bucket(store: Store) -> BucketCreation:
             create buckets.
     """
     creator = _CREATORS[store.kind]
+    _check_endpoint(store)
     try:
         return creator(store)
     except (StoreError, ConfigError):
@@ -87,10 +90,28 @@ def create_bucket(store: Store) -> BucketCreation:
             f"store {store.name!r}: not allowed to create {_where(store)} ({brief(exc)}); "
             "fix: use credentials that may create buckets/containers, or ask an administrator"
         ) from exc
-    except (OSError, TimeoutError) as exc:
+    except Exception as exc:  # botocore/azure-core/aiohttp errors: ours at this boundary
         raise StoreUnreachableError(
             f"store {store.name!r}: could not create {_where(store)}: {brief(exc)}; fix: check "
             "that the endpoint answers and the credentials are right (skyfabric stores)"
+        ) from exc
+
+
+def _check_endpoint(store: Store) -> None:
+    """One TCP connect to a store's ``endpoint``: a closed port fails now, not after the
+    client's retries (s3fs takes ~12 s to give up on a refused connection)."""
+    endpoint = getattr(store.config, "endpoint", None)
+    if not endpoint:
+        return
+    url = urllib.parse.urlsplit(endpoint)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise StoreUnreachableError(
+            f"store {store.name!r}: cannot connect to its endpoint {host}:{port} "
+            f"({exc.strerror or exc}); fix: start the server or correct `endpoint` in "
+            f"[stores.{store.name}]"
         ) from exc
 
 

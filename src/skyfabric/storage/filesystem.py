@@ -229,6 +229,10 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                 f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
             )
         reading = "r" in mode
+        if "x" in mode and store.fs.exists(native):
+            # s3fs/gcsfs/adlfs check "x" only when the upload commits (close); say it now,
+            # as open() on disk does. The commit keeps its own condition for a racing writer.
+            raise FileExistsError(f"{PREFIX}{fp.path} exists; 'x' mode creates new objects only")
 
         def native_open(store: Store, native: str) -> Any:
             return store.fs.open(
