@@ -204,7 +204,6 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
         size, md5 = _stream(fs, src, tmp_native, dst_store, progress)
         _verify(dst_store, tmp_native, size, md5, f"{PREFIX}{dst_fp.path} (temporary copy)")
         _rename(dst_store, tmp_native, dst_native)
-        apply_store_class(dst_store, [dst_native])
     except BaseException:
         try:
             if dst_store.fs.exists(tmp_native):
@@ -216,6 +215,7 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
     if final.get("type") != "file" or int(final.get("size") or 0) != size:
         dst_store.fs.rm_file(dst_native)
         raise VerificationError(f"{PREFIX}{dst_fp.path}: size changed during the final rename")
+    apply_store_class(dst_store, [dst_native])  # the verified object gets the store's class
     return ObjectResult(src=str(parse(src)), dst=str(dst_fp), status="copied", bytes=size, md5=md5)
 
 
