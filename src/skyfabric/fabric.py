@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from skyfabric.config import FabricConfig, load_config
 from skyfabric.storage import transfer
+from skyfabric.storage.buckets import BucketCreation, create_bucket
 from skyfabric.storage.datasets import open_dataset
 from skyfabric.storage.filesystem import FabricFileSystem
 from skyfabric.storage.paths import parse
@@ -48,6 +49,16 @@ class Fabric(TablesMixin):
     def store(self, name: str) -> Store:
         """The store called ``name``. Raises `UnknownStoreError`."""
         return self.fs.store(name)
+
+    def create_bucket(self, store: str) -> BucketCreation:
+        """Create the bucket / container / directory that store ``store`` names, unless it
+        exists; see `skyfabric.storage.buckets.create_bucket`.
+
+        Raises:
+            UnknownStoreError: no store has that name.
+            ConfigError, StoreError, StoreUnreachableError: as ``create_bucket``.
+        """
+        return create_bucket(self.fs.store(store))
 
     def resolve(self, url: str) -> Resolved:
         """Native URL and per-engine options for ``url`` (for polars, pyarrow.fs, pyiceberg).

@@ -62,10 +62,6 @@ def test_polars_through_resolve(written: tuple[dict, skyfabric.Fabric]) -> None:
     resolved = fab.resolve("fabric://t/tbl/part-0.parquet")
     if resolved.kind == "memory":
         pytest.skip("polars has no in-process memory filesystem")
-    if resolved.kind == "gcs":
-        pytest.xfail(
-            "polars' object_store GCS client needs OAuth; fake-gcs-server only serves anonymous JSON API"
-        )
     frame = pl.read_parquet(resolved.url, storage_options=resolved.polars_storage_options())
     assert frame["id"].to_list() == [1, 2, 3, 4]
 

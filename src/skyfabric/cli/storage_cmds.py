@@ -164,9 +164,18 @@ def stores_cmd(
     ctx: typer.Context,
     as_json: _Json = False,
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per store.")] = PROBE_TIMEOUT,
+    create: Annotated[list[str] | None, typer.Option(
+        "--create", metavar="NAME", help="Create the bucket / container / directory store NAME "
+        "names (repeatable); one that exists is left as it is.")] = None,
 ) -> None:
     """List the configured stores and whether each one answers (probed in parallel), and
-    where this configuration keeps its local state (catalog, placement journal)."""
+    where this configuration keeps its local state (catalog, placement journal).
+
+    With --create NAME: create what store NAME names instead (S3/MinIO bucket in the store's
+    region, GCS bucket in its project/location with its storage class, Azure container,
+    local directory), then exit."""
+    if create:
+        return _create_buckets(ctx, create, as_json)
     with _errors():
         fab = fabric(ctx)
         rows = [_describe(s) for s in fab.stores.values()]
@@ -190,6 +199,22 @@ def stores_cmd(
     out_console().print(table)
     for label, value in state.items():
         out_console().print(Text(f"{label.replace('_', ' ')}: {value}"), soft_wrap=True)
+
+
+def _create_buckets(ctx: typer.Context, names: list[str], as_json: bool) -> None:
+    """``stores --create``: one line (or JSON object) per store, in the order given."""
+    done = []
+    with _errors():
+        fab = fabric(ctx)
+        for name in names:
+            fab.store(name)  # every name checked before anything is created
+        for name in names:
+            result = fab.create_bucket(name)
+            done.append(result)
+            if not as_json:
+                out_console().print(Text(result.message), soft_wrap=True)
+    if as_json:
+        print_json([{**vars(r), "message": r.message} for r in done])
 
 
 def _state(config: Any) -> dict[str, str]:
@@ -408,8 +433,9 @@ def sync_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add ``stores``, ``ls``, ``cat``, ``cp``, ``sync`` and ``rm`` to the root app."""
-    app.command("stores", epilog="Exit codes: 0 listed, reachable or not; 2 configuration "
-                "error.")(stores_cmd)
+    app.command("stores", epilog="Exit codes: 0 listed, reachable or not (with --create: "
+                "created or already there); 1 a store refused or could not be reached; "
+                "2 configuration error.")(stores_cmd)
     for name, cmd in (("ls", ls_cmd), ("cat", cat_cmd), ("cp", cp_cmd), ("sync", sync_cmd),
                       ("rm", rm_cmd)):
         app.command(name, epilog=_CODES)(cmd)

@@ -14,6 +14,7 @@ rule with ``not_accessed_for`` covers are appended to the placement ``access.jso
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,12 +118,21 @@ class FollowMoves:
         except ObjectNotFoundError as exc:
             return exc
 
-    def get_file(self, rpath: str, lpath: str, **kwargs: Any) -> None:
+    def get_file(self, rpath: str, lpath: Any, **kwargs: Any) -> None:
+        """Download one object to ``lpath`` (a local path or a file object), creating the
+        local folders it needs, as fsspec's own ``get_file`` does (s3fs, gcsfs and adlfs
+        expect them to exist). A prefix (``get`` with ``recursive=True`` lists those too)
+        becomes a local folder."""
         store, fp, native = self.route(self._strip_protocol(rpath))
+        if isinstance(lpath, str | os.PathLike):
+            os.makedirs(os.path.dirname(os.path.abspath(lpath)), exist_ok=True)
         try:
             store.fs.get_file(native, lpath, **kwargs)
         except FileNotFoundError:
             moved = self._moved(fp)
+            if moved is None and isinstance(lpath, str | os.PathLike) and self.isdir(rpath):
+                os.makedirs(lpath, exist_ok=True)
+                return
             if moved is None:
                 raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
             asked, (store, fp, native) = fp, moved
@@ -134,11 +144,16 @@ class FollowMoves:
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Copy one object; a source that moved is read where it is now (``path2`` is
-        written as given: writes never redirect)."""
+        written as given: writes never redirect). A prefix (fsspec's recursive ``copy`` and
+        ``mv`` list those too) becomes a folder at ``path2``, as fsspec's local and memory
+        filesystems do; on object stores that is nothing to write."""
         try:
             self._cp_file(path1, path2, **kwargs)
         except FileNotFoundError:
             moved = self._moved(parse(self._strip_protocol(path1)))
+            if moved is None and self.isdir(path1):
+                self.makedirs(path2, exist_ok=True)
+                return
             if moved is None:
                 raise
             self._cp_file(moved[1].path, path2, **kwargs)

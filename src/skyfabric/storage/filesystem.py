@@ -24,6 +24,7 @@ from fsspec import AbstractFileSystem
 from skyfabric.config import FabricConfig, load_config
 from skyfabric.errors import InvalidPathError, ObjectNotFoundError, UnknownStoreError
 from skyfabric.storage._follow import FollowMoves, _gone
+from skyfabric.storage.object_classes import apply_store_class, on_close, write_class
 from skyfabric.storage.paths import PREFIX, PROTOCOL, FabricPath, is_partial, parse, strip_protocol
 from skyfabric.storage.stores import Store
 
@@ -35,6 +36,12 @@ def _close_matches(name: str, choices: list[str]) -> str:
 
     near = difflib.get_close_matches(name, choices, n=3)
     return f" Did you mean {', '.join(near)}?" if near else ""
+
+
+def _depth_below(base: str, name: str) -> int:
+    """How many levels ``name`` lies below ``base`` (1: directly inside; 0: not below it)."""
+    prefix = base.rstrip("/") + "/"
+    return name[len(prefix) :].count("/") + 1 if name.startswith(prefix) else 0
 
 
 class FabricFileSystem(FollowMoves, AbstractFileSystem):
@@ -189,7 +196,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
     ) -> dict[str, dict[str, Any]]:
         """Like ``find(detail=True)`` but also listing in-flight/leftover copy temporaries
         (``.skyfabric-partial-*``), which ``find``, ``ls`` and ``glob`` hide from readers."""
-        store, _fp, native = self.route(self._strip_protocol(path))
+        store, fp, native = self.route(self._strip_protocol(path))
         raw = store.fs.find(native, maxdepth=maxdepth, withdirs=withdirs, detail=True, **kwargs)
         out = {}
         # adlfs may answer with a list (of names) even when asked for detail
@@ -200,6 +207,8 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
             entry = self._entry(store, info)
             if entry["type"] == "directory" and not withdirs:
                 continue  # folder markers are not objects to copy or read
+            if maxdepth is not None and _depth_below(fp.path, entry["name"]) > maxdepth:
+                continue  # adlfs's find returns objects below maxdepth too
             out[entry["name"]] = entry
         return out
 
@@ -220,6 +229,10 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                 f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
             )
         reading = "r" in mode
+        if "x" in mode and store.fs.exists(native):
+            # s3fs/gcsfs/adlfs check "x" only when the upload commits (close); say it now,
+            # as open() on disk does. The commit keeps its own condition for a racing writer.
+            raise FileExistsError(f"{PREFIX}{fp.path} exists; 'x' mode creates new objects only")
 
         def native_open(store: Store, native: str) -> Any:
             return store.fs.open(
@@ -233,6 +246,8 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
 
         try:
             f = native_open(store, native)
+            if not reading and write_class(store):
+                f = on_close(f, lambda: apply_store_class(store, [native]))
         except FileNotFoundError:
             moved = self._moved(fp) if reading else None  # writes never redirect
             if moved is None:
@@ -277,6 +292,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                 f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
             )
         store.fs.pipe_file(native, value, **kwargs)
+        apply_store_class(store, [native])
 
     def pipe(self, path: Any, value: bytes | None = None, **kwargs: Any) -> None:
         """Write many objects: grouped by store and handed to each native ``pipe`` at once,
@@ -292,6 +308,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
             by_store.setdefault(store.name, {})[native] = data
         for name, batch in by_store.items():
             self.stores[name].fs.pipe(batch, **kwargs)
+            apply_store_class(self.stores[name], batch)
 
     def cat(
         self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any
@@ -331,12 +348,14 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
     def put_file(self, lpath: str, rpath: str, **kwargs: Any) -> None:
         store, _fp, native = self.route(self._strip_protocol(rpath))
         store.fs.put_file(lpath, native, **kwargs)
+        apply_store_class(store, [native])
 
     def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         s1, _fp1, n1 = self.route(self._strip_protocol(path1))
         s2, _fp2, n2 = self.route(self._strip_protocol(path2))
         if s1.name == s2.name:
             s1.fs.cp_file(n1, n2, **kwargs)
+            apply_store_class(s2, [n2])
             return
         # Across stores: the verified, never-partial copy of transfer.py.
         from skyfabric.storage.transfer import copy_object
@@ -365,7 +384,8 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                 raise InvalidPathError(
                     f"refusing to delete store root {PREFIX}{fp.path}; fix: name a prefix inside it"
                 )
-            if store.fs.isfile(native):
+            removed_object = store.fs.isfile(native)
+            if removed_object:
                 store.fs.rm_file(native)
                 if not recursive:
                     continue
@@ -375,10 +395,20 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                         f"{PREFIX}{fp.path} is a prefix; fix: pass recursive=True (rm -r)"
                     )
                 raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}")
-            self._rm_tree(store, fp, native, maxdepth)
+            # An object "x" and a prefix "x/" may both exist on object stores: -r removes both.
+            self._rm_tree(store, fp, native, maxdepth, missing_ok=removed_object)
 
-    def _rm_tree(self, store: Store, fp: FabricPath, native: str, maxdepth: int | None) -> None:
+    def _rm_tree(
+        self,
+        store: Store,
+        fp: FabricPath,
+        native: str,
+        maxdepth: int | None,
+        missing_ok: bool = False,
+    ) -> None:
         found = self.find_all(fp.path, maxdepth=maxdepth, withdirs=True)
+        if not found and missing_ok:
+            return  # the object was all there was
         if not found and not store.fs.exists(native):
             raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}")
         dirs = [native] + [

@@ -28,6 +28,7 @@ _SECRET_KEYS = {
     "s3.secret-access-key",
     "s3.session-token",
     "adls.account-key",
+    "google_service_account_key",
     "adls.connection-string",
 }
 

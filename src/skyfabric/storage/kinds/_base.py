@@ -26,7 +26,11 @@ from skyfabric.storage.kinds._support import import_optional, metadata_tags
 from skyfabric.storage.paths import join
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from fsspec import AbstractFileSystem
+
+    from skyfabric.storage.kinds._bucket_creation import BucketCreation
 
 __all__ = ["StoreKind"]
 
@@ -272,6 +276,25 @@ class StoreKind:
         catalog name) this store's file system in Trino ``version``; secrets are
         ``${ENV:NAME}`` references. What needs a hand on the Trino side goes into ``notes``."""
         return []
+
+    # -- the class of new objects, and the bucket itself ---------------------------------------
+
+    @property
+    def write_class(self) -> str | None:
+        """The class `apply_write_class` gives objects written through us; ``None`` when there
+        is nothing to apply (none configured, or the kind sends it with every write, as S3
+        does through ``s3_additional_kwargs``)."""
+        return None
+
+    def apply_write_class(self, natives: Iterable[str]) -> None:
+        """Give the just-written objects ``natives`` the store's class (see `write_class`)."""
+
+    def create_bucket(self) -> BucketCreation:
+        """Create the bucket / container / directory this store names, if it does not exist
+        (see `skyfabric.storage.buckets.create_bucket`, which maps client errors)."""
+        from skyfabric.errors import StoreError
+
+        raise StoreError(f"store {self.name!r}: a {self.kind} store has no bucket to create")
 
     # -- Spark (skyfabric.tables.spark_config) -----------------------------------------------
 

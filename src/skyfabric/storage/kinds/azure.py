@@ -10,12 +10,15 @@ https://azure.microsoft.com/pricing/details/storage/blobs/, as published in 2024
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlparse, urlsplit
 
 from skyfabric.config import AzureStoreConfig
-from skyfabric.errors import ConfigError
+from skyfabric.errors import ConfigError, brief
 from skyfabric.storage.kinds._base import StoreKind
+from skyfabric.storage.kinds._bucket_creation import BucketCreation
 from skyfabric.storage.kinds._pricing import Price, price
 from skyfabric.storage.kinds._support import (
     CONNECT_TIMEOUT,
@@ -296,3 +299,52 @@ class AzureStore(StoreKind):
             return super().spark_url(key)
         container, _, rest = self.native_path(key).partition("/")
         return f"abfs://{container}@{self.config.account}.dfs.core.windows.net/{rest}".rstrip("/")
+
+    # -- the bucket itself (skyfabric stores --create) ------------------------------------
+
+    def create_bucket(self) -> BucketCreation:
+        from azure.core.exceptions import ResourceExistsError
+        from fsspec.asyn import sync
+
+        cfg = self.config
+        fs = self.fs
+        details = f"endpoint {cfg.endpoint}" if cfg.endpoint else (f"account {cfg.account}" if cfg.account else "")
+        result = BucketCreation(
+            self.name, self.kind, f"abfs://{cfg.container}", created=True, details=details
+        )
+
+        async def create() -> None:
+            await fs.service_client.create_container(cfg.container)
+
+        try:
+            sync(fs.loop, create)
+        except ResourceExistsError:
+            return replace(result, created=False)
+        except Exception as exc:
+            status = getattr(exc, "status_code", None)
+            if status in (401, 403):
+                raise PermissionError(brief(exc)) from exc
+            if status == 400:
+                raise ConfigError(
+                    f"store {self.name!r}: Azure refused to create container {cfg.container!r} "
+                    f"({brief(exc)}); fix: check `container` in [stores.{self.name}] (3-63 "
+                    "lowercase letters, digits and single hyphens)"
+                ) from exc
+            raise OSError(brief(exc)) from exc
+        fs.invalidate_cache()
+        return result
+
+    # -- the class of new objects ------------------------------------------------------------
+
+    @property
+    def write_class(self) -> str | None:
+        """``access_tier``: adlfs has no per-write tier, so it is set after each write."""
+        return self.config.access_tier
+
+    def apply_write_class(self, natives: Iterable[str]) -> None:
+        """``Set Blob Tier`` (a metadata-only request) on each object."""
+        target = self.write_class
+        if target is not None:
+            for native in natives:
+                self.set_class(native, target, 0)
+

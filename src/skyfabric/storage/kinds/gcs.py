@@ -9,11 +9,18 @@ Internet egress 0.12/GB.
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from skyfabric.config import GCSStoreConfig
+from skyfabric.errors import ConfigError, StoreError, brief, register_secret
 from skyfabric.storage.kinds._base import StoreKind
+from skyfabric.storage.kinds._bucket_creation import BucketCreation
 from skyfabric.storage.kinds._pricing import Price, price
 from skyfabric.storage.kinds._support import (
     CONNECT_TIMEOUT,
@@ -32,6 +39,11 @@ GCS_PRICES: dict[str, Price] = {
     "COLDLINE": price(0.004, 0.02, 0.02, 0.12, 90),
     "ARCHIVE": price(0.0012, 0.05, 0.05, 0.12, 365),
 }
+
+
+# (endpoint, bucket) -> the bucket's default storage class (None: could not be read).
+_bucket_defaults: dict[tuple[str, str], str | None] = {}
+_bucket_defaults_lock = threading.Lock()
 
 
 class GCSStore(StoreKind):
@@ -95,14 +107,56 @@ class GCSStore(StoreKind):
     # -- engines -----------------------------------------------------------------------------
 
     def polars_storage_options(self, fsspec_options: dict[str, Any]) -> dict[str, str]:
+        """A store with an ``endpoint`` (an emulator) gets it inside an inline service-account
+        JSON (``google_service_account_key``): polars' GCS client (the Rust ``object_store``
+        crate) ignores ``gcs_base_url`` as an option and reads the base URL only from that
+        JSON's ``gcs_base_url`` field (as obstore does, FINDINGS.md).
+
+        Raises:
+            ConfigError: a store with an endpoint whose token is not a service-account JSON.
+        """
         opts = fsspec_options
+        if self.config.endpoint:
+            return self._polars_endpoint_options(opts.get("token"))
         out: dict[str, str] = {}
         if opts.get("token") and opts["token"] != "anon":
             out["google_service_account"] = opts["token"]
         elif opts.get("token") == "anon":
             out["google_skip_signature"] = "true"
-        if self.config.endpoint:
-            out["gcs_base_url"] = self.config.endpoint
+        return out
+
+    def _polars_endpoint_options(self, token: Any) -> dict[str, str]:
+        cfg = self.config
+        assert cfg.endpoint is not None
+        if token in (None, "anon"):
+            account: dict[str, Any] = {
+                "client_email": "", "private_key": "", "private_key_id": "", "disable_oauth": True,
+            }
+        else:
+            try:
+                account = json.loads(Path(str(token)).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"store {self.name!r} has endpoint {cfg.endpoint}: polars reaches it only "
+                    f"with a service-account JSON file in {cfg.token_file_env} ({brief(exc)}); "
+                    f"fix: point {cfg.token_file_env} at a service-account JSON file, or set "
+                    "anonymous = true for an emulator, or read through fabric:// (pyarrow, "
+                    "pandas, duckdb)"
+                ) from exc
+            if not isinstance(account, dict) or "private_key" not in account:
+                raise ConfigError(
+                    f"store {self.name!r} has endpoint {cfg.endpoint}: polars reaches it only "
+                    f"with a service-account JSON (one with private_key), and "
+                    f"{cfg.token_file_env} names another kind of credential; fix: use a "
+                    "service-account key file, set anonymous = true for an emulator, or read "
+                    "through fabric://"
+                )
+            register_secret(str(account.get("private_key") or "") or None)
+        key = json.dumps({**account, "gcs_base_url": cfg.endpoint})
+        if account.get("private_key"):
+            register_secret(key)
+        out = {"google_service_account_key": key}
+        if cfg.endpoint.startswith("http://"):
             out["allow_http"] = "true"
         return out
 
@@ -209,3 +263,90 @@ class GCSStore(StoreKind):
                              f"set it; read {self.name} in another session")
                 continue
             conf.setdefault(key, value)
+
+    # -- the bucket itself (skyfabric stores --create) ------------------------------------
+
+    def create_bucket(self) -> BucketCreation:
+        cfg = self.config
+        if not cfg.project:
+            raise ConfigError(
+                f"store {self.name!r}: creating GCS bucket {cfg.bucket!r} needs the project to "
+                f'bill it to; fix: set project = "<project id>" in [stores.{self.name}]'
+            )
+        fs = self.fs
+        details = [f"project {cfg.project}"]
+        body: dict[str, Any] = {"name": cfg.bucket}
+        if cfg.region:
+            body["location"] = cfg.region
+            details.append(f"location {cfg.region}")
+        if cfg.storage_class:
+            body["storageClass"] = cfg.storage_class
+            details.append(f"default storage class {cfg.storage_class}")
+        if cfg.endpoint:
+            details.append(f"endpoint {cfg.endpoint}")
+        result = BucketCreation(
+            self.name, self.kind, f"gs://{cfg.bucket}", created=True, details=", ".join(details)
+        )
+        try:
+            fs.call("GET", "b/{}", cfg.bucket, json_out=True)
+        except FileNotFoundError:
+            pass
+        else:
+            return replace(result, created=False)
+        try:
+            fs.call("POST", "b", project=cfg.project, json=body, json_out=True)
+        except (OSError, ValueError) as exc:
+            code = getattr(exc, "code", None)
+            if code == 409:  # exists: ours, created meanwhile, or someone else's
+                try:
+                    fs.call("GET", "b/{}", cfg.bucket, json_out=True)
+                except OSError:
+                    raise StoreError(
+                        f"store {self.name!r}: bucket name {cfg.bucket!r} is taken by another "
+                        f"project (bucket names are global); fix: choose another `bucket` in "
+                        f"[stores.{self.name}]"
+                    ) from exc
+                return replace(result, created=False)
+            if isinstance(exc, ValueError) or code == 400:
+                raise ConfigError(
+                    f"store {self.name!r}: GCS refused to create bucket {cfg.bucket!r} with "
+                    f"{', '.join(details)} ({brief(exc)}); fix: check `region` (a GCS location such "
+                    f"as US or EUROPE-WEST3), `storage_class` and `bucket` in [stores.{self.name}]"
+                ) from exc
+            raise
+        fs.invalidate_cache()
+        return result
+
+    # -- the class of new objects ------------------------------------------------------------
+
+    @property
+    def write_class(self) -> str | None:
+        """``storage_class``: gcsfs has no per-write class, so it is set after each write."""
+        return self.config.storage_class
+
+    def apply_write_class(self, natives: Iterable[str]) -> None:
+        """`set_class` on each object, skipped when the bucket's default class (read once per
+        process and bucket) already is the store's: new objects get the bucket default."""
+        target = self.write_class
+        natives = list(natives)
+        if target is None or not natives:
+            return
+        bucket = natives[0].lstrip("/").partition("/")[0]
+        if self._bucket_default_class(bucket) == target:
+            return
+        for native in natives:
+            self.set_class(native, target, 0)
+
+    def _bucket_default_class(self, bucket: str) -> str | None:
+        cache_key = (self.config.endpoint or "", bucket)
+        with _bucket_defaults_lock:
+            if cache_key in _bucket_defaults:
+                return _bucket_defaults[cache_key]
+        try:
+            default = self.fs.call("GET", "b/{}", bucket, json_out=True).get("storageClass")
+        except OSError:  # no storage.buckets.get permission: set the class on every object
+            default = None
+        with _bucket_defaults_lock:
+            _bucket_defaults[cache_key] = default
+        return default
+

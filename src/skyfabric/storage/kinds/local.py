@@ -8,10 +8,13 @@ Transport: fsspec's ``LocalFileSystem``; engines get plain absolute paths and py
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from skyfabric.config import LocalStoreConfig
+from skyfabric.errors import ConfigError
 from skyfabric.storage.kinds._base import StoreKind
+from skyfabric.storage.kinds._bucket_creation import BucketCreation
 from skyfabric.storage.paths import join
 
 __all__ = ["LocalStore"]
@@ -82,3 +85,16 @@ class LocalStore(StoreKind):
     def spark_settings(self, conf: dict[str, str], notes: list[str]) -> None:
         notes.append(f"{self.name}: a local directory: Spark reads it as file:// only where every "
                      "executor mounts the same path (local mode does)")
+
+    # -- the bucket itself (skyfabric stores --create) ------------------------------------
+
+    def create_bucket(self) -> BucketCreation:
+        path = Path(self.root)
+        existed = path.is_dir()
+        if path.exists() and not existed:
+            raise ConfigError(
+                f"store {self.name!r}: {path} exists and is not a directory; fix: point `path` "
+                f"in [stores.{self.name}] at a directory"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        return BucketCreation(self.name, self.kind, str(path), created=not existed)

@@ -10,6 +10,7 @@ from typing import Any
 
 from skyfabric.config import MemoryStoreConfig
 from skyfabric.storage.kinds._base import StoreKind
+from skyfabric.storage.kinds._bucket_creation import BucketCreation
 from skyfabric.storage.paths import join
 
 __all__ = ["MemoryStore"]
@@ -54,3 +55,12 @@ class MemoryStore(StoreKind):
 
     def spark_settings(self, conf: dict[str, str], notes: list[str]) -> None:
         notes.append(f"{self.name}: skipped, a memory store lives in one Python process")
+
+    # -- the bucket itself (skyfabric stores --create) ------------------------------------
+
+    def create_bucket(self) -> BucketCreation:
+        fs = self.fs
+        existed = fs.isdir(self.root)
+        if not existed:
+            fs.makedirs(self.root, exist_ok=True)
+        return BucketCreation(self.name, self.kind, f"memory://{self.root}", created=not existed)

@@ -12,10 +12,13 @@ lifecycle transitions 0.01 (IA), 0.02 (GLACIER_IR), 0.03 (GLACIER), 0.05 (DEEP_A
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from skyfabric.config import S3StoreConfig
+from skyfabric.errors import ConfigError, StoreError, brief
 from skyfabric.storage.kinds._base import StoreKind
+from skyfabric.storage.kinds._bucket_creation import BucketCreation
 from skyfabric.storage.kinds._pricing import Price, price
 from skyfabric.storage.kinds._support import (
     CONNECT_TIMEOUT,
@@ -39,6 +42,21 @@ AWS_PRICES: dict[str, Price] = {
 }
 # S3-compatible servers accept the S3 class names but bill nothing per class.
 _OFFLINE = {"GLACIER", "DEEP_ARCHIVE"}
+
+# Region S3 creates a bucket in when CreateBucket carries no LocationConstraint, and which it
+# refuses as an explicit constraint (InvalidLocationConstraint).
+_S3_DEFAULT_REGION = "us-east-1"
+
+
+def _s3_error_code(exc: BaseException) -> str:
+    from botocore.exceptions import ClientError
+
+    while exc is not None:
+        if isinstance(exc, ClientError):
+            return str(exc.response.get("Error", {}).get("Code", ""))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return ""
+
 
 # botocore attempts per request ("standard" retry mode: throttling and transient errors), and
 # s3fs's tries of a call that timed out: a silent endpoint costs at most about
@@ -271,3 +289,57 @@ class S3Store(StoreKind):
         elif cfg.profile:
             notes.append(f"{self.name}: profile {cfg.profile!r}: S3A uses the AWS default chain; "
                          f"export AWS_PROFILE={cfg.profile} on the driver and executors")
+
+    # -- the bucket itself (skyfabric stores --create) ------------------------------------
+
+    def create_bucket(self) -> BucketCreation:
+        from botocore.exceptions import ClientError
+
+        cfg = self.config
+        fs = self.fs
+        details = [f"region {cfg.region or _S3_DEFAULT_REGION}"]
+        if cfg.endpoint:
+            details.append(f"endpoint {cfg.endpoint}")
+        result = BucketCreation(
+            self.name, self.kind, f"s3://{cfg.bucket}", created=True, details=", ".join(details)
+        )
+        try:
+            fs.call_s3("head_bucket", Bucket=cfg.bucket)
+        except FileNotFoundError:
+            pass  # s3fs translates 404 NoSuchBucket
+        except PermissionError as exc:
+            raise StoreError(
+                f"store {self.name!r}: bucket {cfg.bucket!r} exists but these credentials may not "
+                f"use it ({brief(exc)}); fix: bucket names are global on S3, pick another `bucket` "
+                f"in [stores.{self.name}], or use the owner's credentials"
+            ) from exc
+        else:
+            return replace(result, created=False)
+        params: dict[str, Any] = {"Bucket": cfg.bucket}
+        if cfg.region and cfg.region != _S3_DEFAULT_REGION:
+            params["CreateBucketConfiguration"] = {"LocationConstraint": cfg.region}
+        try:
+            fs.call_s3("create_bucket", **params)
+        except (ClientError, OSError, ValueError) as exc:
+            code = _s3_error_code(exc)
+            if code == "BucketAlreadyOwnedByYou":  # created meanwhile, by us
+                return replace(result, created=False)
+            if code == "BucketAlreadyExists":
+                raise StoreError(
+                    f"store {self.name!r}: bucket name {cfg.bucket!r} is taken by another account "
+                    f"(bucket names are global); fix: choose another `bucket` in [stores.{self.name}]"
+                ) from exc
+            if code in ("InvalidLocationConstraint", "IllegalLocationConstraintException"):
+                raise ConfigError(
+                    f"store {self.name!r}: the endpoint refused region {cfg.region!r} for a new "
+                    f"bucket ({brief(exc)}); fix: set `region` in [stores.{self.name}] to the "
+                    "endpoint's region"
+                ) from exc
+            if code == "InvalidBucketName":
+                raise ConfigError(
+                    f"store {self.name!r}: the endpoint refused the bucket name {cfg.bucket!r} "
+                    f"({brief(exc)}); fix: choose another `bucket` in [stores.{self.name}]"
+                ) from exc
+            raise
+        fs.invalidate_cache()
+        return result
