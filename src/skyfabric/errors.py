@@ -10,6 +10,7 @@ subclasses it too, so ``except FileNotFoundError`` keeps working::
     │   ├── UnknownStoreError       (KeyError)  fabric://<store>/... names no configured store
     │   ├── InvalidPathError        (ValueError) path escapes the store, empty bucket, bad URL
     │   ├── ObjectNotFoundError     (FileNotFoundError)
+    │   ├── ObjectExistsError       (FileExistsError) a conditional write found an object
     │   └── StoreUnreachableError   (ConnectionError) endpoint down, credentials refused
     ├── TransferError               an object failed to copy or verify
     │   └── VerificationError       size or checksum of the copy differs from the source
@@ -35,6 +36,7 @@ __all__ = [
     "FabricError",
     "InvalidPathError",
     "MissingDependencyError",
+    "ObjectExistsError",
     "ObjectNotFoundError",
     "StoreError",
     "StoreUnreachableError",
@@ -116,6 +118,10 @@ class InvalidPathError(StoreError, ValueError):
 
 class ObjectNotFoundError(StoreError, FileNotFoundError):
     """No object at the path."""
+
+
+class ObjectExistsError(StoreError, FileExistsError):
+    """A write that must not replace an object (``mode="create"``) found one at the path."""
 
 
 class StoreUnreachableError(StoreError, ConnectionError):

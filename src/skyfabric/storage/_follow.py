@@ -101,7 +101,7 @@ class FollowMoves:
     ) -> bytes:
         store, fp, native = moved
         try:
-            data = store.fs.cat_file(native, start=start, end=end, **kwargs)
+            data = store.io.cat_file(native, start=start, end=end, **kwargs)
         except FileNotFoundError:
             raise _gone(asked, fp) from None
         self._note_read(fp)
@@ -120,14 +120,14 @@ class FollowMoves:
     def get_file(self, rpath: str, lpath: str, **kwargs: Any) -> None:
         store, fp, native = self.route(self._strip_protocol(rpath))
         try:
-            store.fs.get_file(native, lpath, **kwargs)
+            store.io.get_file(native, lpath, **kwargs)
         except FileNotFoundError:
             moved = self._moved(fp)
             if moved is None:
                 raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
             asked, (store, fp, native) = fp, moved
             try:
-                store.fs.get_file(native, lpath, **kwargs)
+                store.io.get_file(native, lpath, **kwargs)
             except FileNotFoundError:
                 raise _gone(asked, fp) from None
         self._note_read(fp)
@@ -146,9 +146,9 @@ class FollowMoves:
     def modified(self, path: str) -> Any:
         store, fp, native = self.route(self._strip_protocol(path))
         try:
-            return store.fs.modified(native)
+            return store.io.modified(native)
         except FileNotFoundError:
             moved = self._moved(fp)
             if moved is None:
                 raise
-        return moved[0].fs.modified(moved[2])
+        return moved[0].io.modified(moved[2])

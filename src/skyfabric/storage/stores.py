@@ -91,6 +91,10 @@ class Store:
     config: StoreConfig
     _fs: AbstractFileSystem | None = field(default=None, repr=False, compare=False)
     _pid: int = field(default=0, repr=False, compare=False)
+    # obstore client and the data-path filesystem over it, with the pid that built them
+    _obstore: tuple[int, Any, AbstractFileSystem] | None = field(
+        default=None, repr=False, compare=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -226,6 +230,40 @@ class Store:
                     self._pid = pid
         return self._fs
 
+    @property
+    def uses_obstore(self) -> bool:
+        """True when obstore moves this store's bytes (cloud kinds unless ``transport =
+        "fsspec"``); see `skyfabric.storage._obstore_fs` for what still goes through fsspec."""
+        from skyfabric.storage._obstore_clients import OBSTORE_KINDS
+
+        return self.kind in OBSTORE_KINDS and getattr(self.config, "transport", "") == "obstore"
+
+    def _obstore_pair(self) -> tuple[Any, AbstractFileSystem]:
+        pid = os.getpid()
+        built = self._obstore
+        if built is None or built[0] != pid:
+            with self._lock:
+                built = self._obstore
+                if built is None or built[0] != pid:
+                    from skyfabric.storage._obstore_clients import build_obstore
+                    from skyfabric.storage._obstore_fs import ObstoreFileSystem
+
+                    built = (pid, build_obstore(self.name, self.config), ObstoreFileSystem(self))
+                    self._obstore = built
+        return built[1], built[2]
+
+    @property
+    def obstore(self) -> Any:
+        """This process's obstore client (``S3Store``/``GCSStore``/``AzureStore``), built on
+        first use, bound to the bucket/container (keys include the store's ``prefix``)."""
+        return self._obstore_pair()[0]
+
+    @property
+    def io(self) -> AbstractFileSystem:
+        """The filesystem `fabric://` moves this store's bytes with: obstore-backed for cloud
+        stores (`uses_obstore`), else the fsspec client `fs`. Same native paths as `fs`."""
+        return self._obstore_pair()[1] if self.uses_obstore else self.fs
+
     def _build(self) -> AbstractFileSystem:
         if self.kind == "gcs" and isinstance(self.config, GCSStoreConfig) and self.config.endpoint:
             # gcsfs (read at its import) probes an emulator for gRPC zonal buckets and stalls
@@ -274,4 +312,5 @@ class Store:
         self.config = state["config"]
         self._fs = None
         self._pid = 0
+        self._obstore = None
         self._lock = threading.Lock()
