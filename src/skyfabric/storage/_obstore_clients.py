@@ -33,7 +33,13 @@ from skyfabric.errors import ConfigError, MissingDependencyError, register_secre
 if TYPE_CHECKING:
     from obstore.store import AzureStore, GCSStore, S3Store
 
-__all__ = ["OBSTORE_KINDS", "build_obstore", "client_options", "retry_config"]
+__all__ = [
+    "OBSTORE_KINDS",
+    "build_obstore",
+    "client_options",
+    "obstore_usable",
+    "retry_config",
+]
 
 # Seconds; the same bounds the fsspec clients get (storage/stores.py).
 CONNECT_TIMEOUT = 10
@@ -260,6 +266,19 @@ _BUILDERS: dict[str, Callable[[str, Any], Any]] = {
 OBSTORE_KINDS = frozenset(_BUILDERS)
 
 
+# The process that first built an obstore client. obstore's tokio runtime does not survive
+# fork() (obstore PR #441: "obstore is not fork safe"; tokio #4301): its worker threads are
+# gone in the child, whose first request then hangs for ever.
+_runtime_pid: int | None = None
+
+
+def obstore_usable() -> bool:
+    """False in a process forked from one that already used obstore (a ``fork`` process
+    pool): there, stores move their bytes through fsspec instead. Processes started with
+    ``spawn``/``forkserver`` (Dask's workers) import afresh and use obstore."""
+    return _runtime_pid is None or _runtime_pid == os.getpid()
+
+
 def build_obstore(name: str, cfg: Any) -> Any:
     """The obstore client for store ``name`` with config ``cfg`` (kind ``s3``, ``gcs`` or
     ``azure``).
@@ -268,6 +287,9 @@ def build_obstore(name: str, cfg: Any) -> Any:
         ConfigError: a named env var is unset, or an azure store names no account.
         MissingDependencyError: obstore is not installed.
     """
+    global _runtime_pid
+    if _runtime_pid is None:
+        _runtime_pid = os.getpid()
     try:
         builder = _BUILDERS[cfg.kind]
     except KeyError:

@@ -17,20 +17,20 @@ request. obstore's exceptions are mapped to skyfabric's (`map_errors`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import io
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fsspec import AbstractFileSystem
-from fsspec.asyn import get_loop, sync
 
 from skyfabric.errors import (
     FabricError,
@@ -50,6 +50,9 @@ __all__ = ["PART_SIZE", "ObstoreFileSystem", "map_errors", "obstore_addressable"
 #: Bytes per part of a multipart upload and per ranged request of a large read. 8 MiB: above
 #: S3's 5 MiB minimum part, 1,250 parts for 10 GB (S3 allows 10,000 parts per upload).
 PART_SIZE = 8 * 2**20
+#: Ranged reads longer than this are split into concurrent `PART_SIZE` requests (a whole
+#: object is one GET, as obstore reads it: emulators answer each range by copying the object).
+PARALLEL_SPAN = 64 * 2**20
 #: Requests one transfer keeps in flight (parts of one object, or objects of a batch).
 CONCURRENCY = 16
 # Server-side copy is one request up to S3's 5 GiB CopyObject limit; larger goes to fsspec.
@@ -74,7 +77,7 @@ def map_errors(what: str) -> Iterator[None]:
     """Translate obstore's exceptions raised inside the block into skyfabric's.
 
     ``what`` names the object or prefix for the message (a native path). Mapping:
-    ``FileNotFoundError``/``NotFoundError`` -> `ObjectNotFoundError`;
+    ``FileNotFoundError``/``NotFoundError`` and a missing bucket -> `ObjectNotFoundError`;
     ``AlreadyExistsError``/``PreconditionError`` -> `ObjectExistsError`;
     ``PermissionDeniedError``/``UnauthenticatedError`` -> `StoreUnreachableError`
     (credentials refused); ``InvalidPathError`` -> `InvalidPathError`; timeouts and
@@ -102,6 +105,10 @@ def map_errors(what: str) -> Iterator[None]:
         raise InvalidPathError(f"{what} is not a valid object path: {brief(exc)}") from exc
     except ox.GenericError as exc:
         text = str(exc).lower()
+        if any(s in text for s in ("nosuchbucket", "containernotfound", "404 not found")):
+            raise ObjectNotFoundError(
+                f"no object at {what}: the bucket/container does not exist"
+            ) from exc
         if any(s in text for s in ("timed out", "timeout", "connect", "dns", "broken pipe")):
             raise StoreUnreachableError(
                 f"the store did not answer for {what}: {brief(exc)}; fix: check the "
@@ -110,6 +117,41 @@ def map_errors(what: str) -> Iterator[None]:
         raise StoreError(f"{what}: {brief(exc)}") from exc
     except ox.BaseError as exc:
         raise StoreError(f"{what}: {brief(exc)}") from exc
+
+
+class _Pools:
+    """This process's worker threads: ``objects`` run one request chain per object (many
+    objects at once), ``parts`` fetch the parts of one large object; an object task may wait
+    on parts, never the reverse, so neither pool can deadlock the other.
+
+    Threads around obstore's blocking calls (which release the GIL), not its ``*_async``
+    calls: those run on a tokio runtime that a forked child (a process pool) inherits dead,
+    and hang there.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.objects = ThreadPoolExecutor(CONCURRENCY * 2, thread_name_prefix="skyfabric-obj")
+        self.parts = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="skyfabric-part")
+
+
+_pools_lock = threading.Lock()
+_pools_now: _Pools | None = None
+
+
+def _pools() -> _Pools:
+    global _pools_now
+    pools = _pools_now
+    if pools is None or pools.pid != os.getpid():
+        with _pools_lock:
+            if _pools_now is None or _pools_now.pid != os.getpid():
+                _pools_now = _Pools()
+            pools = _pools_now
+    return pools
+
+
+if hasattr(os, "register_at_fork"):  # the lock may be held by a thread that is not forked
+    os.register_at_fork(after_in_child=lambda: globals().update(_pools_lock=threading.Lock()))
 
 
 def _etag(meta: dict[str, Any]) -> str | None:
@@ -194,10 +236,6 @@ class ObstoreFileSystem(AbstractFileSystem):
         key = self._key(path)
         return key if obstore_addressable(key) else None
 
-    def _run(self, coro: Any) -> Any:
-        # One implementation, async; this is its sync wrapper (fsspec's IO loop thread, so it
-        # also works from inside a running event loop, e.g. Jupyter).
-        return sync(get_loop(), lambda: coro)
 
     def _file_entry(self, meta: dict[str, Any]) -> dict[str, Any]:
         tag = _etag(meta)
@@ -316,33 +354,32 @@ class ObstoreFileSystem(AbstractFileSystem):
 
     # -- reading -----------------------------------------------------------------------------
 
-    async def _read(self, key: str, start: int, end: int | None) -> bytes:
-        """Bytes ``[start, end)`` of ``key`` (``end=None``: to the object's end). Spans of
-        more than one `PART_SIZE` are fetched as concurrent ranged requests, then joined
-        (peak: the parts plus the result, two copies of the span)."""
+    def _read(self, key: str, start: int, end: int | None) -> bytes:
+        """Bytes ``[start, end)`` of ``key`` (``end=None``: to the object's end; negative
+        offsets count from the end). One request, as obstore itself reads; a span of more
+        than `PARALLEL_SPAN` bytes is fetched as concurrent `PART_SIZE` ranged requests.
+        Peak memory: two copies of the span (obstore's buffer, or the parts, and the
+        ``bytes`` returned)."""
         import obstore as obs
 
-        if end is None or end - start > PART_SIZE:
-            if end is None or start < 0:
-                size = int((await obs.head_async(self.client, key))["size"])
-                start = max(size + start, 0) if start < 0 else start
-                end = size if end is None else (end if end >= 0 else size + end)
-            if end - start <= PART_SIZE:
-                return await self._read(key, start, end)
-            bounds = range(start, end, PART_SIZE)
-            gate = asyncio.Semaphore(CONCURRENCY)
-
-            async def part(lo: int) -> Any:
-                async with gate:
-                    hi = min(lo + PART_SIZE, end)
-                    return await obs.get_range_async(self.client, key, start=lo, end=hi)
-
-            parts = await asyncio.gather(*(part(lo) for lo in bounds))
-            return b"".join(parts)
+        if end is None and start >= 0:
+            options: dict[str, Any] = {"range": {"offset": start}} if start else {}
+            return bytes(obs.get(self.client, key, options=options or None).bytes())
+        if end is None and self._store.kind != "azure":  # Azure has no suffix ranges
+            return bytes(obs.get(self.client, key, options={"range": {"suffix": -start}}).bytes())
+        if end is None or start < 0 or end < 0:
+            size = int(obs.head(self.client, key)["size"])
+            start = max(size + start, 0) if start < 0 else start
+            end = size if end is None else (size + end if end < 0 else end)
         if end <= start:
             return b""
-        got = await obs.get_range_async(self.client, key, start=start, end=end)
-        return bytes(got)
+        if end - start <= PARALLEL_SPAN:
+            return bytes(obs.get_range(self.client, key, start=start, end=end))
+        spans = [(lo, min(lo + PART_SIZE, end)) for lo in range(start, end, PART_SIZE)]
+        parts = _pools().parts.map(
+            lambda span: obs.get_range(self.client, key, start=span[0], end=span[1]), spans
+        )
+        return b"".join(list(parts))
 
     def _span(self, start: int | None, end: int | None) -> tuple[int, int | None]:
         return (start or 0), end
@@ -355,7 +392,7 @@ class ObstoreFileSystem(AbstractFileSystem):
             return self.fallback.cat_file(self._native(self._key(path)), start, end, **kwargs)
         lo, hi = self._span(start, end)
         with map_errors(self._native(key)):
-            return self._run(self._read(key, lo, hi))
+            return self._read(key, lo, hi)
 
     def cat_ranges(
         self,
@@ -370,28 +407,20 @@ class ObstoreFileSystem(AbstractFileSystem):
         starts = starts if isinstance(starts, list) else [starts or 0] * n  # type: ignore[list-item]
         ends = ends if isinstance(ends, list) else [ends] * n  # type: ignore[list-item]
 
-        async def one(path: str, lo: int | None, hi: int | None) -> Any:
+        def one(item: tuple[str, int | None, int | None]) -> Any:
+            path, lo, hi = item
             key = self._direct(path)
             try:
                 with map_errors(self._native(self._key(path))):
                     if key is None:
                         return self.fallback.cat_file(self._native(self._key(path)), lo, hi)
-                    return await self._read(key, *self._span(lo, hi))
+                    return self._read(key, *self._span(lo, hi))
             except Exception as exc:
                 if on_error == "raise":
                     raise
                 return exc
 
-        return self._run(self._bounded([one(p, s, e) for p, s, e in zip(paths, starts, ends, strict=True)]))
-
-    async def _bounded(self, coros: list[Any]) -> list[Any]:
-        gate = asyncio.Semaphore(CONCURRENCY * 4)
-
-        async def run(coro: Any) -> Any:
-            async with gate:
-                return await coro
-
-        return await asyncio.gather(*(run(c) for c in coros))
+        return list(_pools().objects.map(one, zip(paths, starts, ends, strict=True)))
 
     def cat(
         self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any
@@ -409,9 +438,15 @@ class ObstoreFileSystem(AbstractFileSystem):
             out[p] = value
         return out
 
-    def stream(self, key: str, chunk: int = PART_SIZE) -> Iterator[bytes]:
-        """The bytes of ``key`` as one streamed GET, in pieces of at least ``chunk`` bytes
-        (the last may be shorter). Memory: about one piece."""
+    def iter_bytes(self, path: str, chunk: int = PART_SIZE) -> Iterator[bytes]:
+        """The bytes of the object at native ``path`` as one streamed GET, in pieces of at
+        least ``chunk`` bytes (the last may be shorter). Memory: about one piece."""
+        key = self._direct(path)
+        if key is None:
+            with self.fallback.open(self._native(self._key(path)), "rb", block_size=chunk) as f:
+                while piece := f.read(chunk):
+                    yield piece
+            return
         import obstore as obs
 
         with map_errors(self._native(key)):
@@ -469,20 +504,19 @@ class ObstoreFileSystem(AbstractFileSystem):
             return
         import obstore as obs
 
-        async def one(p: str, data: bytes) -> None:
+        def one(item: tuple[str, bytes]) -> None:
+            p, data = item
             key = self._direct(p)
             if key is None:
-                await asyncio.to_thread(self.fallback.pipe_file, self._native(self._key(p)), data)
+                self.fallback.pipe_file(self._native(self._key(p)), data)
                 return
             with map_errors(self._native(key)):
-                await obs.put_async(
+                obs.put(
                     self.client, key, data, chunk_size=PART_SIZE, max_concurrency=CONCURRENCY,
                     **self._put_kwargs(),
                 )  # fmt: skip
 
-        for result in self._run(self._bounded([one(p, v) for p, v in items.items()])):
-            if isinstance(result, BaseException):
-                raise result
+        list(_pools().objects.map(one, items.items()))  # re-raises the first failure
 
     def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
         key = self._direct(rpath)
@@ -514,9 +548,12 @@ class ObstoreFileSystem(AbstractFileSystem):
         if "r" in mode:
             import obstore as obs
 
-            with map_errors(native):
-                size = int(obs.head(self.client, key)["size"])
-            return ObstoreReadFile(self, key, size)
+            size = kwargs.get("size")
+            if size is None:  # callers that listed the object pass its size: no HEAD
+                with map_errors(native):
+                    size = obs.head(self.client, key)["size"]
+            ahead = kwargs.get("cache_type") != "none"
+            return ObstoreReadFile(self, key, int(size), read_ahead=ahead)
         if "a" in mode:
             raise InvalidPathError(f"{native}: objects cannot be appended to; fix: rewrite it")
         return ObstoreWriteFile(self, key, block_size or PART_SIZE)
@@ -588,10 +625,14 @@ class ObstoreFileSystem(AbstractFileSystem):
 class ObstoreReadFile(io.RawIOBase):
     """A seekable, read-only file over one object: each ``read`` is one ranged request
     (large ones split into concurrent parts). Buffering belongs to callers (pyarrow and
-    pandas read in large blocks); small reads go through a `PART_SIZE` read-ahead."""
+    pandas read in large blocks); small reads go through a `PART_SIZE` read-ahead unless
+    opened with ``cache_type="none"`` (exact ranges, as the drift scan asks)."""
 
-    def __init__(self, fs: ObstoreFileSystem, key: str, size: int) -> None:
+    def __init__(
+        self, fs: ObstoreFileSystem, key: str, size: int, read_ahead: bool = True
+    ) -> None:
         super().__init__()
+        self.read_ahead = read_ahead
         self.fs = fs
         self.key = key
         self.path = fs._native(key)
@@ -625,16 +666,16 @@ class ObstoreReadFile(io.RawIOBase):
         ahead_end = self._ahead_at + len(self._ahead)
         if self._ahead_at <= self.loc and end <= ahead_end:
             data = self._ahead[self.loc - self._ahead_at : end - self._ahead_at]
-        elif end - self.loc < PART_SIZE // 8:
+        elif self.read_ahead and end - self.loc < PART_SIZE // 8:
             # a small read: fetch a whole part once, serve the following small reads from it
             hi = min(self.size, self.loc + PART_SIZE)
             with map_errors(self.path):
-                self._ahead = self.fs._run(self.fs._read(self.key, self.loc, hi))
+                self._ahead = self.fs._read(self.key, self.loc, hi)
             self._ahead_at = self.loc
             data = self._ahead[: end - self.loc]
-        else:
+        else:  # to the end: one GET from here, as obstore reads a whole object
             with map_errors(self.path):
-                data = self.fs._run(self.fs._read(self.key, self.loc, end))
+                data = self.fs._read(self.key, self.loc, None if end == self.size else end)
         self.loc += len(data)
         return data
 

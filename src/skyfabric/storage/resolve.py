@@ -122,14 +122,15 @@ class Resolved:
         """``(pyarrow.fs.FileSystem, path)`` for ``pyarrow.dataset`` / ``pyarrow.parquet``.
 
         Local stores get pyarrow's native ``LocalFileSystem``; other stores are wrapped from
-        their fsspec client (``PyFileSystem(FSSpecHandler(...))``), which honours the same
-        endpoint, credentials and addressing style as every other fabric read.
+        the filesystem fabric:// reads them with (``PyFileSystem(FSSpecHandler(store.io))``:
+        obstore for cloud stores, see `Store.io`), which honours the same endpoint,
+        credentials and addressing style as every other fabric read.
         """
         import pyarrow.fs as pafs
 
         if self.kind == "local":
             return pafs.LocalFileSystem(), self.path
-        return pafs.PyFileSystem(pafs.FSSpecHandler(self._store.fs)), self.path
+        return pafs.PyFileSystem(pafs.FSSpecHandler(self._store.io)), self.path
 
 
 def resolve_store_path(store: Store, key: str, *, trailing_slash: bool = False) -> Resolved:

@@ -232,11 +232,16 @@ class Store:
 
     @property
     def uses_obstore(self) -> bool:
-        """True when obstore moves this store's bytes (cloud kinds unless ``transport =
-        "fsspec"``); see `skyfabric.storage._obstore_fs` for what still goes through fsspec."""
-        from skyfabric.storage._obstore_clients import OBSTORE_KINDS
+        """True when obstore moves this store's bytes: cloud kinds unless ``transport =
+        "fsspec"``, and not in a process forked after obstore was used (`obstore_usable`).
+        `skyfabric.storage._obstore_fs` says what still goes through fsspec."""
+        from skyfabric.storage._obstore_clients import OBSTORE_KINDS, obstore_usable
 
-        return self.kind in OBSTORE_KINDS and getattr(self.config, "transport", "") == "obstore"
+        return (
+            self.kind in OBSTORE_KINDS
+            and getattr(self.config, "transport", "") == "obstore"
+            and obstore_usable()
+        )
 
     def _obstore_pair(self) -> tuple[Any, AbstractFileSystem]:
         pid = os.getpid()

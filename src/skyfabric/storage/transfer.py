@@ -34,8 +34,7 @@ from skyfabric.errors import (
     VerificationError,
     redact,
 )
-from skyfabric.storage._obstore_fs import ObstoreFileSystem
-from skyfabric.storage.checksums import CHUNK, native_md5, stream_md5
+from skyfabric.storage.checksums import CHUNK, iter_chunks, native_md5, stream_md5
 from skyfabric.storage.paths import PARTIAL_MARKER, PREFIX, is_partial, parse
 from skyfabric.storage.sync_plan import _target, plan_sync
 
@@ -144,17 +143,8 @@ def _abort(writer: Any) -> None:
 
 
 def _chunks(store: Any, native: str) -> Iterator[bytes]:
-    """The object's bytes in pieces of about `CHUNK`: one streamed GET through obstore, or
-    `CHUNK`-sized reads of the fsspec file."""
-    io_fs = store.io
-    if isinstance(io_fs, ObstoreFileSystem):
-        key = io_fs._direct(native)
-        if key is not None:
-            yield from io_fs.stream(key, CHUNK)
-            return
-    with io_fs.open(native, "rb", block_size=CHUNK, cache_type="none") as reader:
-        while chunk := reader.read(CHUNK):
-            yield chunk
+    """The object's bytes in pieces of about `CHUNK` (`checksums.iter_chunks`)."""
+    return iter_chunks(store.io, native)
 
 
 @dataclass
