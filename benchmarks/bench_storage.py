@@ -10,7 +10,7 @@ interleaved (the order alternates between rounds), best time kept, ratios printe
 - ``copy``: ``--copy-mb`` MB in objects of ``--object-mb`` MB, from the S3 server to
   fake-gcs-server and to Azurite: ``Fabric.copy(recursive=True)`` (streamed, verified size +
   MD5, temporary name then server-side rename) against the obstore equivalent (each object
-  streamed ``get`` -> ``put`` on 8 threads, unverified). fake-gcs-server refuses obstore's
+  streamed ``get_async`` -> ``put_async``, 8 at once, unverified). fake-gcs-server refuses obstore's
   XML-API writes (FINDINGS.md), so no obstore-only copy to GCS exists here: the GCS peer is
   what is possible, obstore ``get`` streamed into a gcsfs writer, which is also what
   fabric:// does for a GCS store with an emulator endpoint. Target: <= 1.3x.
@@ -24,6 +24,7 @@ shows ~400. ``--quick`` runs every part at a size that finishes in a few minutes
 
     python benchmarks/bench_storage.py [--quick] [--parts io,copy,drift] [--mb 200]
         [--objects 1000] [--copy-mb 1024] [--object-mb 64] [--parquet-mb 1024] [--repeat 3]
+        [--access-rule]
 
 The emulators are not object stores (moto copies whole objects in Python, all share the 2
 CPUs with the client): read the ratios between sides, not the speeds.
@@ -137,7 +138,14 @@ def part_io(args: argparse.Namespace, moto: MotoServer) -> list[tuple[str, float
         "kind": "s3", "bucket": bucket, "endpoint": moto.url, "region": S3_REGION,
         "access_key_env": S3_KEY_ENV, "secret_key_env": S3_SECRET_ENV,
     }  # fmt: skip
-    fs = skyfabric.connect({"stores": {"lake": cfg}}).fs
+    config: dict[str, Any] = {"stores": {"lake": cfg}}
+    if args.access_rule:  # every fabric read also goes through the placement access log
+        idle = {"name": "idle", "match": "fabric://lake/**", "not_accessed_for": "30d"}
+        config["placement"] = {
+            "state_dir": tempfile.mkdtemp(prefix="bench-placement-"),
+            "rules": [{**idle, "storage_class": "STANDARD_IA"}],
+        }
+    fs = skyfabric.connect(config).fs
     raw = s3fs.S3FileSystem(
         key=os.environ[S3_KEY_ENV], secret=os.environ[S3_SECRET_ENV], endpoint_url=moto.url,
         client_kwargs={"region_name": S3_REGION}, config_kwargs={"s3": {"addressing_style": "path"}},
@@ -260,12 +268,18 @@ def part_copy(
     chunk = 8 * 2**20
 
     def obstore_to_azure(r: int) -> None:
-        def one(key: str) -> None:
-            stream = obs.get(src, key).stream(min_chunk_size=chunk)
-            obs.put(az, f"obs-{r}/{key}", stream, chunk_size=chunk)
+        # obstore's own streamed copy: a get's stream handed to put_async, 8 objects at once
+        async def run() -> None:
+            gate = asyncio.Semaphore(8)
 
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(one, keys))
+            async def one(key: str) -> None:
+                async with gate:
+                    got = await obs.get_async(src, key)
+                    await obs.put_async(az, f"obs-{r}/{key}", got.stream(chunk), chunk_size=chunk)
+
+            await asyncio.gather(*(one(k) for k in keys))
+
+        asyncio.run(run())
 
     def obstore_to_gcsfs(r: int) -> None:
         def one(key: str) -> None:
@@ -364,6 +378,10 @@ def main() -> None:
     parser.add_argument("--object-mb", type=int, default=64, help="MB per copied object")
     parser.add_argument("--parquet-mb", type=int, default=1024, help="MB of parquet checked")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--access-rule", action="store_true",
+        help="io: a not_accessed_for rule covers the store, so fabric reads are access-logged",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.mb, args.objects, args.copy_mb, args.parquet_mb = 100, 500, 256, 220

@@ -1,7 +1,7 @@
 """obstore clients built from store configurations: one function per cloud store kind.
 
 Each builder takes a store's name and config (secrets come from the environment variables
-the config names, registered for redaction) and returns an obstore store bound to the
+the config names, read and registered for redaction by `stores._env`) and returns an obstore store bound to the
 store's bucket or container. The store's ``prefix`` is *not* applied here: callers address
 keys below the bucket, as the fsspec clients do, so native paths mean the same on both
 transports.
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from skyfabric.config import AzureStoreConfig, GCSStoreConfig, S3StoreConfig
 from skyfabric.errors import ConfigError, MissingDependencyError, register_secret
+from skyfabric.storage.stores import _env
 
 if TYPE_CHECKING:
     from obstore.store import AzureStore, GCSStore, S3Store
@@ -75,20 +76,6 @@ def retry_config() -> dict[str, Any]:
             "base": 2,
         },
     }
-
-
-def _secret(store: str, field_name: str, var: str | None) -> str | None:
-    """The value of the env var ``var`` a store config names, registered for redaction."""
-    if var is None:
-        return None
-    value = os.environ.get(var)
-    if value is None:
-        raise ConfigError(
-            f"stores.{store}.{field_name} names the environment variable {var!r}, which is not set; "
-            f"fix: export {var}=... or remove {field_name} to use the provider's default credentials"
-        )
-    register_secret(value)
-    return value
 
 
 def _obstore_module() -> Any:
@@ -144,9 +131,9 @@ def s3_store(name: str, cfg: S3StoreConfig) -> S3Store:
     (path-style requests, as MinIO needs)."""
     store_module = _obstore_module()
     config: dict[str, Any] = {"region": cfg.region or "us-east-1"}
-    key = _secret(name, "access_key_env", cfg.access_key_env)
-    secret = _secret(name, "secret_key_env", cfg.secret_key_env)
-    token = _secret(name, "session_token_env", cfg.session_token_env)
+    key = _env(name, "access_key_env", cfg.access_key_env)
+    secret = _env(name, "secret_key_env", cfg.secret_key_env)
+    token = _env(name, "session_token_env", cfg.session_token_env)
     provider = None
     if cfg.anonymous:
         config["skip_signature"] = True
@@ -173,7 +160,7 @@ def gcs_store(name: str, cfg: GCSStoreConfig) -> GCSStore:
     """An obstore ``GCSStore`` for a ``gcs`` store (``endpoint``: an emulator, unsigned)."""
     store_module = _obstore_module()
     config: dict[str, Any] = {}
-    token_file = None if cfg.anonymous else _secret(name, "token_file_env", cfg.token_file_env)
+    token_file = None if cfg.anonymous else _env(name, "token_file_env", cfg.token_file_env)
     if cfg.endpoint and token_file is None:
         # An emulator: object_store's service-account file with ``disable_oauth`` is the one
         # way it sends unsigned requests for every operation (``skip_signature`` still asks
@@ -226,8 +213,8 @@ def azure_store(name: str, cfg: AzureStoreConfig) -> AzureStore:
     store_module = _obstore_module()
     config: dict[str, Any] = {}
     endpoint = cfg.endpoint
-    conn = _secret(name, "connection_string_env", cfg.connection_string_env)
-    key = _secret(name, "account_key_env", cfg.account_key_env)
+    conn = _env(name, "connection_string_env", cfg.connection_string_env)
+    key = _env(name, "account_key_env", cfg.account_key_env)
     account = cfg.account
     if conn is not None:
         fields = _connection_fields(conn)

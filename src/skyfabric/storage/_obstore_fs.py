@@ -295,6 +295,20 @@ class ObstoreFileSystem(AbstractFileSystem):
             stream = obs.list(self.client, key.rstrip("/") + "/", chunk_size=1)
             return any(True for _ in next(iter(stream), []))
 
+    def object_exists(self, path: str) -> bool:
+        """True when an object (not a prefix) is at ``path``: one HEAD."""
+        key = self._direct(path)
+        if key is None:
+            return bool(self.fallback.isfile(self._native(self._key(path))))
+        import obstore as obs
+
+        try:
+            with map_errors(self._native(key)):
+                obs.head(self.client, key)
+        except FileNotFoundError:
+            return False
+        return True
+
     def modified(self, path: str) -> datetime:
         info = self.info(path)
         if info["type"] != "file":

@@ -1,18 +1,26 @@
 """Verified copy and sync between any two stores.
 
-Every object is streamed in `CHUNK`-sized pieces (memory per object is bounded by the
-chunk and the destination's upload part, independent of object size) to a temporary name
-beside its destination (``.skyfabric-partial-<uuid>-<name>``), hashed on the way, verified
-(size and MD5, see `skyfabric.storage.checksums`), and only then moved to its final
-name. A failed or killed copy therefore never leaves a partial object under the final name;
-leftover temporaries are skipped by ``sync`` and removed by ``sync(delete=True)``.
+Every object is streamed (memory per object is bounded by the chunk and the destination's
+upload parts in flight, independent of object size), hashed on the way and verified (size
+and MD5, see `skyfabric.storage.checksums`) before it counts as copied. A failed or killed
+copy never leaves a partial object under the final name:
 
-Objects are copied concurrently (a thread pool; the fsspec clients release the GIL on I/O),
+- a destination name that holds no object, on a store whose uploads appear only when
+  complete (obstore's atomic puts and multipart uploads: cloud stores), is written
+  directly; an upload that fails is aborted, one that fails verification is removed;
+- otherwise (replacing an object, local and memory stores, ``transport = "fsspec"``) the
+  bytes go to a temporary name beside the destination (``.skyfabric-partial-<uuid>-<name>``)
+  and are moved to the final name only once verified, so the object being replaced stays
+  intact until then. Leftover temporaries are skipped by ``sync`` and removed by
+  ``sync(delete=True)``.
+
+Objects are copied concurrently (a thread pool; the clients release the GIL on I/O),
 and transient errors are retried with exponential backoff.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import posixpath
@@ -155,12 +163,16 @@ class _Digest:
     size: int = 0
     whole: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
     parts: list[bytes] = field(default_factory=list)
+    #: hash the parts too (only S3 publishes a multipart ETag to compare them with)
+    track_parts: bool = True
     _part: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
     _part_fill: int = 0
 
     def update(self, chunk: bytes) -> None:
         self.whole.update(chunk)
         self.size += len(chunk)
+        if not self.track_parts:
+            return
         view = memoryview(chunk)
         while len(view):
             take = min(len(view), CHUNK - self._part_fill)
@@ -186,7 +198,7 @@ def _stream(
     Memory: one `CHUNK` in hand plus the destination writer's parts in flight.
     """
     src_store, _, src_native = fs.route(src)
-    digest = _Digest()
+    digest = _Digest(track_parts=dst_store.kind == "s3")
     writer = dst_store.io.open(tmp_native, "wb", block_size=CHUNK)
     try:
         for chunk in _chunks(src_store, src_native):
@@ -214,7 +226,7 @@ def _verify(store: Any, native: str, digest: _Digest, label: str) -> None:
     got = native_md5(info)
     if got is None:
         etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
-        if "-" in etag and etag == digest.multipart_etag():
+        if "-" in etag and digest.track_parts and etag == digest.multipart_etag():
             return  # the store hashed every part we sent, and they are ours
         got = stream_md5(store.io, native)
     if got != md5:
@@ -247,6 +259,8 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
             f"destination {PREFIX}{dst_fp.path} is a prefix/directory; "
             "fix: end it with '/' to copy into it, or name an object"
         )
+    if dst_store.uses_obstore and not dst_store.io.object_exists(dst_native):
+        return _copy_new(fs, src, dst, progress)
     parent, name = posixpath.split(dst_native)
     tmp_native = posixpath.join(parent, f"{PARTIAL_MARKER}{uuid.uuid4().hex[:12]}-{name}")
     try:
@@ -266,6 +280,24 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
         dst_store.io.rm_file(dst_native)
         raise VerificationError(f"{PREFIX}{dst_fp.path}: size changed during the final rename")
     return ObjectResult(src=str(parse(src)), dst=str(dst_fp), status="copied", bytes=size, md5=md5)
+
+
+def _copy_new(fs: FabricFileSystem, src: str, dst: str, progress: Progress | None) -> ObjectResult:
+    """Copy to a destination name that holds no object, on a store whose uploads appear
+    only when complete (obstore's puts and multipart uploads; the fsspec writers it falls
+    back to commit at ``close`` too): the bytes go straight to the final name, with no
+    temporary and server-side rename. A failed or killed upload leaves nothing there; a
+    complete one that fails verification is removed (nothing was there before)."""
+    dst_store, dst_fp, dst_native = fs.route(dst)
+    digest = _stream(fs, src, dst_native, dst_store, progress)  # aborts on error
+    try:
+        _verify(dst_store, dst_native, digest, f"{PREFIX}{dst_fp.path}")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            dst_store.io.rm_file(dst_native)
+        raise
+    md5 = digest.whole.hexdigest()
+    return ObjectResult(str(parse(src)), str(dst_fp), "copied", bytes=digest.size, md5=md5)
 
 
 def copy_object(
