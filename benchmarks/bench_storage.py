@@ -1,6 +1,6 @@
 """fabric:// against obstore used directly and against s3fs, on emulators started here.
 
-Three parts (``--parts io,copy,drift``), every case run ``--repeat`` times with the sides
+Four parts (``--parts io,copy,drift,local``), every case run ``--repeat`` times with the sides
 interleaved (the order alternates between rounds), best time kept, ratios printed:
 
 - ``io``: one moto server. Write and read ``--mb`` MB as one object and as ``--objects``
@@ -18,11 +18,14 @@ interleaved (the order alternates between rounds), best time kept, ratios printe
   whole drift check (``skyfabric.drift.check`` of 8 columns, local engine) against pyarrow's
   own ``S3FileSystem`` reading the same columns in batches. Target: <= 1.3x.
 
+- ``local``: a ``local`` store through ``fabric://`` (fsspec) against obstore's
+  ``LocalStore`` on the same disk, the measurement behind keeping fsspec for local stores.
+
 Peak RSS: each run is sampled every 5 ms (psutil) and the growth over the run's start is
 reported (MB, the largest over the rounds): a 200 MB read holding two copies of the object
 shows ~400. ``--quick`` runs every part at a size that finishes in a few minutes on 2 CPUs.
 
-    python benchmarks/bench_storage.py [--quick] [--parts io,copy,drift] [--mb 200]
+    python benchmarks/bench_storage.py [--quick] [--parts io,copy,drift,local] [--mb 200]
         [--objects 1000] [--copy-mb 1024] [--object-mb 64] [--parquet-mb 1024] [--repeat 3]
         [--access-rule]
 
@@ -366,12 +369,62 @@ def part_drift(args: argparse.Namespace, moto: MotoServer) -> list[tuple[str, fl
     return [(label, report(label, got, 1.3, "pyarrow"), 1.3)]
 
 
+# -- local disk: is obstore worth it there? -----------------------------------------------------
+
+
+def part_local(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+    """A ``local`` store through fabric:// (fsspec's LocalFileSystem) against obstore's
+    ``LocalStore`` on the same disk: fabric keeps fsspec for local stores while this
+    shows obstore no faster (ratios <= 1 mean fabric is as fast or faster)."""
+    import shutil
+
+    import obstore as obs
+    from obstore.store import LocalStore
+
+    import skyfabric
+
+    root = tempfile.mkdtemp(prefix="bench-local-")
+    fs = skyfabric.connect({"stores": {"disk": {"kind": "local", "path": root}}}).fs
+    direct = LocalStore(root, mkdir=True)
+    total = args.mb * MB
+    big = os.urandom(total)
+    size = total // args.objects
+    small = [big[i * size : (i + 1) * size] for i in range(args.objects)]
+    cases = [
+        (f"local write {args.mb} MB, 1 object", {
+            "fabric": lambda r: fs.pipe_file("fabric://disk/fab/one.bin", big),
+            "obstore": lambda r: obs.put(direct, "obs/one.bin", big),
+        }),
+        (f"local read  {args.mb} MB, 1 object", {
+            "fabric": lambda r: fs.cat_file("fabric://disk/fab/one.bin"),
+            "obstore": lambda r: bytes(obs.get(direct, "obs/one.bin").bytes()),
+        }),
+        (f"local write {args.objects} objects", {
+            "fabric": lambda r: fs.pipe({f"fabric://disk/fab/m/{i}": d for i, d in enumerate(small)}),
+            "obstore": lambda r: [obs.put(direct, f"obs/m/{i}", d) for i, d in enumerate(small)],
+        }),
+        (f"local read  {args.objects} objects", {
+            "fabric": lambda r: fs.cat([f"fabric://disk/fab/m/{i}" for i in range(args.objects)]),
+            "obstore": lambda r: [bytes(obs.get(direct, f"obs/m/{i}").bytes()) for i in range(args.objects)],
+        }),
+    ]  # fmt: skip
+    print(f"\n== local: fabric:// (fsspec) vs obstore LocalStore, best of {args.repeat}")
+    out = []
+    try:
+        for label, sides in cases:
+            got = measure(sides, args.repeat)
+            out.append((label, report(label, got, 1.2, "obstore"), 1.2))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes on 2 CPUs")
-    parser.add_argument("--parts", default="io,copy,drift")
+    parser.add_argument("--parts", default="io,copy,drift,local")
     parser.add_argument("--mb", type=int, default=200, help="MB per io case")
     parser.add_argument("--objects", type=int, default=1000, help="objects of the many-object case")
     parser.add_argument("--copy-mb", type=int, default=1024, help="MB copied across stores")
@@ -399,6 +452,8 @@ def main() -> None:
             results += part_copy(args, moto, gcs, azure)
         if "drift" in parts:
             results += part_drift(args, moto)
+        if "local" in parts:
+            results += part_local(args)
     finally:
         stop_all(servers)
     print("\n== summary (fabric / peer, target)")

@@ -17,162 +17,35 @@ request. obstore's exceptions are mapped to skyfabric's (`map_errors`).
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import io
 import os
-import re
 import tempfile
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fsspec import AbstractFileSystem
 
-from skyfabric.errors import (
-    FabricError,
-    InvalidPathError,
-    ObjectExistsError,
-    ObjectNotFoundError,
-    StoreError,
-    StoreUnreachableError,
-    brief,
+from skyfabric.errors import InvalidPathError, ObjectExistsError
+from skyfabric.storage._obstore_files import ObstoreReadFile, ObstoreWriteFile
+from skyfabric.storage._obstore_listing import ObstoreListing
+from skyfabric.storage._obstore_support import (
+    CONCURRENCY,
+    MAX_COPY,
+    PARALLEL_SPAN,
+    PART_SIZE,
+    map_errors,
+    obstore_addressable,
+    pools,
 )
 
 if TYPE_CHECKING:
     from skyfabric.storage.stores import Store
 
-__all__ = ["PART_SIZE", "ObstoreFileSystem", "map_errors", "obstore_addressable"]
-
-#: Bytes per part of a multipart upload and per ranged request of a large read. 8 MiB: above
-#: S3's 5 MiB minimum part, 1,250 parts for 10 GB (S3 allows 10,000 parts per upload).
-PART_SIZE = 8 * 2**20
-#: Ranged reads longer than this are split into concurrent `PART_SIZE` requests (a whole
-#: object is one GET, as obstore reads it: emulators answer each range by copying the object).
-PARALLEL_SPAN = 64 * 2**20
-#: Requests one transfer keeps in flight (parts of one object, or objects of a batch).
-CONCURRENCY = 16
-# Server-side copy is one request up to S3's 5 GiB CopyObject limit; larger goes to fsspec.
-MAX_COPY = 5 * 2**30
-
-# object_store's `Path` percent-encodes these in a key segment (path/parts.rs, INVALID: the
-# characters AWS and GCS advise against) and drops empty segments, so such keys are not
-# reachable byte-for-byte through obstore.
-_UNADDRESSABLE = re.compile(r'[\x00-\x1f\x7f\\{}^%`\]"<>\[~#|*?]')
+__all__ = ["ObstoreFileSystem", "map_errors", "obstore_addressable"]
 
 
-def obstore_addressable(key: str) -> bool:
-    """True when obstore reads and writes ``key`` byte-for-byte (no characters it
-    percent-encodes, no empty, ``.`` or ``..`` segments, no leading or trailing ``/``)."""
-    if not key or _UNADDRESSABLE.search(key):
-        return False
-    return all(part not in ("", ".", "..") for part in key.split("/"))
-
-
-@contextlib.contextmanager
-def map_errors(what: str) -> Iterator[None]:
-    """Translate obstore's exceptions raised inside the block into skyfabric's.
-
-    ``what`` names the object or prefix for the message (a native path). Mapping:
-    ``FileNotFoundError``/``NotFoundError`` and a missing bucket -> `ObjectNotFoundError`;
-    ``AlreadyExistsError``/``PreconditionError`` -> `ObjectExistsError`;
-    ``PermissionDeniedError``/``UnauthenticatedError`` -> `StoreUnreachableError`
-    (credentials refused); ``InvalidPathError`` -> `InvalidPathError`; timeouts and
-    connection failures (``GenericError``) -> `StoreUnreachableError`; other obstore errors
-    -> `StoreError`. Messages are redacted; the original stays in ``__cause__``.
-    """
-    from obstore import exceptions as ox
-
-    try:
-        yield
-    except FabricError:
-        raise
-    except (FileNotFoundError, ox.NotFoundError) as exc:
-        raise ObjectNotFoundError(f"no object at {what}") from exc
-    except (ox.AlreadyExistsError, ox.PreconditionError) as exc:
-        raise ObjectExistsError(
-            f"an object already exists at {what} (conditional write refused): {brief(exc)}"
-        ) from exc
-    except (ox.PermissionDeniedError, ox.UnauthenticatedError) as exc:
-        raise StoreUnreachableError(
-            f"the store refused the credentials for {what}: {brief(exc)}; fix: check the "
-            "store's credentials (the env vars it names) and their permissions"
-        ) from exc
-    except ox.InvalidPathError as exc:
-        raise InvalidPathError(f"{what} is not a valid object path: {brief(exc)}") from exc
-    except ox.GenericError as exc:
-        text = str(exc).lower()
-        if any(s in text for s in ("nosuchbucket", "containernotfound", "404 not found")):
-            raise ObjectNotFoundError(
-                f"no object at {what}: the bucket/container does not exist"
-            ) from exc
-        if any(s in text for s in ("timed out", "timeout", "connect", "dns", "broken pipe")):
-            raise StoreUnreachableError(
-                f"the store did not answer for {what}: {brief(exc)}; fix: check the "
-                "endpoint and the network (retries stopped at the deadline)"
-            ) from exc
-        raise StoreError(f"{what}: {brief(exc)}") from exc
-    except ox.BaseError as exc:
-        raise StoreError(f"{what}: {brief(exc)}") from exc
-
-
-class _Pools:
-    """This process's worker threads: ``objects`` run one request chain per object (many
-    objects at once), ``parts`` fetch the parts of one large object; an object task may wait
-    on parts, never the reverse, so neither pool can deadlock the other.
-
-    Threads around obstore's blocking calls (which release the GIL), not its ``*_async``
-    calls: those run on a tokio runtime that a forked child (a process pool) inherits dead,
-    and hang there.
-    """
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.objects = ThreadPoolExecutor(CONCURRENCY * 2, thread_name_prefix="skyfabric-obj")
-        self.parts = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="skyfabric-part")
-
-
-_pools_lock = threading.Lock()
-_pools_now: _Pools | None = None
-
-
-def _pools() -> _Pools:
-    global _pools_now
-    pools = _pools_now
-    if pools is None or pools.pid != os.getpid():
-        with _pools_lock:
-            if _pools_now is None or _pools_now.pid != os.getpid():
-                _pools_now = _Pools()
-            pools = _pools_now
-    return pools
-
-
-if hasattr(os, "register_at_fork"):  # the lock may be held by a thread that is not forked
-    os.register_at_fork(after_in_child=lambda: globals().update(_pools_lock=threading.Lock()))
-
-
-def _etag(meta: dict[str, Any]) -> str | None:
-    tag = meta.get("e_tag")
-    return tag if tag is None else str(tag)
-
-
-def _base64_md5(tag: str | None) -> str | None:
-    """``tag`` when it is a base64-encoded 16-byte digest, else ``None``."""
-    if not tag:
-        return None
-    tag = tag.strip('"')
-    if len(tag) != 24 or not tag.endswith("=="):
-        return None
-    try:
-        return tag if len(base64.b64decode(tag, validate=True)) == 16 else None
-    except ValueError:
-        return None
-
-
-class ObstoreFileSystem(AbstractFileSystem):
+class ObstoreFileSystem(ObstoreListing, AbstractFileSystem):
     """fsspec filesystem over a `Store`'s obstore client, for that store's native paths.
 
     Args:
@@ -237,135 +110,6 @@ class ObstoreFileSystem(AbstractFileSystem):
         return key if obstore_addressable(key) else None
 
 
-    def _file_entry(self, meta: dict[str, Any]) -> dict[str, Any]:
-        tag = _etag(meta)
-        entry = {
-            "name": self._native(str(meta["path"])),
-            "size": int(meta["size"]),
-            "type": "file",
-            "ETag": tag,
-            "LastModified": meta["last_modified"],
-            "version": meta.get("version"),
-        }
-        md5 = _base64_md5(tag) if self._store.kind == "gcs" else None
-        if md5 is not None:  # fake-gcs-server's XML ETag is the base64 MD5 (GCS's is hex)
-            entry["md5Hash"] = md5
-        return entry
-
-    def _listed(self, metas: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Entries of listed objects. object_store drops a key's trailing ``/``, so a folder
-        marker ``d/`` lists as an empty ``d``: empty entries that HEAD does not find are
-        such markers, and become directories."""
-        import obstore as obs
-
-        out = []
-        for meta in metas:
-            entry = self._file_entry(meta)
-            if entry["size"] == 0:
-                try:
-                    obs.head(self.client, str(meta["path"]))
-                except FileNotFoundError:
-                    entry = self._dir_entry(str(meta["path"]))
-            out.append(entry)
-        return out
-
-    def _dir_entry(self, key: str) -> dict[str, Any]:
-        return {"name": self._native(key.rstrip("/")), "size": 0, "type": "directory"}
-
-    # -- metadata ----------------------------------------------------------------------------
-
-    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        key = self._key(path)
-        if not key:
-            return self._dir_entry("")
-        if not obstore_addressable(key):
-            return self.fallback.info(self._native(key), **kwargs)
-        import obstore as obs
-
-        with contextlib.suppress(FileNotFoundError), map_errors(self._native(key)):
-            return self._file_entry(obs.head(self.client, key))
-        if self._has_children(key):
-            return self._dir_entry(key)
-        raise ObjectNotFoundError(f"no object or prefix at {self._native(key)}")
-
-    def _has_children(self, key: str) -> bool:
-        import obstore as obs
-
-        with map_errors(self._native(key)):
-            stream = obs.list(self.client, key.rstrip("/") + "/", chunk_size=1)
-            return any(True for _ in next(iter(stream), []))
-
-    def object_exists(self, path: str) -> bool:
-        """True when an object (not a prefix) is at ``path``: one HEAD."""
-        key = self._direct(path)
-        if key is None:
-            return bool(self.fallback.isfile(self._native(self._key(path))))
-        import obstore as obs
-
-        try:
-            with map_errors(self._native(key)):
-                obs.head(self.client, key)
-        except FileNotFoundError:
-            return False
-        return True
-
-    def modified(self, path: str) -> datetime:
-        info = self.info(path)
-        if info["type"] != "file":
-            raise IsADirectoryError(path)
-        return info["LastModified"]
-
-    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
-        import obstore as obs
-
-        key = self._key(path).rstrip("/")
-        if key and not obstore_addressable(key):
-            return self.fallback.ls(self._native(key), detail=detail, **kwargs)
-        prefix = key + "/" if key else None
-        with map_errors(self._native(key)):
-            listed = obs.list_with_delimiter(self.client, prefix)
-        entries = [self._dir_entry(p) for p in listed["common_prefixes"]]
-        names = {e["name"] for e in entries}
-        entries += [e for e in self._listed(listed["objects"]) if e["name"] not in names]
-        if not entries and key:
-            # an object (fsspec's ls of a file lists that file) or nothing at all
-            with map_errors(self._native(key)):
-                entries = [self._file_entry(obs.head(self.client, key))]
-        return entries if detail else [e["name"] for e in entries]
-
-    def find(
-        self,
-        path: str,
-        maxdepth: int | None = None,
-        withdirs: bool = False,
-        detail: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        import obstore as obs
-
-        key = self._key(path).rstrip("/")
-        if maxdepth is not None or (key and not obstore_addressable(key)):
-            return super().find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail)
-        out: dict[str, dict[str, Any]] = {}
-        with map_errors(self._native(key)):
-            for chunk in obs.list(self.client, key + "/" if key else None, chunk_size=1000):
-                for entry in self._listed(chunk):
-                    if entry["type"] == "directory" and not withdirs:
-                        continue
-                    out[entry["name"]] = entry
-        if withdirs:
-            for name in list(out):
-                parent = name.rpartition("/")[0]
-                while len(parent) > len(self._native(key)):
-                    out.setdefault(parent, self._dir_entry(self._key(parent)))
-                    parent = parent.rpartition("/")[0]
-        if not out and key:
-            with contextlib.suppress(FileNotFoundError), map_errors(self._native(key)):
-                entry = self._file_entry(obs.head(self.client, key))
-                out[entry["name"]] = entry
-        names = sorted(out)
-        return {n: out[n] for n in names} if detail else names
-
     # -- reading -----------------------------------------------------------------------------
 
     def _read(self, key: str, start: int, end: int | None) -> bytes:
@@ -390,7 +134,7 @@ class ObstoreFileSystem(AbstractFileSystem):
         if end - start <= PARALLEL_SPAN:
             return bytes(obs.get_range(self.client, key, start=start, end=end))
         spans = [(lo, min(lo + PART_SIZE, end)) for lo in range(start, end, PART_SIZE)]
-        parts = _pools().parts.map(
+        parts = pools().parts.map(
             lambda span: obs.get_range(self.client, key, start=span[0], end=span[1]), spans
         )
         return b"".join(list(parts))
@@ -434,7 +178,7 @@ class ObstoreFileSystem(AbstractFileSystem):
                     raise
                 return exc
 
-        return list(_pools().objects.map(one, zip(paths, starts, ends, strict=True)))
+        return list(pools().objects.map(one, zip(paths, starts, ends, strict=True)))
 
     def cat(
         self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any
@@ -511,6 +255,18 @@ class ObstoreFileSystem(AbstractFileSystem):
                     **self._put_kwargs(),
                 )  # fmt: skip
 
+    def put_whole(self, path: str, buffers: list[bytes]) -> None:
+        """Write the concatenation of ``buffers`` to ``path`` in one request (no multipart
+        upload: Azure then computes the blob's Content-MD5). Memory: the buffers."""
+        key = self._direct(path)
+        if key is None or self.writes_via_fsspec:
+            self.fallback.pipe_file(self._native(self._key(path)), b"".join(buffers))
+            return
+        import obstore as obs
+
+        with map_errors(self._native(key)):
+            obs.put(self.client, key, buffers, use_multipart=False, **self._put_kwargs())
+
     def pipe(self, path: Any, value: bytes | None = None, **kwargs: Any) -> None:
         items = path if isinstance(path, dict) else {path: value}
         if self.writes_via_fsspec:
@@ -530,7 +286,7 @@ class ObstoreFileSystem(AbstractFileSystem):
                     **self._put_kwargs(),
                 )  # fmt: skip
 
-        list(_pools().objects.map(one, items.items()))  # re-raises the first failure
+        list(pools().objects.map(one, items.items()))  # re-raises the first failure
 
     def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
         key = self._direct(rpath)
@@ -634,147 +390,3 @@ class ObstoreFileSystem(AbstractFileSystem):
 
     def invalidate_cache(self, path: str | None = None) -> None:
         pass  # nothing cached
-
-
-class ObstoreReadFile(io.RawIOBase):
-    """A seekable, read-only file over one object: each ``read`` is one ranged request
-    (large ones split into concurrent parts). Buffering belongs to callers (pyarrow and
-    pandas read in large blocks); small reads go through a `PART_SIZE` read-ahead unless
-    opened with ``cache_type="none"`` (exact ranges, as the drift scan asks)."""
-
-    def __init__(
-        self, fs: ObstoreFileSystem, key: str, size: int, read_ahead: bool = True
-    ) -> None:
-        super().__init__()
-        self.read_ahead = read_ahead
-        self.fs = fs
-        self.key = key
-        self.path = fs._native(key)
-        self.size = size
-        self.loc = 0
-        self._ahead = b""
-        self._ahead_at = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.loc
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.loc, io.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise ValueError(f"seek before the start of {self.path}")
-        self.loc = base + offset
-        return self.loc
-
-    def read(self, size: int | None = -1) -> bytes:
-        if self.closed:
-            raise ValueError(f"I/O operation on closed file {self.path}")
-        end = self.size if size is None or size < 0 else min(self.size, self.loc + size)
-        if end <= self.loc:
-            return b""
-        ahead_end = self._ahead_at + len(self._ahead)
-        if self._ahead_at <= self.loc and end <= ahead_end:
-            data = self._ahead[self.loc - self._ahead_at : end - self._ahead_at]
-        elif self.read_ahead and end - self.loc < PART_SIZE // 8:
-            # a small read: fetch a whole part once, serve the following small reads from it
-            hi = min(self.size, self.loc + PART_SIZE)
-            with map_errors(self.path):
-                self._ahead = self.fs._read(self.key, self.loc, hi)
-            self._ahead_at = self.loc
-            data = self._ahead[: end - self.loc]
-        else:  # to the end: one GET from here, as obstore reads a whole object
-            with map_errors(self.path):
-                data = self.fs._read(self.key, self.loc, None if end == self.size else end)
-        self.loc += len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        memoryview(buffer).cast("B")[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._ahead = b""
-        super().close()
-
-    def __reduce__(self) -> Any:
-        raise TypeError("an open fabric:// file does not pickle; pickle the URL instead")
-
-
-class ObstoreWriteFile(io.RawIOBase):
-    """A write-only file becoming one object on ``close``: data is uploaded in parts of
-    ``part_size`` bytes while it is written (a multipart upload, up to `CONCURRENCY` parts
-    in flight), and the object appears under its name only when ``close`` completes the
-    upload. `discard` (and leaving a ``with`` block by an exception) aborts: nothing
-    appears under the name."""
-
-    def __init__(self, fs: ObstoreFileSystem, key: str, part_size: int) -> None:
-        super().__init__()
-        import obstore as obs
-
-        self.fs = fs
-        self.key = key
-        self.path = fs._native(key)
-        with map_errors(self.path):
-            self._writer = obs.open_writer(
-                fs.client, key, buffer_size=max(part_size, 5 * 2**20),
-                max_concurrency=CONCURRENCY, **fs._put_kwargs(),
-            )  # fmt: skip
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.size
-
-    def write(self, data: Any) -> int:
-        if self.closed:
-            raise ValueError(f"I/O operation on closed file {self.path}")
-        with map_errors(self.path):
-            n = int(self._writer.write(data))
-        self.size += n
-        return n
-
-    def flush(self) -> None:
-        pass  # parts go up as they fill; only close completes the object
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            with map_errors(self.path):
-                self._writer.close()
-        finally:
-            super().close()
-
-    def discard(self) -> None:
-        """Abandon the upload: nothing appears under the object's name."""
-        if self.closed:
-            return
-        with contextlib.suppress(Exception):
-            self._writer.__exit__(RuntimeError, RuntimeError("discarded"), None)
-        super().close()
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None:
-            self.discard()
-        else:
-            self.close()
-
-    def __del__(self) -> None:
-        # never commit a half-written object because the writer was dropped
-        if not self.closed:
-            self.discard()
-
-    def __reduce__(self) -> Any:
-        raise TypeError("an open fabric:// file does not pickle")
-

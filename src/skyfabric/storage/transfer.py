@@ -190,25 +190,48 @@ class _Digest:
         return f"{hashlib.md5(b''.join(parts), usedforsecurity=False).hexdigest()}-{len(parts)}"
 
 
+# Azure computes a blob's Content-MD5 from the bytes of a single Put Blob (not of a block
+# list), so copies to Azure up to this size go up in one put and need no read-back. Memory:
+# up to this much per object being copied (times `workers`).
+AZURE_SINGLE_PUT = 64 * 2**20
+
+
 def _stream(
     fs: FabricFileSystem, src: str, tmp_native: str, dst_store: Any, progress: Progress | None
 ) -> _Digest:
-    """Copy src to the temporary native path; return its digest. Never commits on error.
+    """Copy src to the (temporary) native path; return its digest. Never commits on error.
 
-    Memory: one `CHUNK` in hand plus the destination writer's parts in flight.
+    Memory: one `CHUNK` in hand plus the destination writer's parts in flight; to Azure
+    through obstore, objects up to `AZURE_SINGLE_PUT` are held whole and put at once.
     """
     src_store, _, src_native = fs.route(src)
     digest = _Digest(track_parts=dst_store.kind == "s3")
-    writer = dst_store.io.open(tmp_native, "wb", block_size=CHUNK)
+    single = AZURE_SINGLE_PUT if dst_store.kind == "azure" and dst_store.uses_obstore else 0
+    held: list[bytes] = []
+    writer = None
     try:
         for chunk in _chunks(src_store, src_native):
             digest.update(chunk)
-            writer.write(chunk)
+            if writer is None and digest.size <= single:
+                held.append(chunk)
+            else:
+                if writer is None:
+                    writer = dst_store.io.open(tmp_native, "wb", block_size=CHUNK)
+                    for piece in held:
+                        writer.write(piece)
+                    held = []
+                writer.write(chunk)
             if progress is not None:
                 progress(len(chunk))
     except BaseException:
-        _abort(writer)
+        if writer is not None:
+            _abort(writer)
         raise
+    if writer is None and single:
+        dst_store.io.put_whole(tmp_native, held)
+        return digest
+    if writer is None:  # an empty object
+        writer = dst_store.io.open(tmp_native, "wb", block_size=CHUNK)
     writer.close()
     return digest
 
@@ -228,7 +251,10 @@ def _verify(store: Any, native: str, digest: _Digest, label: str) -> None:
         etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
         if "-" in etag and digest.track_parts and etag == digest.multipart_etag():
             return  # the store hashed every part we sent, and they are ours
-        got = stream_md5(store.io, native)
+        if store.kind == "azure" and store.io is not store.fs:
+            got = native_md5(store.fs.info(native))  # Content-MD5: adlfs reads it, obstore not
+        if got is None:
+            got = stream_md5(store.io, native)
     if got != md5:
         raise VerificationError(
             f"{label}: MD5 {got} differs from the source's {md5}; copy discarded"
