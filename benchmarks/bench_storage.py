@@ -124,6 +124,19 @@ def report(label: str, got: dict[str, tuple[float, int]], target: float, base: s
     return ratio
 
 
+def new_s3_store(moto: MotoServer, label: str) -> tuple[str, dict[str, Any]]:
+    """A new bucket on ``moto`` and the fabric store config (TOML shape) naming it."""
+    from servers import create_s3_bucket
+
+    bucket = f"bench-{label}-{uuid.uuid4().hex[:8]}"
+    create_s3_bucket(moto.url, bucket)
+    cfg = {
+        "kind": "s3", "bucket": bucket, "endpoint": moto.url, "region": S3_REGION,
+        "access_key_env": S3_KEY_ENV, "secret_key_env": S3_SECRET_ENV,
+    }  # fmt: skip
+    return bucket, cfg
+
+
 # -- io ----------------------------------------------------------------------------------------
 
 
@@ -133,14 +146,8 @@ def part_io(args: argparse.Namespace, moto: MotoServer) -> list[tuple[str, float
     from obstore.store import S3Store
 
     import skyfabric
-    from servers import create_s3_bucket
 
-    bucket = f"bench-io-{uuid.uuid4().hex[:8]}"
-    create_s3_bucket(moto.url, bucket)
-    cfg = {
-        "kind": "s3", "bucket": bucket, "endpoint": moto.url, "region": S3_REGION,
-        "access_key_env": S3_KEY_ENV, "secret_key_env": S3_SECRET_ENV,
-    }  # fmt: skip
+    bucket, cfg = new_s3_store(moto, "io")
     config: dict[str, Any] = {"stores": {"lake": cfg}}
     if args.access_rule:  # every fabric read also goes through the placement access log
         idle = {"name": "idle", "match": "fabric://lake/**", "not_accessed_for": "30d"}
@@ -326,16 +333,10 @@ def part_drift(args: argparse.Namespace, moto: MotoServer) -> list[tuple[str, fl
     from bench_drift import BATCH_SIZE, COLUMNS, make_file
 
     import skyfabric
-    from servers import create_s3_bucket
     from skyfabric.drift import check, fit_baseline
     from skyfabric.drift.histogram import load_kernels
 
-    bucket = f"bench-drift-{uuid.uuid4().hex[:8]}"
-    create_s3_bucket(moto.url, bucket)
-    cfg = {
-        "kind": "s3", "bucket": bucket, "endpoint": moto.url, "region": S3_REGION,
-        "access_key_env": S3_KEY_ENV, "secret_key_env": S3_SECRET_ENV,
-    }  # fmt: skip
+    bucket, cfg = new_s3_store(moto, "drift")
     disk = Path(tempfile.mkdtemp(prefix="bench-drift-local-"))
     fab = skyfabric.connect({"stores": {"lake": cfg, "disk": {"kind": "local", "path": str(disk)}}})
     rows_per_mb = 2_000_000 / 110  # make_file: ~110 MB per 2 M rows

@@ -343,18 +343,6 @@ class ObstoreFileSystem(ObstoreListing, AbstractFileSystem):
         with map_errors(self._native(k1)):
             obs.copy(self.client, k1, k2, overwrite=kwargs.get("overwrite", True))
 
-    def copy_if_absent(self, path1: str, path2: str) -> None:
-        """Server-side copy that refuses to replace an object at ``path2``.
-
-        Raises:
-            ObjectExistsError: ``path2`` exists (or the store cannot copy conditionally).
-        """
-        import obstore as obs
-
-        k1, k2 = self._key(path1), self._key(path2)
-        with map_errors(self._native(k2)):
-            obs.copy(self.client, k1, k2, overwrite=False)
-
     def rm_file(self, path: str) -> None:
         key = self._direct(path)
         if key is None:
