@@ -166,6 +166,12 @@ class S3StoreConfig(_StoreBase):
         None, description="S3 storage class for new objects, e.g. `STANDARD`, `STANDARD_IA`."
     )
     anonymous: bool = Field(False, description="Use unsigned requests (public buckets).")
+    transport: Literal["obstore", "fsspec"] = Field(
+        "obstore",
+        description="How `fabric://` moves this store's bytes: `obstore` (the Rust client, "
+        "fastest) or `fsspec` (s3fs/gcsfs/adlfs for every operation, for code relying on their "
+        "specifics). Operations obstore lacks use fsspec either way (docs/storage.md).",
+    )
 
     _bucket = field_validator("bucket")(lambda cls, v: _check_bucket(v, "bucket"))
 
@@ -191,6 +197,12 @@ class GCSStoreConfig(_StoreBase):
     storage_class: str | None = Field(
         None, description="GCS storage class, e.g. `STANDARD`, `NEARLINE`, `COLDLINE`, `ARCHIVE`."
     )
+    transport: Literal["obstore", "fsspec"] = Field(
+        "obstore",
+        description="How `fabric://` moves this store's bytes: `obstore` (the Rust client, "
+        "fastest) or `fsspec` (s3fs/gcsfs/adlfs for every operation, for code relying on their "
+        "specifics). Operations obstore lacks use fsspec either way (docs/storage.md).",
+    )
 
     _bucket = field_validator("bucket")(lambda cls, v: _check_bucket(v, "bucket"))
 
@@ -212,6 +224,12 @@ class AzureStoreConfig(_StoreBase):
     )
     access_tier: Literal["Hot", "Cool", "Cold", "Archive"] | None = Field(
         None, description="Azure access tier for new blobs."
+    )
+    transport: Literal["obstore", "fsspec"] = Field(
+        "obstore",
+        description="How `fabric://` moves this store's bytes: `obstore` (the Rust client, "
+        "fastest) or `fsspec` (s3fs/gcsfs/adlfs for every operation, for code relying on their "
+        "specifics). Operations obstore lacks use fsspec either way (docs/storage.md).",
     )
 
     _container = field_validator("container")(lambda cls, v: _check_bucket(v, "container"))

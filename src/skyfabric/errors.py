@@ -10,6 +10,7 @@ subclasses it too, so ``except FileNotFoundError`` keeps working::
     │   ├── UnknownStoreError       (KeyError)  fabric://<store>/... names no configured store
     │   ├── InvalidPathError        (ValueError) path escapes the store, empty bucket, bad URL
     │   ├── ObjectNotFoundError     (FileNotFoundError)
+    │   ├── ObjectExistsError       (FileExistsError) a conditional write found an object
     │   ├── StoreUnreachableError   (ConnectionError) endpoint down, credentials refused
     │   └── StorageClassChangeError an object's class / tier cannot be changed in place
     ├── TransferError               an object failed to copy or verify
@@ -39,6 +40,7 @@ __all__ = [
     "FabricError",
     "InvalidPathError",
     "MissingDependencyError",
+    "ObjectExistsError",
     "ObjectNotFoundError",
     "StorageClassChangeError",
     "StoreError",
@@ -121,6 +123,10 @@ class InvalidPathError(StoreError, ValueError):
 
 class ObjectNotFoundError(StoreError, FileNotFoundError):
     """No object at the path."""
+
+
+class ObjectExistsError(StoreError, FileExistsError):
+    """A write that must not replace an object (``mode="create"``) found one at the path."""
 
 
 class StoreUnreachableError(StoreError, ConnectionError):

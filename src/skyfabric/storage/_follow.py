@@ -102,7 +102,7 @@ class FollowMoves:
     ) -> bytes:
         store, fp, native = moved
         try:
-            data = store.fs.cat_file(native, start=start, end=end, **kwargs)
+            data = store.io.cat_file(native, start=start, end=end, **kwargs)
         except FileNotFoundError:
             raise _gone(asked, fp) from None
         self._note_read(fp)
@@ -127,7 +127,7 @@ class FollowMoves:
         if isinstance(lpath, str | os.PathLike):
             os.makedirs(os.path.dirname(os.path.abspath(lpath)), exist_ok=True)
         try:
-            store.fs.get_file(native, lpath, **kwargs)
+            store.io.get_file(native, lpath, **kwargs)
         except FileNotFoundError:
             moved = self._moved(fp)
             if moved is None and isinstance(lpath, str | os.PathLike) and self.isdir(rpath):
@@ -137,7 +137,7 @@ class FollowMoves:
                 raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
             asked, (store, fp, native) = fp, moved
             try:
-                store.fs.get_file(native, lpath, **kwargs)
+                store.io.get_file(native, lpath, **kwargs)
             except FileNotFoundError:
                 raise _gone(asked, fp) from None
         self._note_read(fp)
@@ -161,9 +161,9 @@ class FollowMoves:
     def modified(self, path: str) -> Any:
         store, fp, native = self.route(self._strip_protocol(path))
         try:
-            return store.fs.modified(native)
+            return store.io.modified(native)
         except FileNotFoundError:
             moved = self._moved(fp)
             if moved is None:
                 raise
-        return moved[0].fs.modified(moved[2])
+        return moved[0].io.modified(moved[2])

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 from fsspec import AbstractFileSystem
 
-__all__ = ["native_md5", "stream_md5"]
+__all__ = ["iter_chunks", "native_md5", "stream_md5"]
 
 CHUNK = 8 * 2**20  # bytes read per request when hashing
 
@@ -45,10 +46,21 @@ def native_md5(info: dict[str, Any]) -> str | None:
     return None
 
 
-def stream_md5(fs: AbstractFileSystem, native_path: str) -> str:
-    """MD5 (hex) of an object read back in `CHUNK`-sized requests (memory bounded)."""
-    digest = hashlib.md5(usedforsecurity=False)
+def iter_chunks(fs: AbstractFileSystem, native_path: str) -> Iterator[bytes]:
+    """An object's bytes in pieces of about `CHUNK` (memory bounded): one streamed request
+    where the filesystem has ``iter_bytes`` (obstore), else `CHUNK`-sized reads."""
+    iter_bytes = getattr(fs, "iter_bytes", None)
+    if iter_bytes is not None:
+        yield from iter_bytes(native_path, CHUNK)
+        return
     with fs.open(native_path, "rb", block_size=CHUNK, cache_type="none") as f:
         while chunk := f.read(CHUNK):
-            digest.update(chunk)
+            yield chunk
+
+
+def stream_md5(fs: AbstractFileSystem, native_path: str) -> str:
+    """MD5 (hex) of an object read back in pieces (`iter_chunks`, memory bounded)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for chunk in iter_chunks(fs, native_path):
+        digest.update(chunk)
     return digest.hexdigest()

@@ -130,7 +130,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
         else:
             store, fp, native = self.route(path)
             try:
-                raw = store.fs.ls(native, detail=True, **kwargs)
+                raw = store.io.ls(native, detail=True, **kwargs)
             except FileNotFoundError:
                 if not fp.key:
                     raise ObjectNotFoundError(
@@ -142,7 +142,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
             exact = [e for e in entries if e["name"] == fp.path and e["type"] == "file"]
             if exact:  # ls of an object: only that object, never its name-prefixed siblings
                 entries = exact
-            elif not entries and fp.key and not store.fs.exists(native):
+            elif not entries and fp.key and not store.io.exists(native):
                 raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}")
             entries = [e for e in entries if e["name"] != fp.path or e["type"] == "file"]
         return entries if detail else [e["name"] for e in entries]
@@ -155,14 +155,14 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
         if not fp.key:
             return {"name": store.name, "type": "directory", "size": 0, "store": store.name}
         try:
-            return self._entry(store, store.fs.info(native, **kwargs))
+            return self._entry(store, store.io.info(native, **kwargs))
         except FileNotFoundError:
             moved = self._moved(fp)
         if moved is None:
             raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}")
         m_store, m_fp, m_native = moved
         try:
-            entry = self._entry(m_store, m_store.fs.info(m_native, **kwargs))
+            entry = self._entry(m_store, m_store.io.info(m_native, **kwargs))
         except FileNotFoundError:
             raise _gone(fp, m_fp) from None
         # Named as asked (readers then open this name, which follows again); where it is now:
@@ -197,13 +197,13 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
         """Like ``find(detail=True)`` but also listing in-flight/leftover copy temporaries
         (``.skyfabric-partial-*``), which ``find``, ``ls`` and ``glob`` hide from readers."""
         store, fp, native = self.route(self._strip_protocol(path))
-        raw = store.fs.find(native, maxdepth=maxdepth, withdirs=withdirs, detail=True, **kwargs)
+        raw = store.io.find(native, maxdepth=maxdepth, withdirs=withdirs, detail=True, **kwargs)
         out = {}
         # adlfs may answer with a list (of names) even when asked for detail
         infos = raw.values() if isinstance(raw, dict) else raw
         for info in infos:
             if isinstance(info, str):
-                info = store.fs.info(info)
+                info = store.io.info(info)
             entry = self._entry(store, info)
             if entry["type"] == "directory" and not withdirs:
                 continue  # folder markers are not objects to copy or read
@@ -229,13 +229,13 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                 f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
             )
         reading = "r" in mode
-        if "x" in mode and store.fs.exists(native):
+        if "x" in mode and store.io.exists(native):
             # s3fs/gcsfs/adlfs check "x" only when the upload commits (close); say it now,
             # as open() on disk does. The commit keeps its own condition for a racing writer.
             raise FileExistsError(f"{PREFIX}{fp.path} exists; 'x' mode creates new objects only")
 
         def native_open(store: Store, native: str) -> Any:
-            return store.fs.open(
+            return store.io.open(
                 native,
                 mode=mode,
                 block_size=block_size,
@@ -269,18 +269,18 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
             f"{PREFIX}{fp.path} is a prefix, not an object; fix: name an object inside it"
         )
         try:
-            data = store.fs.cat_file(native, start=start, end=end, **kwargs)
+            data = store.io.cat_file(native, start=start, end=end, **kwargs)
         except (FileNotFoundError, IsADirectoryError, TypeError) as exc:
             # TypeError: adlfs on a prefix, which has no size to range over
             moved = self._moved(fp) if isinstance(exc, FileNotFoundError) else None
             if moved is not None:
                 return self._cat_moved(fp, moved, start, end, **kwargs)
-            if store.fs.isdir(native):
+            if store.io.isdir(native):
                 raise prefix from None
             if isinstance(exc, FileNotFoundError):
                 raise ObjectNotFoundError(f"no object at {PREFIX}{fp.path}") from None
             raise
-        if not data and store.fs.isdir(native) and not store.fs.isfile(native):
+        if not data and store.io.isdir(native) and not store.io.isfile(native):
             raise prefix  # gcsfs reads a prefix as 0 bytes
         self._note_read(fp)
         return data
@@ -291,7 +291,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
             raise InvalidPathError(
                 f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
             )
-        store.fs.pipe_file(native, value, **kwargs)
+        store.io.pipe_file(native, value, **kwargs)
         apply_store_class(store, [native])
 
     def pipe(self, path: Any, value: bytes | None = None, **kwargs: Any) -> None:
@@ -307,7 +307,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                 )
             by_store.setdefault(store.name, {})[native] = data
         for name, batch in by_store.items():
-            self.stores[name].fs.pipe(batch, **kwargs)
+            self.stores[name].io.pipe(batch, **kwargs)
             apply_store_class(self.stores[name], batch)
 
     def cat(
@@ -325,7 +325,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
         for name, pairs in groups.items():
             # "return" natively (the same concurrent fetch as "raise"), so the misses can be
             # looked up in the location index before on_error applies.
-            got = self.stores[name].fs.cat([n for _, n in pairs], on_error="return", **kwargs)
+            got = self.stores[name].io.cat([n for _, n in pairs], on_error="return", **kwargs)
             for fp, native in pairs:
                 value = got.get(native)
                 if value is not None and not isinstance(value, BaseException):
@@ -347,14 +347,14 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
 
     def put_file(self, lpath: str, rpath: str, **kwargs: Any) -> None:
         store, _fp, native = self.route(self._strip_protocol(rpath))
-        store.fs.put_file(lpath, native, **kwargs)
+        store.io.put_file(lpath, native, **kwargs)
         apply_store_class(store, [native])
 
     def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         s1, _fp1, n1 = self.route(self._strip_protocol(path1))
         s2, _fp2, n2 = self.route(self._strip_protocol(path2))
         if s1.name == s2.name:
-            s1.fs.cp_file(n1, n2, **kwargs)
+            s1.io.cp_file(n1, n2, **kwargs)
             apply_store_class(s2, [n2])
             return
         # Across stores: the verified, never-partial copy of transfer.py.
@@ -366,7 +366,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
         store, fp, native = self.route(self._strip_protocol(path))
         if not fp.key:
             raise InvalidPathError(f"refusing to delete store root {PREFIX}{fp.path}")
-        store.fs.rm_file(native)
+        store.io.rm_file(native)
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
         """Delete objects, or with ``recursive`` every object under a prefix.
@@ -384,13 +384,13 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                 raise InvalidPathError(
                     f"refusing to delete store root {PREFIX}{fp.path}; fix: name a prefix inside it"
                 )
-            removed_object = store.fs.isfile(native)
+            removed_object = store.io.isfile(native)
             if removed_object:
-                store.fs.rm_file(native)
+                store.io.rm_file(native)
                 if not recursive:
                     continue
             elif not recursive:
-                if store.fs.isdir(native):
+                if store.io.isdir(native):
                     raise InvalidPathError(
                         f"{PREFIX}{fp.path} is a prefix; fix: pass recursive=True (rm -r)"
                     )
@@ -409,7 +409,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
         found = self.find_all(fp.path, maxdepth=maxdepth, withdirs=True)
         if not found and missing_ok:
             return  # the object was all there was
-        if not found and not store.fs.exists(native):
+        if not found and not store.io.exists(native):
             raise ObjectNotFoundError(f"no object or prefix at {PREFIX}{fp.path}")
         dirs = [native] + [
             store.native_path(n.partition("/")[2])
@@ -418,13 +418,13 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
         ]
         for name, entry in found.items():
             if entry["type"] == "file":
-                store.fs.rm_file(store.native_path(name.partition("/")[2]))
+                store.io.rm_file(store.native_path(name.partition("/")[2]))
         for d in sorted(set(dirs), key=len, reverse=True):  # deepest first
             if store.hierarchical:
-                if store.fs.isdir(d):
-                    store.fs.rmdir(d)
-            elif store.fs.isfile(d + "/"):  # an S3/GCS folder marker object "d/"
-                store.fs.rm_file(d + "/")
+                if store.io.isdir(d):
+                    store.io.rmdir(d)
+            elif store.io.isfile(d + "/"):  # an S3/GCS folder marker object "d/"
+                store.io.rm_file(d + "/")
 
     def _rm(self, path: str) -> None:
         self.rm_file(path)
@@ -432,12 +432,12 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         store, fp, native = self.route(self._strip_protocol(path))
         if fp.key and store.hierarchical:
-            store.fs.mkdir(native, create_parents=create_parents, **kwargs)
+            store.io.mkdir(native, create_parents=create_parents, **kwargs)
 
     def makedirs(self, path: str, exist_ok: bool = False) -> None:
         store, fp, native = self.route(self._strip_protocol(path))
         if fp.key and store.hierarchical:
-            store.fs.makedirs(native, exist_ok=exist_ok)
+            store.io.makedirs(native, exist_ok=exist_ok)
 
     def invalidate_cache(self, path: str | None = None) -> None:
         for store in self.stores.values():

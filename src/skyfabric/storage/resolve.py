@@ -78,8 +78,9 @@ class Resolved:
         """``(pyarrow.fs.FileSystem, path)`` for ``pyarrow.dataset`` / ``pyarrow.parquet``.
 
         Local stores get pyarrow's native ``LocalFileSystem``; other stores are wrapped from
-        their fsspec client (``PyFileSystem(FSSpecHandler(...))``), which honours the same
-        endpoint, credentials and addressing style as every other fabric read.
+        the filesystem fabric:// reads them with (``PyFileSystem(FSSpecHandler(store.io))``:
+        obstore for cloud stores, see `Store.io`), which honours the same endpoint,
+        credentials and addressing style as every other fabric read.
         """
         return self._store.pyarrow_filesystem(self.path)
 

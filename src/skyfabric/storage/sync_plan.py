@@ -92,7 +92,7 @@ def _same(
     if checksum:
         s_store, _, s_native = fs.route(src)
         d_store, _, d_native = fs.route(dst)
-        return stream_md5(s_store.fs, s_native) == stream_md5(d_store.fs, d_native)
+        return stream_md5(s_store.io, s_native) == stream_md5(d_store.io, d_native)
     # Same size, no comparable digest: like `aws s3 sync`, copy when the source is newer.
     try:
         return _mtime(dst_info, fs, dst) >= _mtime(src_info, fs, src)

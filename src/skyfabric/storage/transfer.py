@@ -1,23 +1,31 @@
 """Verified copy and sync between any two stores.
 
-Every object is streamed in `CHUNK`-sized pieces (memory per object is bounded by the
-chunk and the destination's upload part, independent of object size) to a temporary name
-beside its destination (``.skyfabric-partial-<uuid>-<name>``), hashed on the way, verified
-(size and MD5, see `skyfabric.storage.checksums`), and only then moved to its final
-name. A failed or killed copy therefore never leaves a partial object under the final name;
-leftover temporaries are skipped by ``sync`` and removed by ``sync(delete=True)``.
+Every object is streamed (memory per object is bounded by the chunk and the destination's
+upload parts in flight, independent of object size), hashed on the way and verified (size
+and MD5, see `skyfabric.storage.checksums`) before it counts as copied. A failed or killed
+copy never leaves a partial object under the final name:
 
-Objects are copied concurrently (a thread pool; the fsspec clients release the GIL on I/O),
+- a destination name that holds no object, on a store whose uploads appear only when
+  complete (obstore's atomic puts and multipart uploads: cloud stores), is written
+  directly; an upload that fails is aborted, one that fails verification is removed;
+- otherwise (replacing an object, local and memory stores, ``transport = "fsspec"``) the
+  bytes go to a temporary name beside the destination (``.skyfabric-partial-<uuid>-<name>``)
+  and are moved to the final name only once verified, so the object being replaced stays
+  intact until then. Leftover temporaries are skipped by ``sync`` and removed by
+  ``sync(delete=True)``.
+
+Objects are copied concurrently (a thread pool; the clients release the GIL on I/O),
 and transient errors are retried with exponential backoff.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import posixpath
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,7 +41,7 @@ from skyfabric.errors import (
     VerificationError,
     redact,
 )
-from skyfabric.storage.checksums import CHUNK, native_md5, stream_md5
+from skyfabric.storage.checksums import CHUNK, iter_chunks, native_md5, stream_md5
 from skyfabric.storage.object_classes import apply_store_class
 from skyfabric.storage.paths import PARTIAL_MARKER, PREFIX, is_partial, parse
 from skyfabric.storage.sync_plan import _target, plan_sync
@@ -120,17 +128,21 @@ class TransferResult:
 def _abort(writer: Any) -> None:
     """Abandon an upload without committing it, never raising over the original error.
 
-    fsspec's buffered writers commit whatever was buffered in ``close()`` (also called by
-    ``__exit__`` and ``__del__``), so they are discarded (s3fs aborts the multipart upload,
-    gcsfs deletes the resumable session) and marked closed; adlfs has no ``discard``: its
-    uncommitted blocks are never committed and Azure drops them after 7 days. Local and
-    memory writers are closed: what they wrote sits under the temporary name, removed next.
+    Writers with a ``discard`` are discarded: obstore's (`ObstoreWriteFile`) aborts its
+    multipart upload, s3fs aborts its multipart upload, gcsfs deletes the resumable session;
+    fsspec's buffered writers would commit what was buffered in ``close()`` (also called by
+    ``__exit__`` and ``__del__``), so they are also marked closed. adlfs has no
+    ``discard``: its uncommitted blocks are never committed and Azure drops them after
+    7 days. Local and memory writers are closed: what they wrote sits under the temporary
+    name, removed next.
     """
     try:
-        if isinstance(writer, AbstractBufferedFile):
-            discard = getattr(writer, "discard", None)
-            if callable(discard):
-                discard()
+        discard = getattr(writer, "discard", None)
+        if callable(discard):
+            discard()
+            if isinstance(writer, AbstractBufferedFile):
+                writer.closed = True
+        elif isinstance(writer, AbstractBufferedFile):
             writer.closed = True
         else:
             writer.close()
@@ -138,36 +150,111 @@ def _abort(writer: Any) -> None:
         pass
 
 
+def _chunks(store: Any, native: str) -> Iterator[bytes]:
+    """The object's bytes in pieces of about `CHUNK` (`checksums.iter_chunks`)."""
+    return iter_chunks(store.io, native)
+
+
+@dataclass
+class _Digest:
+    """MD5 of a stream, and of each `CHUNK`-sized part of it (the parts of a multipart
+    upload whose part size is `CHUNK`, from which S3-style multipart ETags are computed)."""
+
+    size: int = 0
+    whole: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
+    parts: list[bytes] = field(default_factory=list)
+    #: hash the parts too (only S3 publishes a multipart ETag to compare them with)
+    track_parts: bool = True
+    _part: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
+    _part_fill: int = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.whole.update(chunk)
+        self.size += len(chunk)
+        if not self.track_parts:
+            return
+        view = memoryview(chunk)
+        while len(view):
+            take = min(len(view), CHUNK - self._part_fill)
+            self._part.update(view[:take])
+            self._part_fill += take
+            view = view[take:]
+            if self._part_fill == CHUNK:
+                self.parts.append(self._part.digest())
+                self._part = hashlib.md5(usedforsecurity=False)
+                self._part_fill = 0
+
+    def multipart_etag(self) -> str:
+        """``md5(part digests)-<parts>``: the ETag S3 gives a multipart upload of these parts."""
+        parts = self.parts + ([self._part.digest()] if self._part_fill else [])
+        return f"{hashlib.md5(b''.join(parts), usedforsecurity=False).hexdigest()}-{len(parts)}"
+
+
+# Azure computes a blob's Content-MD5 from the bytes of a single Put Blob (not of a block
+# list), so copies to Azure up to this size go up in one put and need no read-back. Memory:
+# up to this much per object being copied (times `workers`).
+AZURE_SINGLE_PUT = 64 * 2**20
+
+
 def _stream(
     fs: FabricFileSystem, src: str, tmp_native: str, dst_store: Any, progress: Progress | None
-) -> tuple[int, str]:
-    """Copy src to the temporary native path; return (bytes, md5). Never commits on error."""
+) -> _Digest:
+    """Copy src to the (temporary) native path; return its digest. Never commits on error.
+
+    Memory: one `CHUNK` in hand plus the destination writer's parts in flight; to Azure
+    through obstore, objects up to `AZURE_SINGLE_PUT` are held whole and put at once.
+    """
     src_store, _, src_native = fs.route(src)
-    digest = hashlib.md5(usedforsecurity=False)
-    size = 0
-    with src_store.fs.open(src_native, "rb", block_size=CHUNK, cache_type="none") as reader:
-        writer = dst_store.fs.open(tmp_native, "wb", block_size=CHUNK)
-        try:
-            while chunk := reader.read(CHUNK):
-                digest.update(chunk)
+    digest = _Digest(track_parts=dst_store.kind == "s3")
+    single = AZURE_SINGLE_PUT if dst_store.kind == "azure" and dst_store.uses_obstore else 0
+    held: list[bytes] = []
+    writer = None
+    try:
+        for chunk in _chunks(src_store, src_native):
+            digest.update(chunk)
+            if writer is None and digest.size <= single:
+                held.append(chunk)
+            else:
+                if writer is None:
+                    writer = dst_store.io.open(tmp_native, "wb", block_size=CHUNK)
+                    for piece in held:
+                        writer.write(piece)
+                    held = []
                 writer.write(chunk)
-                size += len(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-        except BaseException:
+            if progress is not None:
+                progress(len(chunk))
+    except BaseException:
+        if writer is not None:
             _abort(writer)
-            raise
-        writer.close()
-    return size, digest.hexdigest()
+        raise
+    if writer is None and single:
+        dst_store.io.put_whole(tmp_native, held)
+        return digest
+    if writer is None:  # an empty object
+        writer = dst_store.io.open(tmp_native, "wb", block_size=CHUNK)
+    writer.close()
+    return digest
 
 
-def _verify(store: Any, native: str, size: int, md5: str, label: str) -> None:
-    info = store.fs.info(native)
+def _verify(store: Any, native: str, digest: _Digest, label: str) -> None:
+    """Size and MD5 of the copy against the source's. The MD5 is the one the store
+    publishes (`native_md5`), else the multipart ETag expected from the parts we sent,
+    else the copy is read back and hashed."""
+    size, md5 = digest.size, digest.whole.hexdigest()
+    info = store.io.info(native)
     if int(info.get("size") or 0) != size:
         raise VerificationError(
             f"{label}: size {info.get('size')} differs from the source's {size} bytes; copy discarded"
         )
-    got = native_md5(info) or stream_md5(store.fs, native)
+    got = native_md5(info)
+    if got is None:
+        etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+        if "-" in etag and digest.track_parts and etag == digest.multipart_etag():
+            return  # the store hashed every part we sent, and they are ours
+        if store.kind == "azure" and store.io is not store.fs:
+            got = native_md5(store.fs.info(native))  # Content-MD5: adlfs reads it, obstore not
+        if got is None:
+            got = stream_md5(store.io, native)
     if got != md5:
         raise VerificationError(
             f"{label}: MD5 {got} differs from the source's {md5}; copy discarded"
@@ -188,30 +275,51 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
         )
     # On disk a rename onto a directory would move the copy *into* it; object stores can
     # hold both an object "x" and a prefix "x/", so only filesystems need the check.
-    if dst_store.hierarchical and dst_store.fs.isdir(dst_native):
+    if dst_store.hierarchical and dst_store.io.isdir(dst_native):
         raise InvalidPathError(
             f"destination {PREFIX}{dst_fp.path} is a prefix/directory; "
             "fix: end it with '/' to copy into it, or name an object"
         )
+    if dst_store.uses_obstore and not dst_store.io.object_exists(dst_native):
+        return _copy_new(fs, src, dst, progress)
     parent, name = posixpath.split(dst_native)
     tmp_native = posixpath.join(parent, f"{PARTIAL_MARKER}{uuid.uuid4().hex[:12]}-{name}")
     try:
-        size, md5 = _stream(fs, src, tmp_native, dst_store, progress)
-        _verify(dst_store, tmp_native, size, md5, f"{PREFIX}{dst_fp.path} (temporary copy)")
+        digest = _stream(fs, src, tmp_native, dst_store, progress)
+        size, md5 = digest.size, digest.whole.hexdigest()
+        _verify(dst_store, tmp_native, digest, f"{PREFIX}{dst_fp.path} (temporary copy)")
         _rename(dst_store, tmp_native, dst_native)
     except BaseException:
         try:
-            if dst_store.fs.exists(tmp_native):
-                dst_store.fs.rm_file(tmp_native)
+            if dst_store.io.exists(tmp_native):
+                dst_store.io.rm_file(tmp_native)
         except Exception:  # best effort: a leftover temporary is never under the final name
             pass
         raise
-    final = dst_store.fs.info(dst_native)
+    final = dst_store.io.info(dst_native)
     if final.get("type") != "file" or int(final.get("size") or 0) != size:
-        dst_store.fs.rm_file(dst_native)
+        dst_store.io.rm_file(dst_native)
         raise VerificationError(f"{PREFIX}{dst_fp.path}: size changed during the final rename")
     apply_store_class(dst_store, [dst_native])  # the verified object gets the store's class
     return ObjectResult(src=str(parse(src)), dst=str(dst_fp), status="copied", bytes=size, md5=md5)
+
+
+def _copy_new(fs: FabricFileSystem, src: str, dst: str, progress: Progress | None) -> ObjectResult:
+    """Copy to a destination name that holds no object, on a store whose uploads appear
+    only when complete (obstore's puts and multipart uploads; the fsspec writers it falls
+    back to commit at ``close`` too): the bytes go straight to the final name, with no
+    temporary and server-side rename. A failed or killed upload leaves nothing there; a
+    complete one that fails verification is removed (nothing was there before)."""
+    dst_store, dst_fp, dst_native = fs.route(dst)
+    digest = _stream(fs, src, dst_native, dst_store, progress)  # aborts on error
+    try:
+        _verify(dst_store, dst_native, digest, f"{PREFIX}{dst_fp.path}")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            dst_store.io.rm_file(dst_native)
+        raise
+    md5 = digest.whole.hexdigest()
+    return ObjectResult(str(parse(src)), str(dst_fp), "copied", bytes=digest.size, md5=md5)
 
 
 def copy_object(
@@ -233,9 +341,9 @@ def copy_object(
     for attempt in range(retries):
         try:
             return _copy_once(fs, src, dst, progress)
-        except (FileNotFoundError, IsADirectoryError) as exc:
+        except (FileNotFoundError, IsADirectoryError):
             # Checked only on failure: a HEAD before every copy would double small-object cost.
-            if isinstance(exc, ObjectNotFoundError) or src_store.fs.isfile(src_native):
+            if src_store.io.isfile(src_native):
                 raise
             raise ObjectNotFoundError(
                 f"no object at {src_fp}; fix: check the path, or pass recursive=True for a prefix"

@@ -32,12 +32,14 @@ Earlier snapshots still name the replaced files: time travel keeps working until
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from skyfabric.tables._writes import commit_or_clean
+from skyfabric.tables.errors import TableError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -228,8 +230,13 @@ def _read_plain(tbl: IcebergTable, meta: Any, tasks: list[FileScanTask]) -> pa.T
 
 
 def _write_batch(tx: Any, tbl: IcebergTable, tasks: list[FileScanTask], size: int, target: int,
-                 written: list[Any], producer: Any) -> None:
-    """Read the files' rows (deletes applied) and write them as target-sized files."""
+                 written: list[Any], producer: Any, counter: Iterator[int]) -> None:
+    """Read the files' rows (deletes applied) and write them as target-sized files.
+
+    ``counter`` numbers the files of the whole commit: pyiceberg names a file
+    ``<partition>/<counter>-<task>-<commit uuid>.parquet``, so batches that each started
+    their own count at 0 wrote two files of one partition under one name, the second
+    replacing the first's rows (found by a new user: rows lost after a spec change)."""
     from pyiceberg.expressions import AlwaysTrue
     from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
     from pyiceberg.table import TableProperties
@@ -245,7 +252,9 @@ def _write_batch(tx: Any, tbl: IcebergTable, tasks: list[FileScanTask], size: in
         split = max(1, int(target * in_memory))
         props = {**meta.properties, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES: str(split)}
         sized = meta.model_copy(update={"properties": props})
-        for data_file in _dataframe_to_data_files(sized, rows, tbl.io, producer.commit_uuid):
+        for data_file in _dataframe_to_data_files(
+            sized, rows, tbl.io, producer.commit_uuid, counter  # type: ignore[arg-type]
+        ):
             written.append(data_file)
             producer.append_data_file(data_file)
     for task in tasks:
@@ -297,9 +306,17 @@ def compact(tbl: IcebergTable, target_file_size: int | None, where: str | Boolea
              "skyfabric.rewritten-files": str(len(result.rewritten_files))}
 
     def stage(tx: Any) -> None:
+        counter = itertools.count(0)  # one numbering per commit attempt: no two files alike
+        first = len(written)  # this attempt's files (a retried commit adds its own)
         with _replace_producer(tx, props) as producer:
             for size, tasks in _batches(plan):
-                _write_batch(tx, tbl, tasks, size, target, written, producer)
+                _write_batch(tx, tbl, tasks, size, target, written, producer, counter)
+            paths = [f.file_path for f in written[first:]]
+            if len(set(paths)) != len(paths):  # never commit a file listed twice
+                raise TableError(
+                    "compaction wrote one file path twice, so rows would be lost; nothing was "
+                    "committed; fix: report this as a bug, and run compact again"
+                )
 
     commit_or_clean(tbl, stage, written)
     result.added_files = [f.file_path for f in written]

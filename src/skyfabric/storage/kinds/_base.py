@@ -91,7 +91,8 @@ class StoreKind:
         self.config = config
         self._fs: AbstractFileSystem | None = None
         self._pid = 0
-        self._obstore: Any = None
+        # obstore client and the data-path filesystem over it, built per process
+        self._obstore: tuple[Any, AbstractFileSystem] | None = None
         self._obstore_pid = 0
         self._lock = threading.Lock()
 
@@ -190,30 +191,68 @@ class StoreKind:
 
     def rename_exact(self, src: str, dst: str) -> None:
         """Move native path ``src`` to ``dst`` as exact names (fsspec's ``mv`` expands
-        ``*?[`` as globs and moves *into* an existing prefix): copy, then remove."""
-        self.fs.cp_file(src, dst)
-        self.fs.rm_file(src)
+        ``*?[`` as globs and moves *into* an existing prefix): a copy (server-side on object
+        stores: the final name appears whole or not at all), then remove."""
+        self.io.cp_file(src, dst)
+        self.io.rm_file(src)
 
     # -- obstore (the fast transport) --------------------------------------------------------
 
     @property
-    def obstore(self) -> Any:
-        """This process's obstore client for the store, built on first use; ``None`` for
-        kinds that keep fsspec as their only transport (local, memory) or when the kind has
-        no obstore client yet (`_build_obstore`)."""
+    def uses_obstore(self) -> bool:
+        """True when obstore moves this store's bytes: a kind with an obstore client unless
+        its config pins ``transport = "fsspec"``, and not in a process forked after obstore
+        was used (`skyfabric.storage._obstore_clients.obstore_usable`)."""
+        if not self.has_obstore or getattr(self.config, "transport", "fsspec") != "obstore":
+            return False
+        from skyfabric.storage._obstore_clients import obstore_usable
+
+        return obstore_usable()
+
+    def _obstore_pair(self) -> tuple[Any, AbstractFileSystem]:
         pid = os.getpid()
-        if self._obstore_pid != pid:
+        if self._obstore is None or self._obstore_pid != pid:
             with self._lock:
-                if self._obstore_pid != pid:
-                    self._obstore = self._build_obstore()
+                if self._obstore is None or self._obstore_pid != pid:
+                    from skyfabric.storage._obstore_clients import note_runtime
+                    from skyfabric.storage._obstore_fs import ObstoreFileSystem
+
+                    note_runtime()
+                    self._obstore = (self._build_obstore(), ObstoreFileSystem(self))
                     self._obstore_pid = pid
         return self._obstore
 
-    def _build_obstore(self) -> Any:
-        """The obstore store (``obstore.store.S3Store`` ...) for this store, or ``None``.
+    @property
+    def obstore(self) -> Any:
+        """This process's obstore client (``S3Store``/``GCSStore``/``AzureStore``), built on
+        first use, bound to the bucket/container (keys include the store's ``prefix``);
+        ``None`` for kinds without one (local, memory: fsspec is their transport)."""
+        return self._obstore_pair()[0] if self.has_obstore else None
 
-        The slot for the obstore transport: cloud kinds override it to build their client
-        from the same config as `storage_options`."""
+    @property
+    def io(self) -> AbstractFileSystem:
+        """The filesystem ``fabric://`` moves this store's bytes with: obstore-backed where
+        `uses_obstore`, else the fsspec client `fs`. Same native paths as `fs`."""
+        return self._obstore_pair()[1] if self.uses_obstore else self.fs
+
+    #: whether the kind has an obstore client (`_build_obstore`)
+    has_obstore: ClassVar[bool] = False
+    #: largest object the obstore transport copies server-side in one request (None: any)
+    max_server_copy: ClassVar[int | None] = None
+    #: whether the store serves suffix ranges (``bytes=-N``)
+    suffix_ranges: ClassVar[bool] = True
+    #: whether a listed ETag is the object's MD5 (hex)
+    etag_is_md5: ClassVar[bool] = False
+
+    @property
+    def obstore_writes_via_fsspec(self) -> bool:
+        """True when writes of an obstore-moved store still go through its fsspec client."""
+        return False
+
+    def _build_obstore(self) -> Any:
+        """The obstore store for this store (``None``: the kind has none, `has_obstore`);
+        cloud kinds build it from the same config as `storage_options`
+        (`skyfabric.storage._obstore_clients`)."""
         return None
 
     # -- engines that talk to the store themselves -------------------------------------------
@@ -237,7 +276,7 @@ class StoreKind:
         honours the same endpoint, credentials and addressing style as every fabric read."""
         import pyarrow.fs as pafs
 
-        return pafs.PyFileSystem(pafs.FSSpecHandler(self.fs)), path
+        return pafs.PyFileSystem(pafs.FSSpecHandler(self.io)), path
 
     def fileio_properties(self) -> dict[str, str]:
         """pyiceberg FileIO properties that reach this store (contain secrets: never persist

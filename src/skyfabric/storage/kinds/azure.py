@@ -348,3 +348,14 @@ class AzureStore(StoreKind):
             for native in natives:
                 self.set_class(native, target, 0)
 
+    # -- the obstore transport ---------------------------------------------------------------
+
+    has_obstore = True
+
+    #: Azure's Get Blob takes no suffix range (``bytes=-N``).
+    suffix_ranges = False
+
+    def _build_obstore(self) -> Any:
+        from skyfabric.storage._obstore_clients import azure_store
+
+        return azure_store(self.name, self.config)
