@@ -17,6 +17,7 @@ subclasses it too, so ``except FileNotFoundError`` keeps working::
     │   └── VerificationError       size or checksum of the copy differs from the source
     ├── DriftError
     │   ├── BaselineError           (ValueError) baseline cannot be fitted or loaded
+    │   ├── MonitorSettingError     (ValueError) a history name or window that cannot work
     │   └── DriftThresholdExceeded  raised by callers that want an exception on drift
     └── CaptureError                live inputs cannot be captured: a type that cannot be
                                     widened, rows of an unknown kind, a store that failed
@@ -40,6 +41,7 @@ __all__ = [
     "FabricError",
     "InvalidPathError",
     "MissingDependencyError",
+    "MonitorSettingError",
     "ObjectExistsError",
     "ObjectNotFoundError",
     "StorageClassChangeError",
@@ -152,6 +154,11 @@ class DriftError(FabricError):
 
 class BaselineError(DriftError, ValueError):
     """A baseline cannot be fitted, saved or loaded."""
+
+
+class MonitorSettingError(DriftError, ValueError):
+    """A monitor setting cannot work: a history name that is not ``namespace.table`` or names
+    a table of another kind, a window so small the source makes too many windows."""
 
 
 class DriftThresholdExceeded(DriftError):

@@ -270,3 +270,23 @@ def test_time_windows_of_an_iceberg_table(local_lake) -> None:
     assert fab.table("monitoring.drift_history").count() == 4
     with pytest.raises(DriftError, match="not files"):
         drift.monitor("table:ops.readings", BASE, by="month", fabric=fab, history=None)
+
+
+def test_settings_that_cannot_work_are_refused_before_anything_is_written(
+    local_lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a new user: --every 1s (for 1d) ran on without end; --history a.b.c and a
+    history name of an existing data table gave tracebacks."""
+    from skyfabric.drift import time_windows
+    from skyfabric.errors import MonitorSettingError
+
+    monkeypatch.setattr(time_windows, "MAX_WINDOWS", 50)  # the source has ~26 weeks of days
+    with pytest.raises(MonitorSettingError, match=r"--every 1d over 'ts' makes more than 50 windows"):
+        drift.monitor(SRC, BASE, every="1d", time_column="ts", fabric=local_lake, history=None)
+    for name in ("a.b.c", "bad", "no such.t"):
+        with pytest.raises(MonitorSettingError, match="is not namespace.table"):
+            drift.monitor(SRC, BASE, by="month", fabric=local_lake, history=name)
+    local_lake.create_table("crm.accounts", pa.table({"id": [1, 2]}))
+    with pytest.raises(MonitorSettingError, match="exists and is not a drift history"):
+        drift.monitor(SRC, BASE, by="month", fabric=local_lake, history="crm.accounts")
+    assert local_lake.table("crm.accounts").count() == 2

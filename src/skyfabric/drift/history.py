@@ -34,13 +34,14 @@ source never stand in for each other; a re-check replaces its rows in one commit
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from skyfabric.drift.trend import ColumnTrend, WindowResult
-from skyfabric.errors import DriftError
+from skyfabric.errors import DriftError, MonitorSettingError
 
 if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_HISTORY", "HISTORY_SCHEMA", "history_rows", "open_history", "read_windows", "record"]
 
 DEFAULT_HISTORY = "monitoring.drift_history"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TS = pa.timestamp("us", tz="UTC")
 HISTORY_SCHEMA = pa.schema(
     [
@@ -81,8 +83,14 @@ def open_history(fabric: Fabric, name: str = DEFAULT_HISTORY, location: str | No
         CatalogError: the catalog cannot be reached.
         DriftError: the table is new, ``location`` is None and the catalog has no warehouse.
     """
+    parts = name.split(".")
+    if len(parts) != 2 or not all(_IDENT.match(p) for p in parts):
+        raise MonitorSettingError(
+            f"history table name {name!r} is not namespace.table (letters, digits and _ in "
+            f"each part); fix: e.g. --history {DEFAULT_HISTORY}"
+        )
     try:
-        return fabric.create_table(name, HISTORY_SCHEMA, location=location, exist_ok=True)
+        table = fabric.create_table(name, HISTORY_SCHEMA, location=location, exist_ok=True)
     except ValueError as exc:
         if "location" not in str(exc):
             raise
@@ -93,6 +101,14 @@ def open_history(fabric: Fabric, name: str = DEFAULT_HISTORY, location: str | No
             "give the table's location (--history-location fabric://<store>/monitoring/history, "
             "history_location= in Python)"
         ) from exc
+    missing = [f for f in HISTORY_SCHEMA.names if f not in table.schema.column_names]
+    if missing:
+        raise MonitorSettingError(
+            f"table {name} exists and is not a drift history (it has no {', '.join(missing[:3])} "
+            f"column); nothing was written to it; fix: name another --history table, e.g. "
+            f"{DEFAULT_HISTORY}"
+        )
+    return table
 
 
 def _when(text: str) -> datetime:

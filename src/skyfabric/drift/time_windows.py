@@ -25,13 +25,17 @@ from skyfabric.drift.check import DriftResult, _templates
 from skyfabric.drift.comparing import compare_columns
 from skyfabric.drift.sources import DEFAULT_BATCH_SIZE, Source
 from skyfabric.drift.windows import Every, Window, time_window, window_starts
-from skyfabric.errors import DriftError
+from skyfabric.errors import DriftError, MonitorSettingError
 
 if TYPE_CHECKING:
     from skyfabric.drift.baseline import Baseline
     from skyfabric.drift.histogram import Histogram
 
 __all__ = ["check_time_windows"]
+
+#: Most windows one monitor run makes: each holds a histogram per column, and a report or
+#: terminal table over more is unreadable (a typo such as --every 1s for 1d would hang).
+MAX_WINDOWS = 10_000
 
 
 def _split(batch: pa.RecordBatch, starts: pa.Array) -> list[tuple[Any, pa.RecordBatch]]:
@@ -101,6 +105,13 @@ def check_time_windows(
             starts = window_starts(batch.column(time_column), every, time_column)
             for start, piece in _split(batch, starts):
                 if start not in labels:
+                    if len(labels) >= MAX_WINDOWS:
+                        raise MonitorSettingError(
+                            f"--every {every.text} over "
+                            f"{time_column!r} makes more than {MAX_WINDOWS:,} windows of "
+                            f"{src.name}; nothing was written; fix: use a coarser window "
+                            "(e.g. --every 1h or 1d) or a narrower source"
+                        )
                     labels[start] = time_window(start, every)
                 if skip(labels[start].label):
                     continue
