@@ -284,7 +284,7 @@ def test_settings_that_cannot_work_are_refused_before_anything_is_written(
     with pytest.raises(MonitorSettingError, match=r"--every 1d over 'ts' makes more than 50 windows"):
         drift.monitor(SRC, BASE, every="1d", time_column="ts", fabric=local_lake, history=None)
     for name in ("a.b.c", "bad", "no such.t"):
-        with pytest.raises(MonitorSettingError, match="is not namespace.table"):
+        with pytest.raises(MonitorSettingError, match=r"is not namespace\.table"):
             drift.monitor(SRC, BASE, by="month", fabric=local_lake, history=name)
     local_lake.create_table("crm.accounts", pa.table({"id": [1, 2]}))
     with pytest.raises(MonitorSettingError, match="exists and is not a drift history"):
