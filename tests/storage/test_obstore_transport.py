@@ -208,7 +208,7 @@ def test_storage_class_and_access_tier_are_sent_on_write(kind: str, make_bucket)
 
 def test_copy_to_azure_is_one_put_whose_content_md5_azure_computed(make_bucket) -> None:
     fab = skyfabric.connect({"stores": {"src": make_bucket("s3"), "az": make_bucket("azure")}})
-    data = os.urandom(9 * 2**20)  # more than one part, less than transfer.AZURE_SINGLE_PUT
+    data = os.urandom(9 * 2**20)  # more than one part, less than AzureStore.single_put_limit
     fab.fs.pipe_file("fabric://src/one.bin", data)
     result = fab.copy("fabric://src/one.bin", "fabric://az/one.bin")
     assert result.ok, result.to_dict()

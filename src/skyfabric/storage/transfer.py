@@ -192,8 +192,6 @@ class _Digest:
 
 # Azure computes a blob's Content-MD5 from the bytes of a single Put Blob (not of a block
 # list), so copies to Azure up to this size go up in one put and need no read-back. Memory:
-# up to this much per object being copied (times `workers`).
-AZURE_SINGLE_PUT = 64 * 2**20
 
 
 def _stream(
@@ -201,12 +199,13 @@ def _stream(
 ) -> _Digest:
     """Copy src to the (temporary) native path; return its digest. Never commits on error.
 
-    Memory: one `CHUNK` in hand plus the destination writer's parts in flight; to Azure
-    through obstore, objects up to `AZURE_SINGLE_PUT` are held whole and put at once.
+    Memory: one `CHUNK` in hand plus the destination writer's parts in flight; objects up
+    to the store's `single_put_limit` (Azure through obstore: 64 MiB) are held whole and put
+    at once.
     """
     src_store, _, src_native = fs.route(src)
-    digest = _Digest(track_parts=dst_store.kind == "s3")
-    single = AZURE_SINGLE_PUT if dst_store.kind == "azure" and dst_store.uses_obstore else 0
+    digest = _Digest(track_parts=dst_store.multipart_etag_is_md5_of_parts)
+    single = dst_store.single_put_limit
     held: list[bytes] = []
     writer = None
     try:
@@ -251,8 +250,8 @@ def _verify(store: Any, native: str, digest: _Digest, label: str) -> None:
         etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
         if "-" in etag and digest.track_parts and etag == digest.multipart_etag():
             return  # the store hashed every part we sent, and they are ours
-        if store.kind == "azure" and store.io is not store.fs:
-            got = native_md5(store.fs.info(native))  # Content-MD5: adlfs reads it, obstore not
+        if store.content_md5_via_fsspec and store.io is not store.fs:
+            got = native_md5(store.fs.info(native))  # Content-MD5: the fsspec client reads it
         if got is None:
             got = stream_md5(store.io, native)
     if got != md5:

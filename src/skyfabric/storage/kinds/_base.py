@@ -235,6 +235,17 @@ class StoreKind:
         `uses_obstore`, else the fsspec client `fs`. Same native paths as `fs`."""
         return self._obstore_pair()[1] if self.uses_obstore else self.fs
 
+    #: whether a multipart upload's ETag is the MD5 of its parts' MD5s plus ``-<parts>`` (S3)
+    multipart_etag_is_md5_of_parts: ClassVar[bool] = False
+    #: whether the store's Content-MD5 is read through the fsspec client (not obstore's listing)
+    content_md5_via_fsspec: ClassVar[bool] = False
+
+    @property
+    def single_put_limit(self) -> int:
+        """Objects up to this many bytes a verified copy holds whole and puts in one request
+        (so the store computes their MD5); 0: always streamed."""
+        return 0
+
     #: whether the kind has an obstore client (`_build_obstore`)
     has_obstore: ClassVar[bool] = False
     #: largest object the obstore transport copies server-side in one request (None: any)

@@ -46,6 +46,10 @@ def connection_fields(connection_string: str) -> dict[str, str]:
     return dict(p.split("=", 1) for p in connection_string.split(";") if "=" in p)
 
 
+# Largest object a verified copy to Azure puts in one request (see `single_put_limit`).
+AZURE_SINGLE_PUT = 64 * 2**20
+
+
 class AzureStore(StoreKind):
     """An Azure Blob container (plus prefix)."""
 
@@ -351,6 +355,14 @@ class AzureStore(StoreKind):
     # -- the obstore transport ---------------------------------------------------------------
 
     has_obstore = True
+    content_md5_via_fsspec = True  # Azure's Content-MD5: adlfs reads it, obstore does not
+
+    @property
+    def single_put_limit(self) -> int:
+        """Up to 64 MiB through obstore: Azure computes Content-MD5 only for a single put,
+        so the copy is verified without reading it back (memory: up to this much per object
+        being copied, times the copy's workers)."""
+        return AZURE_SINGLE_PUT if self.uses_obstore else 0
 
     #: Azure's Get Blob takes no suffix range (``bytes=-N``).
     suffix_ranges = False

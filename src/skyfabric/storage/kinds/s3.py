@@ -347,6 +347,7 @@ class S3Store(StoreKind):
     # -- the obstore transport ---------------------------------------------------------------
 
     has_obstore = True
+    multipart_etag_is_md5_of_parts = True
 
     #: CopyObject copies at most 5 GiB (AWS S3 API reference, "CopyObject"); larger
     #: server-side copies go through s3fs's multipart copy.
