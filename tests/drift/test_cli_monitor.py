@@ -164,3 +164,31 @@ def test_alert_failures_name_the_variable_never_the_url(
     unset = run(lake, "drift", "monitor", SRC, "--model", "readings", "--version", "3",
                 "--by", "month", "--alert-webhook-env", "DRIFT_HOOK")
     assert unset.exit_code == EXIT_USAGE and "DRIFT_HOOK" in unset.output
+
+
+def test_a_failed_alert_is_sent_again_by_the_next_run(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a new user: the history kept the windows of a failed alert, so the next
+    run read them back, posted nothing and exited 0."""
+    fit_model_baseline(lake)
+    args = ("drift", "monitor", SRC, "--model", "readings", "--version", "3", "--by", "month",
+            "--alert-webhook-env", "DRIFT_HOOK")
+    down = Hook([404])
+    try:
+        monkeypatch.setenv("DRIFT_HOOK", down.url)
+        first = run(lake, *args)
+    finally:
+        down.server.shutdown()
+    assert first.exit_code == EXIT_ERROR, first.output
+    assert "alerts again" in first.output
+    up = Hook([])
+    try:
+        monkeypatch.setenv("DRIFT_HOOK", up.url)
+        second = run(lake, *args)
+    finally:
+        up.server.shutdown()
+    assert second.exit_code == EXIT_SIGNIFICANT, second.output
+    assert len(up.bodies) == 1 and "month=6: significant" in up.bodies[0]["text"]
+    third = run(lake, *args)  # delivered: those windows are history now, nothing to send
+    assert third.exit_code == EXIT_OK, third.output

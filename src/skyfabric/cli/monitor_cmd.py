@@ -180,6 +180,7 @@ def monitor_cmd(
         except FabricError as exc:
             print_error(exc)
             failed.append("--alert-webhook-env")
+            _forget_unalerted(fab, result, alerting)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -229,4 +230,22 @@ def _write(result: Any, fab: Any, *, json_out: str | None, report: str | None) -
             print_error(f"{option}: {exc}")
             failed.append(option)
     return failed
+
+
+def _forget_unalerted(fab: Any, result: Any, alerting: list[Any]) -> None:
+    """A failed alert must be sent again: the windows it was about leave the history, so
+    the next run checks them again (and alerts, or exits non-zero) instead of reading them
+    back as done (found by a new user: the next run exited 0 and never alerted)."""
+    if not result.history:
+        return
+    from skyfabric.drift.history import forget, open_history
+
+    labels = [w.window for w in alerting]
+    forget(open_history(fab, result.history), labels, result.source, result.baseline_url,
+           result.windowing)
+    err_console.print(
+        f"the {len(labels)} window(s) the alert was about are not kept in the history "
+        f"{result.history}: the next run checks them and alerts again",
+        highlight=False, markup=False,
+    )
 

@@ -47,7 +47,15 @@ if TYPE_CHECKING:
     from skyfabric.fabric import Fabric
     from skyfabric.tables import Table
 
-__all__ = ["DEFAULT_HISTORY", "HISTORY_SCHEMA", "history_rows", "open_history", "read_windows", "record"]
+__all__ = [
+    "DEFAULT_HISTORY",
+    "HISTORY_SCHEMA",
+    "forget",
+    "history_rows",
+    "open_history",
+    "read_windows",
+    "record",
+]
 
 DEFAULT_HISTORY = "monitoring.drift_history"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -153,6 +161,17 @@ def _these(source: str, baseline_url: str, windowing: str) -> Any:
         EqualTo("baseline_url", baseline_url),
         EqualTo("windowing", windowing),
     )
+
+
+def forget(
+    table: Table, labels: list[str], source: str, baseline_url: str, windowing: str
+) -> None:
+    """Delete the history rows of windows ``labels`` (of this source, baseline and
+    windowing), so the next run checks them again: what a failed alert leaves behind."""
+    from pyiceberg.expressions import And, In
+
+    if labels:
+        table.delete(And(_these(source, baseline_url, windowing), In("window_label", labels)))
 
 
 def record(
