@@ -290,3 +290,18 @@ def test_settings_that_cannot_work_are_refused_before_anything_is_written(
     with pytest.raises(MonitorSettingError, match="exists and is not a drift history"):
         drift.monitor(SRC, BASE, by="month", fabric=local_lake, history="crm.accounts")
     assert local_lake.table("crm.accounts").count() == 2
+
+
+def test_in_memory_data_keeps_no_history(local_lake) -> None:
+    """Found by a new user: every in-memory table was kept under one name, so a second,
+    shifted table was read back from the history as 'stable'."""
+    rng = np.random.default_rng(7)
+    base = drift.fit_baseline(month_rows(1, rng), ["x", "site"])
+    calm = month_rows(2, rng)
+    shifted = calm.set_column(calm.schema.get_field_index("x"), "x",
+                              pa.compute.add(calm["x"], 5.0))
+    first = drift.monitor(calm, base, every="1mo", time_column="ts", fabric=local_lake)
+    second = drift.monitor(shifted, base, every="1mo", time_column="ts", fabric=local_lake)
+    assert [w.status for w in first.windows] == ["stable"]
+    assert [w.status for w in second.windows] == ["significant"]
+    assert second.history is None and not second.skipped

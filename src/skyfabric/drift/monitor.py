@@ -73,7 +73,9 @@ def monitor(
         every: a window length (``1h``, ``1d``, ``7d``, ``1w``, ``1mo``) over
             ``time_column`` (a timestamp or date column). Give ``by`` or ``every``.
         history: the Iceberg table (``namespace.table``) to append results to; None keeps
-            no history (every window is then checked).
+            no history (every window is then checked). Windows are known by source, window,
+            windowing and baseline URL. In-memory ``source`` data keeps no history: nothing
+            names it from one run to the next.
         history_location: where a new history table's files go (``fabric://<store>/...``;
             default: the catalog's warehouse).
         recompute: check windows found in the history again (their rows are replaced).
@@ -115,6 +117,8 @@ def monitor(
         keys = {k.strip() for k in by.split(",")}
         names = [c for c in names if c not in keys] or names
     shown = os.fspath(source) if isinstance(source, str | os.PathLike) else None
+    if shown is None:  # in-memory data: nothing names it across runs, so no history
+        history = None
     src = open_source(source, fabric=fabric)
     # the history's key: fabric://lake/x/ and fabric://lake/x are one source
     source_name = (shown.rstrip("/") or shown) if shown else src.name
