@@ -184,6 +184,20 @@ def test_a_type_that_cannot_widen_is_refused_clearly(local) -> None:
         Capture("fabric://lake/x", sample_rate=0, fabric=local)
 
 
+def test_a_buffer_of_only_refused_rows_says_why(local) -> None:
+    """Found by a new user: when every row of a buffer had a type that cannot widen, the
+    writer failed with an IndexError (told as 'check the store') instead of the refusal."""
+    cap = Capture("fabric://lake/only-bad", fabric=local)
+    cap.log({"n": 1})
+    cap.flush()
+    cap.log({"n": "oops"})
+    with pytest.raises(CaptureError, match=r"1 row\(s\) with column 'n' = str .*refused"):
+        cap.flush()
+    cap.log({"n": 2})
+    cap.close()
+    assert sorted(read("fabric://lake/only-bad/", local)["n"].to_pylist()) == [1, 2]
+
+
 def test_captured_rows_are_monitored_by_their_capture_time(local) -> None:
     from skyfabric import drift
 

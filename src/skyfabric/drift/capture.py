@@ -397,6 +397,7 @@ class Capture:
             table, keep = self._rows_table(buf.rows)
             if keep is not None:
                 times = times[keep]
+        if buf.rows and table.num_rows:  # every row refused: nothing of them to write
             self._bytes_per_row = max(16.0, table.nbytes / max(table.num_rows, 1))
             self._dict_rows_max = self._rows_bound()
             with self._lock:
