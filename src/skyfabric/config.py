@@ -453,8 +453,7 @@ class FabricConfig(_Model):
     def state_path(self) -> Path:
         """This configuration's state directory (see the module docstring); not created here."""
         if self.state_dir is not None:
-            path = self.state_dir.expanduser()
-            return path if path.is_absolute() else (self._base_dir or Path.cwd()) / path
+            return self._from_file(self.state_dir)
         if self._origin == "embedded":
             return data_dir()
         if self._origin == "file" and self._base_dir is not None:
@@ -474,13 +473,26 @@ class FabricConfig(_Model):
         return f"sqlite:///{(self.state_path / 'catalog.db').as_posix()}"
 
     @property
+    def catalog_file(self) -> Path | None:
+        """The database file of a ``sqlite:///`` catalog (``None``: another kind of catalog,
+        or an in-memory database). Found without importing the table layer."""
+        uri = self.catalog_uri
+        if self.catalog.kind != "sql" or not uri or not uri.startswith("sqlite:///"):
+            return None
+        path = uri[len("sqlite:///"):].split("?", 1)[0]
+        return Path(path) if path and ":memory:" not in path else None
+
+    @property
     def placement_state_path(self) -> Path:
         """Placement journal, location index and logs: ``[placement] state_dir`` (relative to
         the file's folder), else ``placement/`` in `state_path`."""
         explicit = self.placement.state_dir
-        if explicit is None:
-            return self.state_path / "placement"
-        path = explicit.expanduser()
+        return self.state_path / "placement" if explicit is None else self._from_file(explicit)
+
+    def _from_file(self, path: Path) -> Path:
+        """``path`` with ``~`` expanded; relative: taken from the file's folder (the working
+        directory for a configuration built in code)."""
+        path = path.expanduser()
         return path if path.is_absolute() else (self._base_dir or Path.cwd()) / path
 
     @field_validator("stores")

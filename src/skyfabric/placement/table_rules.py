@@ -135,9 +135,7 @@ def _class_if_needed(
 def _no_catalog_yet(fabric: Fabric) -> bool:
     """A SQLite catalog whose file does not exist holds no tables (and opening it, ~1 s of
     imports, would create it)."""
-    from skyfabric.tables._catalog import sqlite_catalog_path
-
-    path = sqlite_catalog_path(fabric.config)
+    path = fabric.config.catalog_file
     return path is not None and not path.exists()
 
 

@@ -47,7 +47,6 @@ __all__ = [
     "fabric_url",
     "native_location",
     "split_name",
-    "sqlite_catalog_path",
     "warn_about_shared_catalog",
 ]
 
@@ -169,20 +168,11 @@ def build_catalog(config: FabricConfig, stores: dict[str, Store]) -> Catalog:
     return _load(props, _safe_uri(cat.uri or props["uri"]))
 
 
-def sqlite_catalog_path(config: FabricConfig) -> Path | None:
-    """The database file of a ``sqlite:///`` catalog (``None``: another kind, or in memory)."""
-    uri = config.catalog_uri
-    if config.catalog.kind != "sql" or not uri or not uri.startswith("sqlite:///"):
-        return None
-    path = uri[len("sqlite:///"):].split("?", 1)[0]
-    return Path(path) if path and ":memory:" not in path else None
-
-
 def warn_about_shared_catalog(config: FabricConfig, stores: dict[str, Store]) -> None:
     """One `LegacyStateWarning` when this configuration's own catalog does not exist yet but
     the shared catalog of earlier versions holds tables on its stores (see
     `skyfabric._legacy_state`)."""
-    own = sqlite_catalog_path(config)
+    own = config.catalog_file
     if own is None or config.catalog.uri is not None:
         return
     from skyfabric._legacy_state import warn_if_catalog_left_behind

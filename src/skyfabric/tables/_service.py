@@ -17,7 +17,6 @@ from skyfabric.tables._catalog import (
     fabric_url,
     native_location,
     split_name,
-    sqlite_catalog_path,
     warn_about_shared_catalog,
 )
 from skyfabric.tables._fileio import STORE_PROPERTY, store_for_location
@@ -88,7 +87,7 @@ class TableService:
         """True when the catalog is a SQLite file that does not exist yet: it holds no
         tables, and reading it need not create it (nor this configuration's state directory,
         which may be in a read-only folder)."""
-        path = sqlite_catalog_path(self.config)
+        path = self.config.catalog_file
         if path is None or path.exists():
             return False
         warn_about_shared_catalog(self.config, self.stores)  # where its tables may be
