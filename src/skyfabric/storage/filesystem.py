@@ -17,6 +17,7 @@ are noted: see `skyfabric.storage._follow`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from fsspec import AbstractFileSystem
@@ -24,7 +25,7 @@ from fsspec import AbstractFileSystem
 from skyfabric.config import FabricConfig, load_config
 from skyfabric.errors import InvalidPathError, ObjectNotFoundError, UnknownStoreError
 from skyfabric.storage._follow import FollowMoves, _gone
-from skyfabric.storage.object_classes import apply_store_class, on_close, write_class
+from skyfabric.storage.object_classes import on_close
 from skyfabric.storage.paths import PREFIX, PROTOCOL, FabricPath, is_partial, parse, strip_protocol
 from skyfabric.storage.stores import Store
 
@@ -42,6 +43,13 @@ def _depth_below(base: str, name: str) -> int:
     """How many levels ``name`` lies below ``base`` (1: directly inside; 0: not below it)."""
     prefix = base.rstrip("/") + "/"
     return name[len(prefix) :].count("/") + 1 if name.startswith(prefix) else 0
+
+
+def _class_after_write(store: Store, natives: Iterable[str]) -> None:
+    """Give just-written objects the store's class, unless the write sent it already
+    (obstore uploads carry it); copies always get it set (a copy does not carry it)."""
+    if not store.write_sends_class:
+        store.apply_write_class(natives)
 
 
 class FabricFileSystem(FollowMoves, AbstractFileSystem):
@@ -246,8 +254,8 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
 
         try:
             f = native_open(store, native)
-            if not reading and write_class(store):
-                f = on_close(f, lambda: apply_store_class(store, [native]))
+            if not reading and store.write_class and not store.write_sends_class:
+                f = on_close(f, lambda: store.apply_write_class([native]))
         except FileNotFoundError:
             moved = self._moved(fp) if reading else None  # writes never redirect
             if moved is None:
@@ -292,7 +300,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
                 f"{PREFIX}{fp.path} is a store root, not an object; fix: add a key"
             )
         store.io.pipe_file(native, value, **kwargs)
-        apply_store_class(store, [native])
+        _class_after_write(store, [native])
 
     def pipe(self, path: Any, value: bytes | None = None, **kwargs: Any) -> None:
         """Write many objects: grouped by store and handed to each native ``pipe`` at once,
@@ -308,7 +316,7 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
             by_store.setdefault(store.name, {})[native] = data
         for name, batch in by_store.items():
             self.stores[name].io.pipe(batch, **kwargs)
-            apply_store_class(self.stores[name], batch)
+            _class_after_write(self.stores[name], batch)
 
     def cat(
         self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any
@@ -348,14 +356,14 @@ class FabricFileSystem(FollowMoves, AbstractFileSystem):
     def put_file(self, lpath: str, rpath: str, **kwargs: Any) -> None:
         store, _fp, native = self.route(self._strip_protocol(rpath))
         store.io.put_file(lpath, native, **kwargs)
-        apply_store_class(store, [native])
+        _class_after_write(store, [native])
 
     def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         s1, _fp1, n1 = self.route(self._strip_protocol(path1))
         s2, _fp2, n2 = self.route(self._strip_protocol(path2))
         if s1.name == s2.name:
             s1.io.cp_file(n1, n2, **kwargs)
-            apply_store_class(s2, [n2])
+            s2.apply_write_class([n2])
             return
         # Across stores: the verified, never-partial copy of transfer.py.
         from skyfabric.storage.transfer import copy_object

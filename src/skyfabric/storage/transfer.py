@@ -42,7 +42,6 @@ from skyfabric.errors import (
     redact,
 )
 from skyfabric.storage.checksums import CHUNK, iter_chunks, native_md5, stream_md5
-from skyfabric.storage.object_classes import apply_store_class
 from skyfabric.storage.paths import PARTIAL_MARKER, PREFIX, is_partial, parse
 from skyfabric.storage.sync_plan import _target, plan_sync
 
@@ -299,7 +298,7 @@ def _copy_once(fs: FabricFileSystem, src: str, dst: str, progress: Progress | No
     if final.get("type") != "file" or int(final.get("size") or 0) != size:
         dst_store.io.rm_file(dst_native)
         raise VerificationError(f"{PREFIX}{dst_fp.path}: size changed during the final rename")
-    apply_store_class(dst_store, [dst_native])  # the verified object gets the store's class
+    dst_store.apply_write_class([dst_native])  # the verified object gets the store's class
     return ObjectResult(src=str(parse(src)), dst=str(dst_fp), status="copied", bytes=size, md5=md5)
 
 

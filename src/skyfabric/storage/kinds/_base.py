@@ -336,6 +336,12 @@ class StoreKind:
         does through ``s3_additional_kwargs``)."""
         return None
 
+    @property
+    def write_sends_class(self) -> bool:
+        """True when uploads through `io` carry the class themselves (obstore sends
+        ``Storage-Class`` with every put), so `apply_write_class` after a write is not owed."""
+        return self.uses_obstore and not self.obstore_writes_via_fsspec
+
     def apply_write_class(self, natives: Iterable[str]) -> None:
         """Give the just-written objects ``natives`` the store's class (see `write_class`)."""
 
